@@ -1,0 +1,25 @@
+//! Webhook deliveries already seen, so a redelivery (same `X-GitHub-Delivery`) does nothing new.
+
+use super::{Db, now_ms};
+
+/// Records the delivery; false when it was recorded before.
+pub async fn record_first(db: &Db, delivery_id: &str, event: &str) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query(
+        "INSERT INTO webhook_deliveries (delivery_id, event, received_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+    )
+    .bind(delivery_id)
+    .bind(event)
+    .bind(now_ms())
+    .execute(&db.pool)
+    .await?;
+    Ok(r.rows_affected() == 1)
+}
+
+/// Forgets deliveries older than GitHub's redelivery window (30 days is generous).
+pub async fn prune(db: &Db, older_than_ms: i64) -> Result<u64, sqlx::Error> {
+    let r = sqlx::query("DELETE FROM webhook_deliveries WHERE received_at < $1")
+        .bind(now_ms() - older_than_ms)
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected())
+}

@@ -1,0 +1,315 @@
+//! Server-side checkout: a bare mirror per repository, fetched incrementally, from which the
+//! exact commit is exported as a tar archive. Credentials are given to `git` here, on the
+//! server, through its environment; they never reach the job container.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine as _;
+use tokio::process::Command;
+
+const GIT_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum CheckoutError {
+    #[error("git could not be started ({0}); install git on the Sicuro server")]
+    NoGit(std::io::Error),
+    #[error("`git {command}` failed: {stderr}")]
+    Git { command: String, stderr: String },
+    #[error("`git {0}` took longer than {GIT_TIMEOUT:?} and was stopped")]
+    Timeout(String),
+    #[error("commit {sha} is not in {url} (was it force-pushed away?)")]
+    MissingCommit { sha: String, url: String },
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// How to authenticate to a remote: an OAuth token for HTTPS, sent only to that host.
+#[derive(Clone, Default)]
+pub struct Credentials {
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for Credentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.token.is_some() { "Credentials(token)" } else { "Credentials(none)" })
+    }
+}
+
+/// The author and message of a commit.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CommitInfo {
+    pub sha: String,
+    pub author: String,
+    pub message: String,
+}
+
+pub struct Mirrors {
+    dir: PathBuf,
+    locks: Mutex<HashMap<i64, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Mirrors {
+    pub fn new(dir: impl Into<PathBuf>) -> std::io::Result<Self> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(Self {
+            dir,
+            locks: Mutex::new(HashMap::new()),
+        })
+    }
+
+    pub fn path(&self, repo_id: i64) -> PathBuf {
+        self.dir.join(format!("{repo_id}.git"))
+    }
+
+    fn lock(&self, repo_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.lock().expect("mirror locks").entry(repo_id).or_default().clone()
+    }
+
+    /// Fetches `refspecs` from `url` into the repository's mirror, creating it on first use.
+    pub async fn fetch(&self, repo_id: i64, url: &str, refspecs: &[String], creds: &Credentials) -> Result<(), CheckoutError> {
+        let lock = self.lock(repo_id);
+        let _guard = lock.lock().await;
+        let mirror = self.path(repo_id);
+        if !mirror.join("HEAD").exists() {
+            git(&self.dir, &["init", "--bare", "--quiet", &mirror.to_string_lossy()], &Credentials::default()).await?;
+        }
+        let mut args = vec!["fetch", "--quiet", "--prune", "--no-tags", "--force", url];
+        args.extend(refspecs.iter().map(String::as_str));
+        git(&mirror, &args, creds).await?;
+        Ok(())
+    }
+
+    /// Makes sure `sha` is in the mirror: fetches `fetch_ref` (or all branches and tags), and as a
+    /// last resort the commit itself (servers such as GitHub allow fetching a reachable commit).
+    pub async fn ensure_commit(
+        &self,
+        repo_id: i64,
+        url: &str,
+        fetch_ref: Option<&str>,
+        sha: &str,
+        creds: &Credentials,
+    ) -> Result<(), CheckoutError> {
+        if self.has_commit(repo_id, sha).await {
+            return Ok(());
+        }
+        let refspecs = match fetch_ref {
+            Some(r) => vec![format!("+{r}:{r}")],
+            None => default_refspecs(),
+        };
+        self.fetch(repo_id, url, &refspecs, creds).await?;
+        if self.has_commit(repo_id, sha).await {
+            return Ok(());
+        }
+        if is_full_sha(sha) {
+            let _ = self.fetch(repo_id, url, &[sha.to_string()], creds).await;
+        }
+        if self.has_commit(repo_id, sha).await {
+            Ok(())
+        } else {
+            Err(CheckoutError::MissingCommit {
+                sha: sha.to_string(),
+                url: redact(url),
+            })
+        }
+    }
+
+    /// Fetches a branch and says which commit it points at.
+    pub async fn resolve_branch(&self, repo_id: i64, url: &str, branch: &str, creds: &Credentials) -> Result<CommitInfo, CheckoutError> {
+        let r = format!("refs/heads/{branch}");
+        self.fetch(repo_id, url, &[format!("+{r}:{r}")], creds).await?;
+        self.commit_info(repo_id, &r).await
+    }
+
+    /// Author and message of a revision in the mirror.
+    pub async fn commit_info(&self, repo_id: i64, rev: &str) -> Result<CommitInfo, CheckoutError> {
+        let out = git(
+            &self.path(repo_id),
+            &["log", "-1", "--format=%H%x00%an%x00%B", rev, "--"],
+            &Credentials::default(),
+        )
+        .await?;
+        let text = String::from_utf8_lossy(&out);
+        let mut parts = text.splitn(3, '\0');
+        Ok(CommitInfo {
+            sha: parts.next().unwrap_or_default().trim().to_string(),
+            author: parts.next().unwrap_or_default().to_string(),
+            message: parts.next().unwrap_or_default().trim_end().to_string(),
+        })
+    }
+
+    pub async fn has_commit(&self, repo_id: i64, sha: &str) -> bool {
+        let mirror = self.path(repo_id);
+        mirror.join("HEAD").exists()
+            && git(&mirror, &["cat-file", "-e", &format!("{sha}^{{commit}}")], &Credentials::default())
+                .await
+                .is_ok()
+    }
+
+    /// Names of the files and directories at the commit's root.
+    pub async fn root_files(&self, repo_id: i64, sha: &str) -> Result<Vec<String>, CheckoutError> {
+        let out = git(&self.path(repo_id), &["ls-tree", "--name-only", "-z", sha], &Credentials::default()).await?;
+        Ok(out
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect())
+    }
+
+    /// A file at the commit, if it exists.
+    pub async fn read_file(&self, repo_id: i64, sha: &str, path: &str) -> Result<Option<Vec<u8>>, CheckoutError> {
+        match git(&self.path(repo_id), &["show", &format!("{sha}:{path}")], &Credentials::default()).await {
+            Ok(bytes) => Ok(Some(bytes)),
+            Err(CheckoutError::Git { stderr, .. })
+                if stderr.contains("does not exist") || stderr.contains("exists on disk, but not in") =>
+            {
+                Ok(None)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The commit's tree as a tar archive under `workspace/` (no `.git`).
+    pub async fn archive(&self, repo_id: i64, sha: &str) -> Result<Vec<u8>, CheckoutError> {
+        git(
+            &self.path(repo_id),
+            &["archive", "--format=tar", "--prefix=workspace/", sha],
+            &Credentials::default(),
+        )
+        .await
+    }
+}
+
+pub fn default_refspecs() -> Vec<String> {
+    vec!["+refs/heads/*:refs/heads/*".into(), "+refs/tags/*:refs/tags/*".into()]
+}
+
+fn is_full_sha(s: &str) -> bool {
+    s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// Runs git with no prompts and, when given, the token as an HTTP header scoped to HTTPS remotes.
+/// The header goes through `GIT_CONFIG_*` variables, so it is in neither argv nor any file.
+async fn git(dir: &Path, args: &[&str], creds: &Credentials) -> Result<Vec<u8>, CheckoutError> {
+    let mut cmd = Command::new("git");
+    cmd.args(args)
+        .current_dir(dir)
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    if let Some(token) = &creds.token {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        cmd.env("GIT_CONFIG_COUNT", "1")
+            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env("GIT_CONFIG_VALUE_0", format!("Authorization: Basic {basic}"));
+    }
+    let command = args
+        .iter()
+        .take(2)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" ");
+    let output = tokio::time::timeout(GIT_TIMEOUT, cmd.output())
+        .await
+        .map_err(|_| CheckoutError::Timeout(command.clone()))?
+        .map_err(CheckoutError::NoGit)?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        Err(CheckoutError::Git {
+            command,
+            stderr: redact(stderr.trim()),
+        })
+    }
+}
+
+/// Removes `user:password@` from URLs in messages.
+fn redact(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for word in s.split_inclusive(char::is_whitespace) {
+        match (word.find("://"), word.find('@')) {
+            (Some(scheme), Some(at)) if at > scheme => {
+                out.push_str(&word[..scheme + 3]);
+                out.push_str("***@");
+                out.push_str(&word[at + 1..]);
+            }
+            _ => out.push_str(word),
+        }
+    }
+    out
+}
+
+/// The files of a working tree as a tar archive under `workspace/`, uncommitted changes
+/// included: in a git repository the tracked and untracked-but-not-ignored files, otherwise every file.
+pub async fn working_tree_tar(path: &Path) -> Result<Vec<u8>, CheckoutError> {
+    let files: Option<Vec<PathBuf>> = match git(
+        path,
+        &["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        &Credentials::default(),
+    )
+    .await
+    {
+        Ok(out) => Some(
+            out.split(|b| *b == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| PathBuf::from(String::from_utf8_lossy(s).into_owned()))
+                .collect(),
+        ),
+        Err(_) => None,
+    };
+    let root = path.to_path_buf();
+    tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.follow_symlinks(false);
+        let prefix = Path::new("workspace");
+        tar.append_dir(prefix, &root)?;
+        match files {
+            Some(files) => {
+                for f in files {
+                    let full = root.join(&f);
+                    // Deleted but still tracked: the working tree wins.
+                    if full.symlink_metadata().is_ok() && !full.is_dir() {
+                        tar.append_path_with_name(&full, prefix.join(&f))?;
+                    }
+                }
+            }
+            None => tar.append_dir_all(prefix, &root)?,
+        }
+        tar.into_inner()
+    })
+    .await
+    .map_err(|e| CheckoutError::Io(std::io::Error::other(e)))?
+    .map_err(CheckoutError::Io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credentials_in_urls_are_redacted() {
+        assert_eq!(
+            redact("fatal: unable to access 'https://x-access-token:ghp_secret@github.com/o/r/': 403"),
+            "fatal: unable to access 'https://***@github.com/o/r/': 403"
+        );
+        assert_eq!(redact("no url here"), "no url here");
+    }
+
+    #[test]
+    fn debug_output_hides_tokens() {
+        let c = Credentials {
+            token: Some("ghp_secret".into()),
+        };
+        assert!(!format!("{c:?}").contains("ghp_secret"));
+    }
+}

@@ -1,0 +1,105 @@
+//! The connection to the Docker engine: negotiated on first use (never pinned to an API
+//! version), re-established when the daemon comes back, and labels that mark what Sicuro creates.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use tokio::sync::RwLock;
+
+/// Labels on every container, network and volume Sicuro creates.
+pub const LABEL_INSTANCE: &str = "org.sicuro.instance";
+pub const LABEL_BUILD: &str = "org.sicuro.build";
+pub const LABEL_ROLE: &str = "org.sicuro.role";
+pub const LABEL_REPO: &str = "org.sicuro.repo";
+pub const LABEL_CACHE: &str = "org.sicuro.cache";
+
+#[derive(Debug, Clone, thiserror::Error)]
+#[error(
+    "the Docker engine cannot be reached ({0}). Check that dockerd is running and that Sicuro may use its socket \
+     (DOCKER_HOST, or /var/run/docker.sock)"
+)]
+pub struct DockerUnavailable(pub String);
+
+/// A shared, lazily negotiated Docker client.
+pub struct DockerHandle {
+    client: RwLock<Option<Docker>>,
+}
+
+impl Default for DockerHandle {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl DockerHandle {
+    pub fn new() -> Self {
+        Self {
+            client: RwLock::new(None),
+        }
+    }
+
+    /// The client, connecting and negotiating the API version first if needed.
+    pub async fn get(&self) -> Result<Docker, DockerUnavailable> {
+        if let Some(c) = self.client.read().await.as_ref() {
+            return Ok(c.clone());
+        }
+        let mut slot = self.client.write().await;
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| DockerUnavailable(e.to_string()))?
+            .negotiate_version()
+            .await
+            .map_err(|e| DockerUnavailable(e.to_string()))?;
+        *slot = Some(docker.clone());
+        Ok(docker)
+    }
+
+    /// Forgets the connection after the daemon went away, so the next use negotiates afresh.
+    pub async fn reset(&self) {
+        *self.client.write().await = None;
+    }
+
+    /// The engine's version, for `/healthz` and the page header.
+    pub async fn version(&self) -> Result<String, DockerUnavailable> {
+        let docker = self.get().await?;
+        match docker.version().await {
+            Ok(v) => Ok(format!(
+                "{} (API {})",
+                v.version.unwrap_or_default(),
+                v.api_version.unwrap_or_default()
+            )),
+            Err(e) => {
+                self.reset().await;
+                Err(DockerUnavailable(e.to_string()))
+            }
+        }
+    }
+}
+
+/// Whether a bollard error means the daemon itself is gone (as opposed to a refused request).
+pub fn is_connection_error(e: &bollard::errors::Error) -> bool {
+    use bollard::errors::Error as E;
+    match e {
+        E::DockerResponseServerError { .. }
+        | E::DockerContainerWaitError { .. }
+        | E::JsonDataError { .. }
+        | E::JsonSerdeError { .. } => false,
+        E::IOError { .. } | E::HyperResponseError { .. } | E::HyperLegacyError { .. } | E::RequestTimeoutError => {
+            true
+        }
+        other => {
+            let s = other.to_string();
+            s.contains("connect") || s.contains("socket") || s.contains("Connection")
+        }
+    }
+}
+
+/// `label=key=value` filters for list calls.
+pub fn label_filter(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
+    HashMap::from([(
+        "label".to_string(),
+        pairs.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+    )])
+}

@@ -1,0 +1,341 @@
+//! Job and service images, built locally from the recipes in `images/` (embedded in the binary)
+//! when they are missing or their recipe changed. There is no registry to pull from, so the
+//! root image is bootstrapped from Debian's packages by `images/base/bootstrap.sh`.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
+use futures::StreamExt;
+use include_dir::{Dir, include_dir};
+use sha2::{Digest, Sha256};
+
+use super::docker::{DockerHandle, DockerUnavailable};
+
+static RECIPES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../images");
+
+/// The image every recipe ultimately starts from, made by `base/bootstrap.sh`.
+pub const ROOT_IMAGE: &str = "sicuro/debian:trixie";
+pub const LABEL_RECIPE: &str = "org.sicuro.recipe";
+const PREFIX: &str = "sicuro/";
+
+/// Receives progress lines (image build output).
+pub type ProgressFn<'a> = dyn FnMut(&str) + Send + 'a;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ImageError {
+    #[error(transparent)]
+    Docker(#[from] DockerUnavailable),
+    #[error("building image {image} failed: {message}")]
+    BuildFailed { image: String, message: String },
+    #[error(
+        "image {0} is not on this Docker engine and cannot be pulled; build or load it there first (`docker build -t {0} …`)"
+    )]
+    Missing(String),
+    #[error("the root image {ROOT_IMAGE} could not be bootstrapped: {0}")]
+    Bootstrap(String),
+}
+
+/// One recipe: a directory of `images/` with a Dockerfile.
+#[derive(Clone, Debug)]
+pub struct Recipe {
+    pub name: String,
+    dir: &'static Dir<'static>,
+    /// The image named by the Dockerfile's `FROM`.
+    pub from: String,
+}
+
+impl Recipe {
+    pub fn tag(&self) -> String {
+        format!("{PREFIX}{}:latest", self.name)
+    }
+
+    /// The recipe's own files, as (path inside the context, contents).
+    fn files(&self) -> Vec<(String, &'static [u8])> {
+        let mut out = Vec::new();
+        collect_files(self.dir, self.dir.path(), &mut out);
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+}
+
+fn collect_files(dir: &'static Dir<'static>, root: &std::path::Path, out: &mut Vec<(String, &'static [u8])>) {
+    for f in dir.files() {
+        let rel = f.path().strip_prefix(root).unwrap_or(f.path());
+        out.push((rel.to_string_lossy().into_owned(), f.contents()));
+    }
+    for d in dir.dirs() {
+        collect_files(d, root, out);
+    }
+}
+
+/// Every recipe in `images/`.
+pub fn recipes() -> Vec<Recipe> {
+    let mut out: Vec<Recipe> = RECIPES
+        .dirs()
+        .filter_map(|d| {
+            let name = d.path().file_name()?.to_str()?.to_string();
+            let text = d.get_file(d.path().join("Dockerfile"))?.contents_utf8()?;
+            let from = text
+                .lines()
+                .map(str::trim)
+                .find_map(|l| l.strip_prefix("FROM ").or_else(|| l.strip_prefix("from ")))?
+                .split_whitespace()
+                .next()?
+                .to_string();
+            Some(Recipe { name, dir: d, from })
+        })
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// The recipe that makes `image` (`sicuro/node`, `sicuro/node:latest`), if it is one of ours.
+pub fn recipe_for(image: &str) -> Option<Recipe> {
+    let name = image.strip_prefix(PREFIX)?;
+    let name = name.strip_suffix(":latest").unwrap_or(name);
+    recipes().into_iter().find(|r| r.name == name)
+}
+
+/// The recipe's hash, which changes when its files or any ancestor's files change.
+pub fn recipe_hash(recipe: &Recipe) -> String {
+    let mut h = Sha256::new();
+    if let Some(parent) = recipe_for(&recipe.from) {
+        h.update(recipe_hash(&parent).as_bytes());
+    } else {
+        h.update(recipe.from.as_bytes());
+    }
+    for (path, contents) in recipe.files() {
+        h.update(path.as_bytes());
+        h.update([0]);
+        h.update((contents.len() as u64).to_le_bytes());
+        h.update(contents);
+    }
+    hex::encode(&h.finalize()[..12])
+}
+
+/// Builds images on demand; one build of each image at a time.
+pub struct Images {
+    docker: Arc<DockerHandle>,
+    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+impl Images {
+    pub fn new(docker: Arc<DockerHandle>) -> Self {
+        Self {
+            docker,
+            locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks
+            .lock()
+            .expect("image locks")
+            .entry(name.to_string())
+            .or_default()
+            .clone()
+    }
+
+    /// Makes sure `image` exists: builds our recipes when missing or changed, pulls others.
+    pub async fn ensure(&self, image: &str, progress: &mut ProgressFn<'_>) -> Result<(), ImageError> {
+        match recipe_for(image) {
+            Some(recipe) => self.ensure_recipe(&recipe, progress).await,
+            None if image == ROOT_IMAGE => self.ensure_root(progress).await,
+            None => self.ensure_foreign(image, progress).await,
+        }
+    }
+
+    /// Whether `image` is present and current, without building anything.
+    pub async fn is_current(&self, image: &str) -> Result<bool, ImageError> {
+        let docker = self.docker.get().await?;
+        let Some(recipe) = recipe_for(image) else {
+            return Ok(docker.inspect_image(image).await.is_ok());
+        };
+        Ok(self.current_hash(&docker, &recipe.tag()).await.as_deref() == Some(recipe_hash(&recipe).as_str()))
+    }
+
+    async fn current_hash(&self, docker: &bollard::Docker, tag: &str) -> Option<String> {
+        let inspect = docker.inspect_image(tag).await.ok()?;
+        inspect.config?.labels?.get(LABEL_RECIPE).cloned()
+    }
+
+    fn ensure_recipe<'a>(
+        &'a self,
+        recipe: &'a Recipe,
+        progress: &'a mut ProgressFn<'_>,
+    ) -> futures::future::BoxFuture<'a, Result<(), ImageError>> {
+        Box::pin(async move {
+            let lock = self.lock_for(&recipe.name);
+            let _guard = lock.lock().await;
+            let docker = self.docker.get().await?;
+            let hash = recipe_hash(recipe);
+            let tag = recipe.tag();
+            if self.current_hash(&docker, &tag).await.as_deref() == Some(hash.as_str()) {
+                return Ok(());
+            }
+            match recipe_for(&recipe.from) {
+                Some(parent) => self.ensure_recipe(&parent, progress).await?,
+                None if recipe.from == ROOT_IMAGE => self.ensure_root(progress).await?,
+                None => self.ensure_foreign(&recipe.from, progress).await?,
+            }
+            progress(&format!("Building image {tag} (recipe {hash}); this happens once per recipe change."));
+            let context = context_tar(recipe).map_err(|e| ImageError::BuildFailed {
+                image: tag.clone(),
+                message: e.to_string(),
+            })?;
+            let options = BuildImageOptionsBuilder::default()
+                .dockerfile("Dockerfile")
+                .t(&tag)
+                .rm(true)
+                .forcerm(true)
+                .labels(&HashMap::from([(LABEL_RECIPE, hash.as_str())]))
+                .build();
+            let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+            let mut tail: Vec<String> = Vec::new();
+            while let Some(item) = stream.next().await {
+                let info = item.map_err(|e| ImageError::BuildFailed {
+                    image: tag.clone(),
+                    message: e.to_string(),
+                })?;
+                if let Some(text) = info.stream.as_deref().or(info.status.as_deref()) {
+                    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+                        progress(line);
+                        tail.push(line.to_string());
+                        if tail.len() > 5 {
+                            tail.remove(0);
+                        }
+                    }
+                }
+                if let Some(err) = info.error_detail.and_then(|d| d.message) {
+                    progress(&err);
+                    return Err(ImageError::BuildFailed {
+                        image: tag.clone(),
+                        message: err,
+                    });
+                }
+            }
+            if self.current_hash(&docker, &tag).await.as_deref() != Some(hash.as_str()) {
+                return Err(ImageError::BuildFailed {
+                    image: tag,
+                    message: format!("the build ended without producing the image; last output: {}", tail.join(" | ")),
+                });
+            }
+            progress(&format!("Image {tag} is ready."));
+            Ok(())
+        })
+    }
+
+    /// The root image: `docker pull debian:trixie-slim` where a registry answers, otherwise
+    /// bootstrapped from Debian's packages on this machine.
+    async fn ensure_root(&self, progress: &mut ProgressFn<'_>) -> Result<(), ImageError> {
+        let lock = self.lock_for(ROOT_IMAGE);
+        let _guard = lock.lock().await;
+        let docker = self.docker.get().await?;
+        if docker.inspect_image(ROOT_IMAGE).await.is_ok() {
+            return Ok(());
+        }
+        let script = RECIPES
+            .get_file("base/bootstrap.sh")
+            .and_then(|f| f.contents_utf8())
+            .ok_or_else(|| ImageError::Bootstrap("images/base/bootstrap.sh is missing from this build".into()))?;
+        progress(&format!("Bootstrapping the root image {ROOT_IMAGE} (once per Docker engine)…"));
+        let mut child = tokio::process::Command::new("sh")
+            .arg("-c")
+            .arg(script)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| ImageError::Bootstrap(format!("cannot run sh: {e}")))?;
+        let stdout = child.stdout.take().expect("piped");
+        let stderr = child.stderr.take().expect("piped");
+        let mut lines = futures::stream::select(
+            tokio_stream::wrappers::LinesStream::new(tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout))),
+            tokio_stream::wrappers::LinesStream::new(tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr))),
+        );
+        let mut last = String::new();
+        while let Some(Ok(line)) = lines.next().await {
+            progress(&line);
+            last = line;
+        }
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| ImageError::Bootstrap(e.to_string()))?;
+        if !status.success() || docker.inspect_image(ROOT_IMAGE).await.is_err() {
+            return Err(ImageError::Bootstrap(format!("bootstrap.sh ended with {status}: {last}")));
+        }
+        Ok(())
+    }
+
+    async fn ensure_foreign(&self, image: &str, progress: &mut ProgressFn<'_>) -> Result<(), ImageError> {
+        let docker = self.docker.get().await?;
+        if docker.inspect_image(image).await.is_ok() {
+            return Ok(());
+        }
+        progress(&format!("Pulling image {image}…"));
+        let options = CreateImageOptionsBuilder::default().from_image(image).build();
+        let mut stream = docker.create_image(Some(options), None, None);
+        while let Some(item) = stream.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(s) = info.status {
+                        progress(&s);
+                    }
+                }
+                Err(e) => {
+                    progress(&format!("pull failed: {e}"));
+                    return Err(ImageError::Missing(image.to_string()));
+                }
+            }
+        }
+        if docker.inspect_image(image).await.is_err() {
+            return Err(ImageError::Missing(image.to_string()));
+        }
+        Ok(())
+    }
+}
+
+/// The build context of a recipe as a tar archive.
+fn context_tar(recipe: &Recipe) -> std::io::Result<Vec<u8>> {
+    let mut tar = tar::Builder::new(Vec::new());
+    for (path, contents) in recipe.files() {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(contents.len() as u64);
+        header.set_mode(if path.ends_with(".sh") { 0o755 } else { 0o644 });
+        header.set_mtime(0);
+        header.set_cksum();
+        tar.append_data(&mut header, &path, contents)?;
+    }
+    tar.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_language_and_service_has_a_recipe_rooted_in_base() {
+        let names: Vec<String> = recipes().into_iter().map(|r| r.name).collect();
+        for n in ["base", "ruby", "node", "python", "go", "rust", "postgres", "redis"] {
+            assert!(names.contains(&n.to_string()), "missing recipe {n}: {names:?}");
+        }
+        let base = recipe_for("sicuro/base").unwrap();
+        assert_eq!(base.from, ROOT_IMAGE);
+        for lang in ["ruby", "node", "python", "go", "rust"] {
+            assert_eq!(recipe_for(&format!("sicuro/{lang}:latest")).unwrap().from, "sicuro/base");
+        }
+        assert!(recipe_for("node:22").is_none());
+    }
+
+    #[test]
+    fn a_child_hash_depends_on_its_parent() {
+        let base = recipe_for("sicuro/base").unwrap();
+        let node = recipe_for("sicuro/node").unwrap();
+        let h1 = recipe_hash(&node);
+        assert_eq!(h1, recipe_hash(&node), "stable");
+        assert_ne!(h1, recipe_hash(&base));
+        assert_eq!(h1.len(), 24);
+    }
+}

@@ -1,0 +1,444 @@
+//! Build logs: one append-only file per build, written line by line as the job prints, and a
+//! `watch` channel per live build that says how far the file is complete.
+//!
+//! Readers never get lines from memory: they read the file up to the published length and wait
+//! for the next change. So a late subscriber sees the stored lines and then the live ones with no
+//! gap and no duplicate, a slow subscriber costs no memory, and a crash keeps every line written.
+//!
+//! File format, one line per log line: `<unix ms> <kind> <text>\n` (kind: see `LineKind`).
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use app::api::{LineKind, LogLine};
+use futures::Stream;
+use tokio::sync::watch;
+
+use crate::db::now_ms;
+
+/// How far a build's log file is complete.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Progress {
+    pub lines: u64,
+    pub bytes: u64,
+    /// The writer is gone: nothing more will be appended.
+    pub done: bool,
+}
+
+pub struct LogStore {
+    dir: PathBuf,
+    live: Mutex<HashMap<i64, watch::Sender<Progress>>>,
+}
+
+impl LogStore {
+    pub fn new(dir: impl Into<PathBuf>) -> io::Result<Arc<Self>> {
+        let dir = dir.into();
+        std::fs::create_dir_all(&dir)?;
+        Ok(Arc::new(Self {
+            dir,
+            live: Mutex::new(HashMap::new()),
+        }))
+    }
+
+    pub fn path(&self, build_id: i64) -> PathBuf {
+        self.dir.join(format!("{build_id}.log"))
+    }
+
+    /// Announces a log that will be written (a queued build), so that readers wait for it.
+    pub fn expect(&self, build_id: i64) {
+        self.live
+            .lock()
+            .expect("log registry lock")
+            .entry(build_id)
+            .or_insert_with(|| watch::channel(Progress::default()).0);
+    }
+
+    /// No log will come (a queued build was canceled): readers of it end.
+    pub fn abandon(&self, build_id: i64) {
+        if let Some(tx) = self.live.lock().expect("log registry lock").remove(&build_id) {
+            tx.send_modify(|p| p.done = true);
+        }
+    }
+
+    /// Starts the log of a build, replacing anything a previous attempt left.
+    pub fn create(self: &Arc<Self>, build_id: i64, limit_bytes: u64) -> io::Result<LogWriter> {
+        let file = OpenOptions::new()
+            .create(true)
+            .write(true)
+            .truncate(true)
+            .open(self.path(build_id))?;
+        let tx = self
+            .live
+            .lock()
+            .expect("log registry lock")
+            .entry(build_id)
+            .or_insert_with(|| watch::channel(Progress::default()).0)
+            .clone();
+        tx.send_replace(Progress::default());
+        Ok(LogWriter {
+            store: self.clone(),
+            build_id,
+            file,
+            buf: Vec::with_capacity(64 * 1024),
+            committed: Progress::default(),
+            pending_lines: 0,
+            limit_bytes,
+            truncated: false,
+        })
+    }
+
+    /// Lines after line number `after`, in batches, until the log is complete.
+    pub fn read(self: &Arc<Self>, build_id: i64, after: u64) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static {
+        let rx = self
+            .live
+            .lock()
+            .expect("log registry lock")
+            .get(&build_id)
+            .map(watch::Sender::subscribe);
+        let state = ReadState {
+            path: self.path(build_id),
+            reader: None,
+            rx,
+            next_line: 1,
+            offset: 0,
+            after,
+            finished: false,
+        };
+        futures::stream::unfold(state, |mut s| async move {
+            match s.next_batch().await {
+                Ok(Some(batch)) => Some((Ok(batch), s)),
+                Ok(None) => None,
+                Err(e) if s.finished => {
+                    let _ = e;
+                    None
+                }
+                Err(e) => {
+                    s.finished = true;
+                    Some((Err(e), s))
+                }
+            }
+        })
+    }
+
+    pub fn is_live(&self, build_id: i64) -> bool {
+        self.live.lock().expect("log registry lock").contains_key(&build_id)
+    }
+}
+
+/// Appends a build's lines. Lines are buffered until `flush`, which the runner calls whenever
+/// the container's stream has nothing more ready, so lines reach readers as they are printed.
+pub struct LogWriter {
+    store: Arc<LogStore>,
+    build_id: i64,
+    file: File,
+    buf: Vec<u8>,
+    committed: Progress,
+    pending_lines: u64,
+    limit_bytes: u64,
+    truncated: bool,
+}
+
+impl LogWriter {
+    /// Adds a line (or several, if `text` holds newlines).
+    pub fn push(&mut self, kind: LineKind, text: &str) {
+        for part in text.split('\n') {
+            self.push_one(kind, part);
+        }
+    }
+
+    fn push_one(&mut self, kind: LineKind, text: &str) {
+        if self.truncated && kind != LineKind::Notice {
+            return;
+        }
+        let size = (text.len() + 24) as u64;
+        let used = self.committed.bytes + self.buf.len() as u64;
+        if !self.truncated && kind != LineKind::Notice && used + size > self.limit_bytes {
+            self.truncated = true;
+            let notice = format!(
+                "The log reached its limit of {}; later output is not kept. The build goes on.",
+                super::limits::format_bytes(self.limit_bytes)
+            );
+            self.append(LineKind::Notice, &notice);
+            return;
+        }
+        self.append(kind, text);
+    }
+
+    fn append(&mut self, kind: LineKind, text: &str) {
+        // Writing into a Vec cannot fail.
+        let _ = write!(self.buf, "{} {} ", now_ms(), kind.code());
+        self.buf.extend_from_slice(text.as_bytes());
+        self.buf.push(b'\n');
+        self.pending_lines += 1;
+    }
+
+    /// Writes the buffered lines and tells readers.
+    pub fn flush(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        self.file.write_all(&self.buf)?;
+        self.committed.bytes += self.buf.len() as u64;
+        self.committed.lines += self.pending_lines;
+        self.buf.clear();
+        self.pending_lines = 0;
+        let p = self.committed;
+        if let Some(tx) = self.store.live.lock().expect("log registry lock").get(&self.build_id) {
+            tx.send_replace(p);
+        }
+        Ok(())
+    }
+
+    /// Lines written so far, including buffered ones.
+    pub fn lines(&self) -> u64 {
+        self.committed.lines + self.pending_lines
+    }
+
+    pub fn bytes(&self) -> u64 {
+        self.committed.bytes + self.buf.len() as u64
+    }
+
+    /// Writes what is left, makes it durable and ends the log for readers.
+    pub fn finish(mut self) -> io::Result<Progress> {
+        let result = self.flush().and_then(|_| self.file.sync_data());
+        self.close();
+        result.map(|_| self.committed)
+    }
+
+    fn close(&mut self) {
+        let mut done = self.committed;
+        done.done = true;
+        if let Some(tx) = self.store.live.lock().expect("log registry lock").remove(&self.build_id) {
+            tx.send_replace(done);
+        }
+    }
+}
+
+impl Drop for LogWriter {
+    fn drop(&mut self) {
+        // A writer dropped without `finish` (a panic, a canceled task) still releases its readers.
+        if self.store.is_live(self.build_id) {
+            let _ = self.flush();
+            self.close();
+        }
+    }
+}
+
+struct ReadState {
+    path: PathBuf,
+    reader: Option<BufReader<File>>,
+    rx: Option<watch::Receiver<Progress>>,
+    /// Number of the next line in the file.
+    next_line: u64,
+    /// Bytes of the file consumed.
+    offset: u64,
+    after: u64,
+    finished: bool,
+}
+
+const BATCH_LINES: usize = 2000;
+
+impl ReadState {
+    async fn next_batch(&mut self) -> io::Result<Option<Vec<LogLine>>> {
+        loop {
+            if self.finished {
+                return Ok(None);
+            }
+            let (limit, done) = match &mut self.rx {
+                Some(rx) => {
+                    let p = *rx.borrow_and_update();
+                    (p.bytes, p.done)
+                }
+                None => (file_len(&self.path)?, true),
+            };
+            if self.offset < limit {
+                let batch = self.read_until(limit)?;
+                if !batch.is_empty() {
+                    return Ok(Some(batch));
+                }
+                continue;
+            }
+            if done {
+                self.finished = true;
+                return Ok(None);
+            }
+            let rx = self.rx.as_mut().expect("live logs have a receiver");
+            if rx.changed().await.is_err() {
+                // The writer vanished without a final word: read what the file holds, then end.
+                self.rx = None;
+            }
+        }
+    }
+
+    /// Reads whole lines up to byte `limit`, at most one batch, skipping lines up to `after`.
+    fn read_until(&mut self, limit: u64) -> io::Result<Vec<LogLine>> {
+        if self.reader.is_none() {
+            let mut f = File::open(&self.path)?;
+            f.seek(SeekFrom::Start(self.offset))?;
+            self.reader = Some(BufReader::with_capacity(256 * 1024, f));
+        }
+        let reader = self.reader.as_mut().expect("opened above");
+        let mut batch = Vec::new();
+        let mut raw = Vec::new();
+        while self.offset < limit && batch.len() < BATCH_LINES {
+            raw.clear();
+            let n = reader.read_until(b'\n', &mut raw)?;
+            if n == 0 || raw.last() != Some(&b'\n') {
+                // The file is shorter than announced (it was replaced): stop here.
+                self.offset = limit;
+                break;
+            }
+            self.offset += n as u64;
+            let number = self.next_line;
+            self.next_line += 1;
+            if number <= self.after {
+                continue;
+            }
+            batch.push(parse_line(number, &raw[..raw.len() - 1]));
+        }
+        Ok(batch)
+    }
+}
+
+fn file_len(path: &Path) -> io::Result<u64> {
+    match std::fs::metadata(path) {
+        Ok(m) => Ok(m.len()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// `<ts> <kind> <text>` → a numbered line; a damaged line is kept as output.
+fn parse_line(number: u64, raw: &[u8]) -> LogLine {
+    let text = String::from_utf8_lossy(raw);
+    let mut parts = text.splitn(3, ' ');
+    let ts = parts.next().and_then(|t| t.parse().ok());
+    let kind = parts
+        .next()
+        .and_then(|k| LineKind::from_code(*k.as_bytes().first()?));
+    match (ts, kind, parts.next()) {
+        (Some(ts), Some(kind), Some(rest)) => LogLine(number, ts, kind, rest.to_string()),
+        (Some(ts), Some(kind), None) => LogLine(number, ts, kind, String::new()),
+        _ => LogLine(number, 0, LineKind::Output, text.into_owned()),
+    }
+}
+
+/// A log line as plain text, for downloads and the terminal.
+pub fn plain_text(line: &LogLine) -> String {
+    match line.kind() {
+        LineKind::Output => line.text().to_string(),
+        LineKind::Section => format!("── {} ──", line.text()),
+        LineKind::Command => format!("$ {}", line.text()),
+        LineKind::Notice => format!("[sicuro] {}", line.text()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    async fn collect(store: &Arc<LogStore>, id: i64, after: u64) -> Vec<LogLine> {
+        let mut out = Vec::new();
+        let mut s = std::pin::pin!(store.read(id, after));
+        while let Some(batch) = s.next().await {
+            out.extend(batch.unwrap());
+        }
+        out
+    }
+
+    #[tokio::test]
+    async fn finished_logs_read_back_numbered_and_resume_after_a_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path()).unwrap();
+        let mut w = store.create(7, 1 << 20).unwrap();
+        w.push(LineKind::Section, "setup");
+        w.push(LineKind::Command, "make");
+        w.push(LineKind::Output, "a b  c\r");
+        w.push(LineKind::Notice, "two\nlines");
+        w.finish().unwrap();
+
+        let lines = collect(&store, 7, 0).await;
+        let got: Vec<_> = lines.iter().map(|l| (l.number(), l.kind(), l.text())).collect();
+        assert_eq!(
+            got,
+            [
+                (1, LineKind::Section, "setup"),
+                (2, LineKind::Command, "make"),
+                (3, LineKind::Output, "a b  c\r"),
+                (4, LineKind::Notice, "two"),
+                (5, LineKind::Notice, "lines"),
+            ]
+        );
+        let tail = collect(&store, 7, 3).await;
+        assert_eq!(tail.iter().map(|l| l.number()).collect::<Vec<_>>(), [4, 5]);
+    }
+
+    #[tokio::test]
+    async fn a_late_subscriber_sees_every_line_exactly_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path()).unwrap();
+        store.expect(1);
+        // A reader that subscribes before the build starts.
+        let early = tokio::spawn({
+            let store = store.clone();
+            async move { collect(&store, 1, 0).await }
+        });
+        let mut w = store.create(1, 1 << 30).unwrap();
+        let mut late = None;
+        for i in 1..=10_000u32 {
+            w.push(LineKind::Output, &format!("line {i}"));
+            if i % 7 == 0 {
+                w.flush().unwrap();
+                tokio::task::yield_now().await;
+            }
+            if i == 5_000 {
+                let store = store.clone();
+                late = Some(tokio::spawn(async move { collect(&store, 1, 0).await }));
+            }
+        }
+        w.finish().unwrap();
+        for reader in [early, late.unwrap()] {
+            let lines = reader.await.unwrap();
+            assert_eq!(lines.len(), 10_000);
+            for (i, l) in lines.iter().enumerate() {
+                assert_eq!(l.number(), i as u64 + 1);
+                assert_eq!(l.text(), format!("line {}", i + 1));
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn the_size_limit_truncates_with_a_notice_and_keeps_notices() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path()).unwrap();
+        let mut w = store.create(3, 1000).unwrap();
+        for i in 0..100 {
+            w.push(LineKind::Output, &format!("output line number {i}"));
+        }
+        w.push(LineKind::Notice, "verdict");
+        let p = w.finish().unwrap();
+        assert!(p.bytes < 1200, "{p:?}");
+        let lines = collect(&store, 3, 0).await;
+        let texts: Vec<_> = lines.iter().map(|l| l.text()).collect();
+        assert!(texts.iter().any(|t| t.contains("reached its limit of 1000 B")), "{texts:?}");
+        assert_eq!(texts.last(), Some(&"verdict"));
+    }
+
+    #[tokio::test]
+    async fn readers_of_an_abandoned_log_end() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path()).unwrap();
+        store.expect(9);
+        let reader = tokio::spawn({
+            let store = store.clone();
+            async move { collect(&store, 9, 0).await }
+        });
+        tokio::task::yield_now().await;
+        store.abandon(9);
+        assert!(reader.await.unwrap().is_empty());
+    }
+}

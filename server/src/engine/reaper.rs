@@ -1,0 +1,51 @@
+//! Removes containers and networks that a previous process of this installation left behind
+//! (a crash, a SIGKILL, a daemon that went away mid-build). Cache volumes are kept on purpose.
+
+use std::collections::HashSet;
+
+use bollard::Docker;
+use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder};
+
+use super::docker::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
+
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Reaped {
+    pub containers: usize,
+    pub networks: usize,
+}
+
+/// Removes this instance's build containers and networks, except those of builds in `keep`.
+pub async fn reap(docker: &Docker, instance: &str, keep: &HashSet<String>) -> Result<Reaped, bollard::errors::Error> {
+    let filters = label_filter(&[(LABEL_INSTANCE, instance)]);
+    let mut reaped = Reaped::default();
+    let containers = docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .await?;
+    let force = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+    for c in containers {
+        let build = c.labels.as_ref().and_then(|l| l.get(LABEL_BUILD)).cloned().unwrap_or_default();
+        if keep.contains(&build) {
+            continue;
+        }
+        if let Some(id) = c.id
+            && docker.remove_container(&id, Some(force.clone())).await.is_ok()
+        {
+            reaped.containers += 1;
+        }
+    }
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+        .await?;
+    for n in networks {
+        let build = n.labels.as_ref().and_then(|l| l.get(LABEL_BUILD)).cloned().unwrap_or_default();
+        if keep.contains(&build) {
+            continue;
+        }
+        if let Some(id) = n.id
+            && docker.remove_network(&id).await.is_ok()
+        {
+            reaped.networks += 1;
+        }
+    }
+    Ok(reaped)
+}

@@ -1,0 +1,258 @@
+//! `sicuro.json`: the original schema (per phase `override` and `custom`) plus the extensions
+//! users of other CI servers expect (`language`, `image`, `env`, `services`, `timeout`).
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+pub const FILE_NAME: &str = "sicuro.json";
+
+pub const ALLOWED_KEYS: &[&str] = &[
+    "dependencies",
+    "setup",
+    "test",
+    "language",
+    "image",
+    "env",
+    "services",
+    "timeout",
+];
+pub const PHASE_KEYS: &[&str] = &["override", "custom"];
+
+/// The parsed file. Every key is optional.
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SicuroJson {
+    #[serde(default)]
+    pub dependencies: Option<PhaseConfig>,
+    #[serde(default)]
+    pub setup: Option<PhaseConfig>,
+    #[serde(default)]
+    pub test: Option<PhaseConfig>,
+    /// Picks the language defaults when detection picks the wrong one (or none).
+    #[serde(default)]
+    pub language: Option<String>,
+    /// Runs the job in this image instead of the language's.
+    #[serde(default)]
+    pub image: Option<String>,
+    #[serde(default)]
+    pub env: Option<BTreeMap<String, EnvValue>>,
+    #[serde(default)]
+    pub services: Option<Vec<String>>,
+    /// "20m", "90s", "1h 30m".
+    #[serde(default)]
+    pub timeout: Option<String>,
+}
+
+/// One phase: skip the language's defaults (`override`) and/or add commands (`custom`).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PhaseConfig {
+    #[serde(default, rename = "override")]
+    pub override_defaults: Option<bool>,
+    #[serde(default)]
+    pub custom: Option<Vec<String>>,
+}
+
+/// Environment values may be written as strings, numbers or booleans.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum EnvValue {
+    String(String),
+    Number(serde_json::Number),
+    Bool(bool),
+}
+
+impl fmt::Display for EnvValue {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::String(s) => f.write_str(s),
+            Self::Number(n) => write!(f, "{n}"),
+            Self::Bool(b) => write!(f, "{b}"),
+        }
+    }
+}
+
+/// A problem with the file, said the way a person fixes it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("sicuro.json{}: {message}", position(*line, *column))]
+pub struct SicuroJsonError {
+    pub line: usize,
+    pub column: usize,
+    pub message: String,
+}
+
+fn position(line: usize, column: usize) -> String {
+    if line == 0 {
+        String::new()
+    } else {
+        format!(" line {line}, column {column}")
+    }
+}
+
+impl SicuroJson {
+    pub fn parse(text: &str) -> Result<Self, SicuroJsonError> {
+        let parsed: SicuroJson = serde_json::from_str(text).map_err(|e| SicuroJsonError {
+            line: e.line(),
+            column: e.column(),
+            message: explain(&e),
+        })?;
+        parsed.validate()?;
+        Ok(parsed)
+    }
+
+    fn validate(&self) -> Result<(), SicuroJsonError> {
+        let whole_file = |message: String| SicuroJsonError {
+            line: 0,
+            column: 0,
+            message,
+        };
+        if let Some(t) = &self.timeout {
+            match humantime::parse_duration(t) {
+                Ok(d) if !d.is_zero() => {}
+                _ => {
+                    return Err(whole_file(format!(
+                        "`timeout` is \"{t}\", which is not a duration; write it like \"20m\", \"90s\" or \"1h 30m\""
+                    )));
+                }
+            }
+        }
+        for s in self.services.iter().flatten() {
+            if !super::services::ServiceKind::NAMES.contains(&s.as_str()) {
+                return Err(whole_file(format!(
+                    "unknown service `{s}` in `services`; available services: {}",
+                    super::services::ServiceKind::NAMES.join(", ")
+                )));
+            }
+        }
+        if let Some(l) = &self.language
+            && super::language::Language::parse(l).is_none()
+        {
+            return Err(whole_file(format!(
+                "unknown language `{l}`; languages with defaults: {}",
+                super::language::Language::NAMES.join(", ")
+            )));
+        }
+        for key in self.env.iter().flat_map(|e| e.keys()) {
+            let valid = !key.is_empty()
+                && !key.starts_with(|c: char| c.is_ascii_digit())
+                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(whole_file(format!(
+                    "`env` key `{key}` is not a valid variable name (letters, digits and _, not starting with a digit)"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn timeout(&self) -> Option<Duration> {
+        self.timeout.as_deref().and_then(|t| humantime::parse_duration(t).ok())
+    }
+}
+
+/// serde's message, reworded for people writing the file: "key" instead of "field", and the list
+/// of allowed keys whenever a key is unknown.
+fn explain(e: &serde_json::Error) -> String {
+    let raw = e.to_string();
+    // serde_json appends " at line L column C"; the position is reported separately.
+    let msg = raw
+        .rsplit_once(" at line ")
+        .map_or(raw.as_str(), |(m, _)| m)
+        .to_string();
+    if let Some(rest) = msg.strip_prefix("unknown field ") {
+        let key = rest.split(',').next().unwrap_or(rest);
+        let allowed = if rest.contains("`override`") {
+            PHASE_KEYS
+        } else {
+            ALLOWED_KEYS
+        };
+        return format!("unknown key {key}; allowed keys: {}", allowed.join(", "));
+    }
+    if e.is_syntax() || e.is_eof() {
+        return format!("invalid JSON: {msg}");
+    }
+    msg.replace("field", "key")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_original_example_parses() {
+        let j = SicuroJson::parse(
+            r#"{
+              "dependencies": { "override": false, "custom": ["apt-get install -y phantomjs"] },
+              "setup":        { "override": false, "custom": ["npm install -g grunt-cli"] },
+              "test":         { "override": true,  "custom": ["grunt test"] }
+            }"#,
+        )
+        .unwrap();
+        assert_eq!(j.test.unwrap().override_defaults, Some(true));
+        assert_eq!(j.setup.unwrap().custom.unwrap(), ["npm install -g grunt-cli"]);
+    }
+
+    #[test]
+    fn every_key_is_optional() {
+        assert_eq!(SicuroJson::parse("{}").unwrap(), SicuroJson::default());
+        let j = SicuroJson::parse(r#"{"test": {}}"#).unwrap();
+        assert_eq!(j.test, Some(PhaseConfig::default()));
+        // jq's `//` in the original treated null like a missing key.
+        let j = SicuroJson::parse(r#"{"test": {"override": null, "custom": null}}"#).unwrap();
+        assert_eq!(j.test, Some(PhaseConfig::default()));
+    }
+
+    #[test]
+    fn unknown_top_level_key_names_line_column_and_allowed_keys() {
+        let err = SicuroJson::parse("{\n  \"setup\": {},\n  \"tset\": {}\n}").unwrap_err();
+        assert_eq!((err.line, err.column), (3, 8));
+        assert_eq!(
+            err.to_string(),
+            "sicuro.json line 3, column 8: unknown key `tset`; allowed keys: dependencies, setup, test, language, image, env, services, timeout"
+        );
+    }
+
+    #[test]
+    fn unknown_phase_key_lists_phase_keys() {
+        let err = SicuroJson::parse(r#"{"test": {"overide": true}}"#).unwrap_err();
+        assert!(
+            err.message.contains("unknown key `overide`; allowed keys: override, custom"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn invalid_json_and_wrong_types_say_where() {
+        let err = SicuroJson::parse("{\n \"test\": { \"custom\": [\"a\",] }\n}").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.message.starts_with("invalid JSON"), "{err}");
+
+        let err = SicuroJson::parse(r#"{"test": {"override": "yes"}}"#).unwrap_err();
+        assert!(err.message.contains("expected a boolean"), "{err}");
+
+        let err = SicuroJson::parse(r#"{"test": {"custom": "make test"}}"#).unwrap_err();
+        assert!(err.message.contains("expected a sequence"), "{err}");
+    }
+
+    #[test]
+    fn extensions_are_checked() {
+        let j = SicuroJson::parse(
+            r#"{"image": "sicuro/node", "env": {"A": "1", "PORT": 3000, "ON": true}, "services": ["postgres", "redis"], "timeout": "20m"}"#,
+        )
+        .unwrap();
+        assert_eq!(j.timeout(), Some(Duration::from_secs(1200)));
+        assert_eq!(j.env.unwrap()["PORT"].to_string(), "3000");
+
+        let err = SicuroJson::parse(r#"{"services": ["mysql"]}"#).unwrap_err();
+        assert!(err.message.contains("available services: postgres, redis"), "{err}");
+        let err = SicuroJson::parse(r#"{"timeout": "soon"}"#).unwrap_err();
+        assert!(err.message.contains("not a duration"), "{err}");
+        let err = SicuroJson::parse(r#"{"env": {"1BAD": "x"}}"#).unwrap_err();
+        assert!(err.message.contains("not a valid variable name"), "{err}");
+        let err = SicuroJson::parse(r#"{"language": "cobol"}"#).unwrap_err();
+        assert!(err.message.contains("ruby, node, python, go, rust"), "{err}");
+    }
+}
