@@ -1,1 +1,77 @@
-fn main() {}
+//! The `sicuro` binary: configuration in, one of the commands out.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use sicuro::config::{Config, Env};
+
+#[derive(Parser)]
+#[command(name = "sicuro", version, about = "A self-hosted CI server that tests every change in a fresh Docker container")]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Start the server (the default). Settings come from SICURO_* variables and .env.
+    Serve,
+    /// Run the pipeline on a local working tree (uncommitted changes included) and exit with its result.
+    Run {
+        /// The project's directory.
+        #[arg(default_value = ".")]
+        path: PathBuf,
+        /// Stop the job after this long (e.g. 10m); defaults to SICURO_BUILD_TIMEOUT or 60m.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        timeout: Option<Duration>,
+        /// Do not mount a dependency cache.
+        #[arg(long)]
+        no_cache: bool,
+    },
+    /// Build the job and service images that are missing or outdated (all, or the ones named).
+    Images {
+        /// Only list the recipes and whether their images are current.
+        #[arg(long)]
+        list: bool,
+        names: Vec<String>,
+    },
+}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    init_tracing(matches!(cli.command, None | Some(Command::Serve)));
+    let config = match Config::from_env(&Env::from_process()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("sicuro: {e}");
+            return std::process::ExitCode::from(2);
+        }
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("the async runtime starts");
+    let result: anyhow::Result<i32> = runtime.block_on(async move {
+        match cli.command.unwrap_or(Command::Serve) {
+            Command::Serve => sicuro::serve::serve(config).await.map(|_| 0),
+            Command::Run { path, timeout, no_cache } => {
+                let options = sicuro::cli::run::RunOptions { path, timeout, no_cache };
+                sicuro::cli::run::run(options, &config.engine).await
+            }
+            Command::Images { list: true, .. } => sicuro::cli::images::list().await.map(|_| 0),
+            Command::Images { names, .. } => sicuro::cli::images::build(&names).await.map(|_| 0),
+        }
+    });
+    match result {
+        Ok(code) => std::process::ExitCode::from(code.clamp(0, 255) as u8),
+        Err(e) => {
+            eprintln!("sicuro: {e:#}");
+            std::process::ExitCode::from(2)
+        }
+    }
+}
+
+fn init_tracing(server: bool) {
+    use tracing_subscriber::EnvFilter;
+    let default = if server { "info,sqlx=warn,bollard=warn,hyper=warn" } else { "warn" };
+    let filter = EnvFilter::try_from_env("SICURO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
+    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+}

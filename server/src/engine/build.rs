@@ -141,7 +141,7 @@ async fn prepare(engine: &Engine, repo: &Repo, build: &Build) -> Result<Job, Ver
     let url = build.fetch_url.as_deref().unwrap_or(&repo.clone_url);
     let mirrors = &engine.0.mirrors;
     mirrors
-        .ensure_commit(repo.id, url, build.fetch_ref.as_deref(), &build.commit_sha, &creds)
+        .ensure_commit(repo.id, url, build.fetch_ref.as_deref(), &build.commit_sha, &creds, build.fetch_url.is_some())
         .await
         .map_err(checkout_error)?;
     let root_files = mirrors.root_files(repo.id, &build.commit_sha).await.map_err(checkout_error)?;

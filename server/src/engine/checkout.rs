@@ -78,7 +78,7 @@ impl Mirrors {
         if !mirror.join("HEAD").exists() {
             git(&self.dir, &["init", "--bare", "--quiet", &mirror.to_string_lossy()], &Credentials::default()).await?;
         }
-        let mut args = vec!["fetch", "--quiet", "--prune", "--no-tags", "--force", url];
+        let mut args = vec!["fetch", "--quiet", "--prune", "--no-tags", "--force", "--", url];
         args.extend(refspecs.iter().map(String::as_str));
         git(&mirror, &args, creds).await?;
         Ok(())
@@ -86,6 +86,8 @@ impl Mirrors {
 
     /// Makes sure `sha` is in the mirror: fetches `fetch_ref` (or all branches and tags), and as a
     /// last resort the commit itself (servers such as GitHub allow fetching a reachable commit).
+    /// Refs of a `foreign` remote (a fork) are kept under `refs/forks/` so they never replace
+    /// the repository's own branches.
     pub async fn ensure_commit(
         &self,
         repo_id: i64,
@@ -93,12 +95,15 @@ impl Mirrors {
         fetch_ref: Option<&str>,
         sha: &str,
         creds: &Credentials,
+        foreign: bool,
     ) -> Result<(), CheckoutError> {
         if self.has_commit(repo_id, sha).await {
             return Ok(());
         }
         let refspecs = match fetch_ref {
+            Some(r) if foreign => vec![format!("+{r}:refs/forks/{}", r.trim_start_matches("refs/"))],
             Some(r) => vec![format!("+{r}:{r}")],
+            None if foreign => vec![format!("+refs/heads/*:refs/forks/heads/*")],
             None => default_refspecs(),
         };
         self.fetch(repo_id, url, &refspecs, creds).await?;
@@ -184,6 +189,47 @@ impl Mirrors {
     }
 }
 
+/// The branch a remote's HEAD points at (its default branch).
+pub async fn remote_default_branch(url: &str, creds: &Credentials) -> Result<String, CheckoutError> {
+    let dir = std::env::temp_dir();
+    let out = git(&dir, &["ls-remote", "--symref", "--", url, "HEAD"], creds).await?;
+    let text = String::from_utf8_lossy(&out);
+    text.lines()
+        .find_map(|l| l.strip_prefix("ref: refs/heads/")?.split_whitespace().next().map(str::to_string))
+        .ok_or_else(|| CheckoutError::Git {
+            command: "ls-remote".into(),
+            stderr: format!("{} has no default branch (is it empty?)", redact(url)),
+        })
+}
+
+/// Accepts the repository addresses Sicuro fetches from: local paths, `file://`, `http(s)://`,
+/// `ssh://` and scp-like `user@host:path`. Anything git could read as an option or a remote
+/// helper (`ext::…`) is refused.
+pub fn validate_url(url: &str) -> Result<(), String> {
+    let url = url.trim();
+    if url.is_empty() || url.starts_with('-') || url.chars().any(char::is_control) {
+        return Err("give a repository URL or an absolute path".into());
+    }
+    if url.starts_with('/') {
+        return Ok(());
+    }
+    if let Some((scheme, _)) = url.split_once("://") {
+        return if matches!(scheme, "https" | "http" | "ssh" | "git" | "file") {
+            Ok(())
+        } else {
+            Err(format!("the {scheme}:// scheme is not supported; use https://, ssh://, git://, file:// or a path"))
+        };
+    }
+    if url.contains("::") {
+        return Err("git remote helpers are not allowed".into());
+    }
+    // scp-like: [user@]host:path
+    match url.split_once(':') {
+        Some((host, path)) if !host.is_empty() && !path.is_empty() && !host.contains('/') => Ok(()),
+        _ => Err("give a repository URL (https://…, ssh://…, git@host:owner/repo.git) or an absolute path".into()),
+    }
+}
+
 pub fn default_refspecs() -> Vec<String> {
     vec!["+refs/heads/*:refs/heads/*".into(), "+refs/tags/*:refs/tags/*".into()]
 }
@@ -201,6 +247,7 @@ async fn git(dir: &Path, args: &[&str], creds: &Credentials) -> Result<Vec<u8>, 
         .env("GIT_TERMINAL_PROMPT", "0")
         .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new")
         .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
         .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -303,6 +350,16 @@ mod tests {
             "fatal: unable to access 'https://***@github.com/o/r/': 403"
         );
         assert_eq!(redact("no url here"), "no url here");
+    }
+
+    #[test]
+    fn urls_that_git_could_misread_are_refused() {
+        for ok in ["/srv/repo", "file:///srv/repo", "https://github.com/o/r.git", "ssh://git@h/o/r", "git@github.com:o/r.git"] {
+            assert_eq!(validate_url(ok), Ok(()), "{ok}");
+        }
+        for bad in ["--upload-pack=touch /tmp/x", "ext::sh -c touch% /tmp/pwned", "fd::17", "ftp://h/r", "relative/path", ""] {
+            assert!(validate_url(bad).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -91,13 +91,27 @@ impl LogStore {
     }
 
     /// Lines after line number `after`, in batches, until the log is complete.
-    pub fn read(self: &Arc<Self>, build_id: i64, after: u64) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static {
+    pub fn read(&self, build_id: i64, after: u64) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static + use<> {
         let rx = self
             .live
             .lock()
             .expect("log registry lock")
             .get(&build_id)
             .map(watch::Sender::subscribe);
+        self.reader(build_id, after, rx)
+    }
+
+    /// The lines written so far, without waiting for more.
+    pub fn snapshot(&self, build_id: i64, after: u64) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static + use<> {
+        self.reader(build_id, after, None)
+    }
+
+    fn reader(
+        &self,
+        build_id: i64,
+        after: u64,
+        rx: Option<watch::Receiver<Progress>>,
+    ) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static + use<> {
         let state = ReadState {
             path: self.path(build_id),
             reader: None,

@@ -1,0 +1,40 @@
+//! What the pages need from the server, implemented by the `server` crate. The `#[server]`
+//! functions are thin adapters over it, so all server logic lives beside the engine and the
+//! database, and this crate stays free of them.
+
+use crate::api::{BuildDetail, BuildPage, RepoSummary, ServerInfo, Viewer};
+
+pub use http::request::Parts;
+
+/// A failure the page can show.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BackendError {
+    /// Missing, or hidden from this viewer (the two are not told apart).
+    NotFound(String),
+    SignInRequired,
+    Forbidden(String),
+    /// GitHub, Docker or the database could not answer; the message says which and why.
+    Unavailable(String),
+}
+
+impl std::fmt::Display for BackendError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::NotFound(what) => write!(f, "{what} was not found"),
+            Self::SignInRequired => f.write_str("sign in to see this"),
+            Self::Forbidden(why) | Self::Unavailable(why) => f.write_str(why),
+        }
+    }
+}
+
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync + 'static {
+    async fn server_info(&self) -> ServerInfo;
+    async fn viewer(&self, req: &Parts) -> Viewer;
+    async fn repos(&self, req: &Parts) -> Result<Vec<RepoSummary>, BackendError>;
+    async fn builds(&self, req: &Parts, owner: &str, name: &str, page: i64) -> Result<BuildPage, BackendError>;
+    async fn build(&self, req: &Parts, owner: &str, name: &str, number: i64) -> Result<BuildDetail, BackendError>;
+}
+
+/// The backend as kept in Leptos' context.
+pub type SharedBackend = std::sync::Arc<dyn Backend>;

@@ -1,0 +1,32 @@
+//! State changes from the browser: JSON POSTs to the API carrying the session's CSRF token.
+
+use serde::de::DeserializeOwned;
+
+/// POSTs `body` (JSON) to `url`; returns the decoded answer or the API's error text.
+pub async fn post<T: DeserializeOwned>(url: &str, csrf: &str, body: Option<serde_json::Value>) -> Result<T, String> {
+    #[cfg(feature = "hydrate")]
+    {
+        use gloo_net::http::Request;
+        let request = Request::post(url)
+            .header("X-CSRF-Token", csrf)
+            .header("Accept", "application/json");
+        let request = match body {
+            Some(b) => request.json(&b).map_err(|e| e.to_string())?,
+            None => request.build().map_err(|e| e.to_string())?,
+        };
+        let response = request.send().await.map_err(|e| format!("the server could not be reached: {e}"))?;
+        if response.ok() {
+            return response.json::<T>().await.map_err(|e| e.to_string());
+        }
+        let status = response.status();
+        match response.json::<crate::api::ApiError>().await {
+            Ok(e) => Err(e.error),
+            Err(_) => Err(format!("the server answered {status}")),
+        }
+    }
+    #[cfg(not(feature = "hydrate"))]
+    {
+        let _ = (url, csrf, body);
+        Err("this action works in the browser".into())
+    }
+}

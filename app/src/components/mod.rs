@@ -1,0 +1,6 @@
+//! Pieces the pages share.
+
+pub mod header;
+pub mod log_viewer;
+pub mod sse;
+pub mod status;

@@ -1,0 +1,127 @@
+//! A build: status, commit, timings, a progress bar estimated from recent successful builds,
+//! Cancel and Rebuild for people with push access, and the live log.
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+use leptos_router::hooks::{use_navigate, use_params_map};
+
+use crate::ViewerResource;
+use crate::api::{BuildDetail, BuildStatus, BuildSummary, LogEnd, format_duration};
+use crate::client;
+use crate::components::log_viewer::LogViewer;
+use crate::components::status::StatusBadge;
+use crate::server_fns::get_build;
+use crate::time::{format_utc, use_clock};
+
+#[component]
+pub fn BuildPage() -> impl IntoView {
+    let params = use_params_map();
+    let owner = move || params.read().get("owner").unwrap_or_default();
+    let name = move || params.read().get("name").unwrap_or_default();
+    let number = move || params.read().get("number").and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+    let reload = RwSignal::new(0u32);
+    let detail = Resource::new(move || (owner(), name(), number(), reload.get()), |(o, n, num, _)| get_build(o, n, num));
+    view! {
+        <Transition fallback=|| view! { <p class="muted">"Loading the build…"</p> }>
+            {move || Suspend::new(async move {
+                match detail.await {
+                    Ok(d) => view! { <BuildView detail=d reload/> }.into_any(),
+                    Err(e) => view! {
+                        <h1>{format!("{}/{} #{}", owner(), name(), number())}</h1>
+                        <p class="error" role="alert">{e.to_string()}</p>
+                    }.into_any(),
+                }
+            })}
+        </Transition>
+    }
+}
+
+#[component]
+fn BuildView(detail: BuildDetail, reload: RwSignal<u32>) -> impl IntoView {
+    let viewer = expect_context::<ViewerResource>();
+    let b = detail.summary.clone();
+    let status = RwSignal::new(b.status);
+    let finished_at = RwSignal::new(b.finished_at);
+    let clock = use_clock();
+    let busy = RwSignal::new(false);
+    let error = RwSignal::new(None::<String>);
+    let navigate = use_navigate();
+    let repo_href = format!("/repos/{}", b.repo);
+    let build_id = b.id;
+    let started_at = b.started_at;
+    let estimate = detail.estimate_ms;
+
+    let on_end = Callback::new(move |end: LogEnd| {
+        status.set(end.status);
+        if end.status.is_finished() {
+            // The verdict is final: read the build again for its timings and message.
+            reload.update(|r| *r += 1);
+        }
+    });
+    let progress = move || {
+        let start = started_at?;
+        let est = estimate?;
+        (status.get() == BuildStatus::Running).then(|| ((clock.get() - start) as f64 / est.max(1) as f64).clamp(0.0, 0.99))
+    };
+    let act = move |action: &'static str| {
+        let csrf = viewer.csrf();
+        let navigate = navigate.clone();
+        busy.set(true);
+        error.set(None);
+        leptos::task::spawn_local(async move {
+            match client::post::<BuildSummary>(&format!("/api/builds/{build_id}/{action}"), &csrf, None).await {
+                Ok(nb) if action == "rebuild" => navigate(&format!("/repos/{}/builds/{}", nb.repo, nb.number), Default::default()),
+                Ok(nb) => status.set(nb.status),
+                Err(e) => error.set(Some(e)),
+            }
+            busy.set(false);
+        });
+    };
+    let act_cancel = act.clone();
+    let duration = {
+        let b = b.clone();
+        move || {
+            let end = finished_at.get();
+            let mut s = b.clone();
+            s.finished_at = end;
+            s.duration_ms(clock.get()).map(format_duration).unwrap_or_else(|| "not started".into())
+        }
+    };
+    let (repo_name, title) = (b.repo.clone(), b.title.clone().unwrap_or_default());
+    let commit = match b.commit_url.clone() {
+        Some(url) => view! { <a href=url rel="external noopener" target="_blank"><code>{b.short_sha().to_string()}</code></a> }.into_any(),
+        None => view! { <code>{b.short_sha().to_string()}</code> }.into_any(),
+    };
+    view! {
+        <div class="title-row">
+            <h1><A href=repo_href>{repo_name}</A>{format!(" #{}", b.number)}</h1>
+            <StatusBadge status=status/>
+        </div>
+        <dl class="facts" data-testid="build-facts">
+            <dt>"Commit"</dt><dd>{commit}" "{title}</dd>
+            <dt>"Ref"</dt><dd>{b.ref_label()}" · "{b.event.as_str().replace('_', " ")}</dd>
+            <dt>"Author"</dt><dd>{b.author.clone().unwrap_or_else(|| "—".into())}</dd>
+            <dt>"Queued"</dt><dd>{format_utc(b.created_at)}</dd>
+            <dt>"Duration"</dt><dd>{duration}</dd>
+            {detail.exit_code.map(|c| view! { <dt>"Exit code"</dt><dd>{c}</dd> })}
+        </dl>
+        {detail.error.clone().map(|e| view! { <p class="verdict" class:error=b.status == BuildStatus::Error role="status">{e}</p> })}
+        {move || progress().map(|p| view! {
+            <div class="progress" role="progressbar" aria-label="Estimated progress" aria-valuemin="0" aria-valuemax="100"
+                aria-valuenow=((p * 100.0) as i64).to_string()>
+                <div class="bar" style=format!("width:{:.1}%", p * 100.0)></div>
+            </div>
+        })}
+        <div class="actions">
+            {detail.can_cancel.then(|| view! {
+                <button type="button" class="danger" disabled=move || busy.get() || status.get().is_finished()
+                    on:click=move |_| act_cancel("cancel")>"Cancel"</button>
+            })}
+            {detail.can_rebuild.then(|| view! {
+                <button type="button" disabled=move || busy.get() on:click=move |_| act("rebuild")>"Rebuild"</button>
+            })}
+            {move || error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
+        </div>
+        <LogViewer build_id=build_id on_end=on_end end_ts=Signal::derive(move || finished_at.get())/>
+    }
+}

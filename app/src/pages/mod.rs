@@ -1,0 +1,26 @@
+//! The routes' pages.
+
+mod auth_error;
+mod build;
+mod dashboard;
+mod repo;
+
+pub use auth_error::AuthErrorPage;
+pub use build::BuildPage;
+pub use dashboard::Dashboard;
+pub use repo::RepoPage;
+
+use leptos::prelude::*;
+use leptos_router::components::A;
+
+#[component]
+pub fn NotFound() -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    if let Some(r) = use_context::<leptos_axum::ResponseOptions>() {
+        r.set_status(http::StatusCode::NOT_FOUND);
+    }
+    view! {
+        <h1>"Not found"</h1>
+        <p>"There is nothing here. "<A href="/">"Back to the repositories"</A></p>
+    }
+}

@@ -1,0 +1,45 @@
+//! `sicuro images`: lists the image recipes and builds the missing or outdated ones ahead of
+//! time (the server also builds them on first use).
+
+use std::sync::Arc;
+
+use crate::engine::docker::DockerHandle;
+use crate::engine::images::{self, Images};
+
+pub async fn build(names: &[String]) -> anyhow::Result<()> {
+    let docker = Arc::new(DockerHandle::new());
+    let images = Images::new(docker);
+    let recipes = images::recipes();
+    let wanted: Vec<_> = if names.is_empty() {
+        recipes
+    } else {
+        let mut out = Vec::new();
+        for n in names {
+            let r = images::recipe_for(&format!("sicuro/{n}"))
+                .ok_or_else(|| anyhow::anyhow!("no image recipe named {n}; see `sicuro images list`"))?;
+            out.push(r);
+        }
+        out
+    };
+    for r in wanted {
+        let started = std::time::Instant::now();
+        let mut progress = |line: &str| println!("  {line}");
+        images.ensure(&r.tag(), &mut progress).await?;
+        println!("{} ready ({:.1}s)", r.tag(), started.elapsed().as_secs_f64());
+    }
+    Ok(())
+}
+
+pub async fn list() -> anyhow::Result<()> {
+    let docker = Arc::new(DockerHandle::new());
+    let images = Images::new(docker);
+    for r in images::recipes() {
+        let state = match images.is_current(&r.tag()).await {
+            Ok(true) => "ready",
+            Ok(false) => "missing or outdated",
+            Err(e) => return Err(e.into()),
+        };
+        println!("{:<24} from {:<24} recipe {}  {state}", r.tag(), r.from, images::recipe_hash(&r));
+    }
+    Ok(())
+}

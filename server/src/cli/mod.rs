@@ -1,0 +1,4 @@
+//! Command-line commands besides `serve`.
+
+pub mod images;
+pub mod run;

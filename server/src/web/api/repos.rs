@@ -1,0 +1,309 @@
+//! Repository endpoints: list, add (local mode), subscribe/unsubscribe (GitHub), trigger a
+//! build, settings, caches.
+
+use app::api::{BuildPage, BuildSummary, Permission, RepoKind, RepoSettings, RepoSummary, TriggerEvent};
+use app::backend::BackendError;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use serde::Deserialize;
+
+use super::{ApiFailure, ApiResult, Session, actor_name, bad_request};
+use crate::db::builds::{Created, NewBuild};
+use crate::db::repos::{self, NewRepo};
+use crate::engine::checkout::{self, Credentials};
+use crate::web::AppState;
+use crate::web::access::{self, is_local_admin};
+use crate::web::backend::{self, db_error, github_error};
+
+pub async fn list(State(state): State<AppState>, Session(s): Session) -> ApiResult<Json<Vec<RepoSummary>>> {
+    Ok(Json(backend::list_repos(&state, &s).await?))
+}
+
+pub async fn show(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<RepoSummary>> {
+    let (repo, p) = backend::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
+    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id]).await.map_err(db_error)?;
+    Ok(Json(backend::repo_summary(&repo, p, last.first(), None)))
+}
+
+#[derive(Deserialize)]
+pub struct PageQuery {
+    #[serde(default)]
+    page: i64,
+}
+
+pub async fn builds(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Query<PageQuery>,
+) -> ApiResult<Json<BuildPage>> {
+    Ok(Json(backend::builds_page(&state, &s, &owner, &name, q.page).await?))
+}
+
+#[derive(Deserialize)]
+pub struct AddRepo {
+    /// A git URL or an absolute path on the server.
+    pub url: String,
+    /// Optional `owner/name` to show it under.
+    #[serde(default)]
+    pub slug: Option<String>,
+}
+
+/// Adds a repository by URL or path (local mode, from this machine).
+pub async fn add(State(state): State<AppState>, Session(s): Session, Json(req): Json<AddRepo>) -> ApiResult<(StatusCode, Json<RepoSummary>)> {
+    if !is_local_admin(&state, &s) {
+        return Err(ApiFailure(
+            StatusCode::FORBIDDEN,
+            "repositories are added by URL in local mode only, from the server's own machine; with GitHub settings, subscribe a GitHub repository instead".into(),
+        ));
+    }
+    let url = req.url.trim().to_string();
+    checkout::validate_url(&url).map_err(bad_request)?;
+    let kind = if url.starts_with('/') || url.starts_with("file://") { RepoKind::Local } else { RepoKind::Git };
+    let (owner, name) = match req.slug.as_deref().map(|s| s.split_once('/')) {
+        Some(Some((o, n))) if valid_segment(o) && valid_segment(n) => (o.to_string(), n.to_string()),
+        Some(_) => return Err(bad_request("slug must look like owner/name (letters, digits, '.', '-', '_')")),
+        None => slug_from_url(&url, kind),
+    };
+    let default_branch = checkout::remote_default_branch(&url, &Credentials::default())
+        .await
+        .map_err(|e| ApiFailure(StatusCode::UNPROCESSABLE_ENTITY, format!("Sicuro cannot read that repository: {e}")))?;
+    if let Some(existing) = repos::by_slug(&state.db, &owner, &name).await.map_err(db_error)?
+        && existing.clone_url != url
+    {
+        return Err(ApiFailure(
+            StatusCode::CONFLICT,
+            format!("{owner}/{name} already names {}; pass another \"slug\"", existing.clone_url),
+        ));
+    }
+    let repo = repos::upsert(
+        &state.db,
+        &NewRepo {
+            kind,
+            owner,
+            name,
+            clone_url: url,
+            html_url: None,
+            github_id: None,
+            private: false,
+            default_branch,
+            language: None,
+            watched: true,
+        },
+    )
+    .await
+    .map_err(db_error)?;
+    Ok((StatusCode::CREATED, Json(backend::repo_summary(&repo, Permission::Admin, None, None))))
+}
+
+fn valid_segment(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) && s != "." && s != ".."
+}
+
+/// `https://host/owner/name.git` → (owner, name); a path → ("local", its last component).
+fn slug_from_url(url: &str, kind: RepoKind) -> (String, String) {
+    let clean = |s: &str| -> String {
+        let s: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '-' }).collect();
+        let s = s.trim_matches('.').to_string();
+        if s.is_empty() { "repo".into() } else { s }
+    };
+    let trimmed = url.trim_end_matches('/').trim_end_matches(".git");
+    let parts: Vec<&str> = trimmed.split(['/', ':']).filter(|p| !p.is_empty()).collect();
+    let name = clean(parts.last().copied().unwrap_or("repo"));
+    if kind == RepoKind::Local {
+        return ("local".into(), name);
+    }
+    let owner = parts.len().checked_sub(2).and_then(|i| parts.get(i)).map_or("git".to_string(), |o| clean(o));
+    (owner, name)
+}
+
+#[derive(Deserialize, Default)]
+pub struct TriggerRequest {
+    #[serde(default)]
+    pub branch: Option<String>,
+    #[serde(default)]
+    pub commit: Option<String>,
+}
+
+/// "Build now": a branch's head (the default branch if none is given) or a given commit.
+pub async fn trigger(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path((owner, name)): Path<(String, String)>,
+    body: Option<Json<TriggerRequest>>,
+) -> ApiResult<(StatusCode, Json<BuildSummary>)> {
+    let req = body.map(|b| b.0).unwrap_or_default();
+    let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Push).await?;
+    let branch = req.branch.clone().filter(|b| !b.trim().is_empty());
+    if let Some(b) = &branch
+        && (b.starts_with('-') || b.contains("..") || b.chars().any(|c| c.is_control() || c == ' ' || c == ':'))
+    {
+        return Err(bad_request(format!("`{b}` is not a branch name")));
+    }
+    let created = match req.commit.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
+        Some(sha) => {
+            if !sha.chars().all(|c| c.is_ascii_hexdigit()) || sha.len() < 7 || sha.len() > 40 {
+                return Err(bad_request("commit must be a hexadecimal commit id"));
+            }
+            let creds = state.engine.0.credentials.for_repo(&repo).await;
+            let mirrors = state.engine.mirrors();
+            mirrors
+                .ensure_commit(repo.id, &repo.clone_url, None, sha, &creds, false)
+                .await
+                .map_err(|e| ApiFailure(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+            let info = mirrors
+                .commit_info(repo.id, sha)
+                .await
+                .map_err(|e| ApiFailure(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+            state
+                .engine
+                .enqueue(NewBuild {
+                    repo_id: repo.id,
+                    event: Some(TriggerEvent::Manual),
+                    branch,
+                    commit_sha: info.sha,
+                    author: Some(info.author),
+                    message: Some(info.message),
+                    ..Default::default()
+                })
+                .await?
+        }
+        None => {
+            let branch = branch.unwrap_or_else(|| repo.default_branch.clone());
+            state.engine.enqueue_branch(&repo, &branch, TriggerEvent::Manual).await?
+        }
+    };
+    let code = if matches!(created, Created::New(_)) { StatusCode::CREATED } else { StatusCode::OK };
+    tracing::info!(repo = %repo.slug(), by = %actor_name(&s), "build requested");
+    Ok((code, Json(backend::summary(&repo, created.build()))))
+}
+
+/// Subscribes a GitHub repository: needs admin rights; creates (or reuses) Sicuro's webhook.
+pub async fn subscribe(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<RepoSummary>> {
+    let Some(github) = state.github.clone() else {
+        return Err(ApiFailure(StatusCode::CONFLICT, "subscribing needs GitHub settings (SICURO_GITHUB_CLIENT_ID, …)".into()));
+    };
+    let user = s.user.clone().ok_or(BackendError::SignInRequired)?;
+    let token = access::user_token(&state, &user).ok_or(BackendError::SignInRequired)?;
+    let gh = github.repo(&token, &owner, &name).await.map_err(github_error)?;
+    let permission = gh.permission();
+    state.access.put(user.id, &gh.full_name, permission);
+    if permission < Permission::Admin {
+        return Err(BackendError::Forbidden(format!(
+            "subscribing needs admin rights on {}; ask one of its admins to subscribe it",
+            gh.full_name
+        ))
+        .into());
+    }
+    let repo = repos::upsert(
+        &state.db,
+        &NewRepo {
+            kind: RepoKind::Github,
+            owner: gh.owner.login.clone(),
+            name: gh.name.clone(),
+            clone_url: gh.clone_url.clone(),
+            html_url: Some(gh.html_url.clone()),
+            github_id: Some(gh.id),
+            private: gh.private,
+            default_branch: gh.default_branch.clone().unwrap_or_else(|| "main".into()),
+            language: gh.language.clone(),
+            watched: false,
+        },
+    )
+    .await
+    .map_err(db_error)?;
+    let (hook_id, reused) = github
+        .ensure_hook(&token, &repo.owner, &repo.name)
+        .await
+        .map_err(|e| ApiFailure(StatusCode::BAD_GATEWAY, format!("the webhook could not be created: {e}")))?;
+    repos::set_watched(&state.db, repo.id, Some(hook_id), Some(user.id)).await.map_err(db_error)?;
+    if reused {
+        // GitHub pings new hooks by itself; a reused one is pinged so the first build still comes.
+        let _ = github.ping_hook(&token, &repo.owner, &repo.name, hook_id).await;
+    }
+    tracing::info!(repo = %repo.slug(), by = %user.login, hook = hook_id, "subscribed");
+    let repo = repos::get(&state.db, repo.id).await.map_err(db_error)?.unwrap_or(repo);
+    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id]).await.map_err(db_error)?;
+    Ok(Json(backend::repo_summary(&repo, permission, last.first(), gh.description)))
+}
+
+/// Unsubscribes: removes the webhook; the build history stays.
+pub async fn unsubscribe(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<RepoSummary>> {
+    let (repo, p) = backend::find_repo(&state, &s, &owner, &name, Permission::Admin).await?;
+    if let (Some(github), Some(hook_id)) = (&state.github, repo.hook_id) {
+        let user = s.user.clone().ok_or(BackendError::SignInRequired)?;
+        let token = access::user_token(&state, &user).ok_or(BackendError::SignInRequired)?;
+        github
+            .delete_hook(&token, &repo.owner, &repo.name, hook_id)
+            .await
+            .map_err(|e| ApiFailure(StatusCode::BAD_GATEWAY, format!("the webhook could not be removed: {e}")))?;
+    }
+    repos::set_unwatched(&state.db, repo.id).await.map_err(db_error)?;
+    tracing::info!(repo = %repo.slug(), by = %actor_name(&s), "unsubscribed");
+    let repo = repos::get(&state.db, repo.id).await.map_err(db_error)?.unwrap_or(repo);
+    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id]).await.map_err(db_error)?;
+    Ok(Json(backend::repo_summary(&repo, p, last.first(), None)))
+}
+
+pub async fn settings(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<RepoSettings>> {
+    let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
+    Ok(Json(repo.settings()))
+}
+
+pub async fn update_settings(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path((owner, name)): Path<(String, String)>,
+    Json(new): Json<RepoSettings>,
+) -> ApiResult<Json<RepoSettings>> {
+    let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Admin).await?;
+    validate_settings(&new).map_err(bad_request)?;
+    repos::update_settings(&state.db, repo.id, &new).await.map_err(db_error)?;
+    let repo = repos::get(&state.db, repo.id).await.map_err(db_error)?.unwrap_or(repo);
+    Ok(Json(repo.settings()))
+}
+
+fn validate_settings(s: &RepoSettings) -> Result<(), String> {
+    if !(1..=64).contains(&s.max_concurrent) {
+        return Err("max_concurrent must be between 1 and 64".into());
+    }
+    if s.timeout_secs.is_some_and(|t| !(10..=7 * 24 * 3600).contains(&t)) {
+        return Err("timeout_secs must be between 10 seconds and 7 days".into());
+    }
+    if s.memory_bytes.is_some_and(|m| m < 64 * 1024 * 1024) {
+        return Err("memory_bytes must be at least 64 MiB".into());
+    }
+    if s.cpus.is_some_and(|c| !(c > 0.0 && c <= 1024.0)) {
+        return Err("cpus must be more than 0".into());
+    }
+    if s.pids.is_some_and(|p| p < 16) {
+        return Err("pids must be at least 16".into());
+    }
+    Ok(())
+}
+
+#[derive(serde::Serialize)]
+pub struct Cleared {
+    pub removed: usize,
+}
+
+pub async fn clear_caches(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<Cleared>> {
+    let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Push).await?;
+    let removed = state.engine.clear_caches(repo.id).await?;
+    Ok(Json(Cleared { removed }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slugs_come_from_urls_and_paths() {
+        assert_eq!(slug_from_url("https://github.com/rust-lang/bors.git", RepoKind::Git), ("rust-lang".into(), "bors".into()));
+        assert_eq!(slug_from_url("git@host:team/app.git", RepoKind::Git), ("team".into(), "app".into()));
+        assert_eq!(slug_from_url("/home/me/my project/", RepoKind::Local), ("local".into(), "my-project".into()));
+        assert!(!valid_segment(".."));
+        assert!(valid_segment("a.b-c_d"));
+    }
+}

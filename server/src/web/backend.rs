@@ -1,0 +1,291 @@
+//! Reads for pages and the JSON API: rows from the database and GitHub turned into the shared
+//! API types, filtered by what the viewer may see.
+
+use std::collections::HashMap;
+
+use app::api::{
+    BuildDetail, BuildPage, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, Viewer,
+};
+use app::backend::{Backend, BackendError, Parts};
+
+use super::AppState;
+use super::access::{self, is_local_admin};
+use super::session::RequestSession;
+use crate::db::builds::{self, Build};
+use crate::db::repos::{self, Repo};
+use crate::github::GhError;
+
+pub type Result<T> = std::result::Result<T, BackendError>;
+
+pub fn db_error(e: sqlx::Error) -> BackendError {
+    tracing::error!("database: {e}");
+    BackendError::Unavailable(format!("the database could not answer: {e}"))
+}
+
+pub fn github_error(e: GhError) -> BackendError {
+    match e {
+        GhError::Unauthorized => BackendError::SignInRequired,
+        GhError::NotFound => BackendError::NotFound("the repository".into()),
+        GhError::Forbidden(m) => BackendError::Forbidden(format!("GitHub refused: {m}")),
+        other => BackendError::Unavailable(other.to_string()),
+    }
+}
+
+pub fn viewer(state: &AppState, session: &RequestSession) -> Viewer {
+    Viewer {
+        login: session.user.as_ref().map(|u| u.login.clone()),
+        avatar_url: session.user.as_ref().and_then(|u| u.avatar_url.clone()),
+        local_mode: state.config.local_mode(),
+        csrf_token: state.keys.csrf_token(&session.id),
+    }
+}
+
+pub async fn server_info(state: &AppState) -> ServerInfo {
+    ServerInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        docker: state.engine.docker().version().await.map_err(|e| e.to_string()),
+        database: format!("{:?}", state.db.backend()).to_lowercase(),
+        github_configured: state.github.is_some(),
+        features_needing_github: state
+            .config
+            .features_needing_github()
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
+    }
+}
+
+pub fn summary(repo: &Repo, b: &Build) -> BuildSummary {
+    BuildSummary {
+        id: b.id,
+        repo: repo.slug(),
+        number: b.number,
+        status: b.status(),
+        event: b.event(),
+        branch: b.branch.clone(),
+        is_tag: b.is_tag != 0,
+        pr_number: b.pr_number,
+        commit_sha: b.commit_sha.clone(),
+        commit_url: repo
+            .html_url
+            .as_ref()
+            .map(|u| format!("{}/commit/{}", u.trim_end_matches('/'), b.commit_sha)),
+        author: b.author.clone(),
+        title: b
+            .message
+            .as_deref()
+            .and_then(|m| m.lines().next())
+            .map(str::to_string),
+        created_at: b.created_at,
+        started_at: b.started_at,
+        finished_at: b.finished_at,
+    }
+}
+
+pub fn repo_summary(repo: &Repo, permission: Permission, last: Option<&Build>, description: Option<String>) -> RepoSummary {
+    RepoSummary {
+        id: Some(repo.id),
+        slug: repo.slug(),
+        kind: repo.kind(),
+        private: repo.is_private(),
+        description,
+        default_branch: repo.default_branch.clone(),
+        watched: repo.is_watched(),
+        permission,
+        last_build: last.map(|b| summary(repo, b)),
+        token_problem: repo.token_problem.clone(),
+    }
+}
+
+/// The dashboard's list: the signed-in user's GitHub repositories (watched first), or the
+/// repositories Sicuro knows that this viewer may see.
+pub async fn list_repos(state: &AppState, session: &RequestSession) -> Result<Vec<RepoSummary>> {
+    if let (Some(user), Some(github)) = (&session.user, &state.github)
+        && let Some(token) = access::user_token(state, user)
+    {
+        let gh_repos = match github.user_repos(&token).await {
+            Ok(r) => r,
+            Err(GhError::Unauthorized) => {
+                let _ = crate::db::users::mark_token_revoked(&state.db, user.id).await;
+                return Err(BackendError::SignInRequired);
+            }
+            Err(e) => return Err(github_error(e)),
+        };
+        let ids: Vec<i64> = gh_repos.iter().map(|r| r.id).collect();
+        let known: HashMap<i64, Repo> = repos::by_github_ids(&state.db, &ids)
+            .await
+            .map_err(db_error)?
+            .into_iter()
+            .filter_map(|r| Some((r.github_id?, r)))
+            .collect();
+        let latest = latest_builds(state, known.values().map(|r| r.id).collect()).await?;
+        let mut out: Vec<RepoSummary> = gh_repos
+            .into_iter()
+            .map(|g| {
+                let permission = g.permission();
+                state.access.put(user.id, &g.full_name, permission);
+                match known.get(&g.id) {
+                    Some(repo) => repo_summary(repo, permission, latest.get(&repo.id), g.description.clone()),
+                    None => RepoSummary {
+                        id: None,
+                        slug: g.full_name.clone(),
+                        kind: RepoKind::Github,
+                        private: g.private,
+                        description: g.description.clone(),
+                        default_branch: g.default_branch.clone().unwrap_or_else(|| "main".into()),
+                        watched: false,
+                        permission,
+                        last_build: None,
+                        token_problem: None,
+                    },
+                }
+            })
+            .collect();
+        out.sort_by_key(|r| !r.watched);
+        return Ok(out);
+    }
+    let all = repos::list(&state.db).await.map_err(db_error)?;
+    let mut visible = Vec::new();
+    for repo in all {
+        let p = access::permission(state, session, &repo).await;
+        if p >= Permission::Read && (repo.is_watched() || is_local_admin(state, session)) {
+            visible.push((repo, p));
+        }
+    }
+    let latest = latest_builds(state, visible.iter().map(|(r, _)| r.id).collect()).await?;
+    Ok(visible
+        .iter()
+        .map(|(r, p)| repo_summary(r, *p, latest.get(&r.id), None))
+        .collect())
+}
+
+async fn latest_builds(state: &AppState, repo_ids: Vec<i64>) -> Result<HashMap<i64, Build>> {
+    Ok(builds::latest_per_repo(&state.db, &repo_ids)
+        .await
+        .map_err(db_error)?
+        .into_iter()
+        .map(|b| (b.repo_id, b))
+        .collect())
+}
+
+/// A repository the viewer may see at least with `need`; hidden ones are "not found".
+pub async fn find_repo(state: &AppState, session: &RequestSession, owner: &str, name: &str, need: Permission) -> Result<(Repo, Permission)> {
+    let repo = repos::by_slug(&state.db, owner, name)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| BackendError::NotFound(format!("repository {owner}/{name}")))?;
+    check(state, session, repo, need).await
+}
+
+pub async fn check(state: &AppState, session: &RequestSession, repo: Repo, need: Permission) -> Result<(Repo, Permission)> {
+    let p = access::permission(state, session, &repo).await;
+    if p < Permission::Read {
+        if session.user.is_none() && state.github.is_some() {
+            return Err(BackendError::SignInRequired);
+        }
+        return Err(BackendError::NotFound(format!("repository {}", repo.slug())));
+    }
+    if p < need {
+        let what = match need {
+            Permission::Admin => "admin rights on the repository are needed",
+            _ => "push access to the repository is needed",
+        };
+        return Err(BackendError::Forbidden(what.into()));
+    }
+    Ok((repo, p))
+}
+
+/// A build by id, with the viewer's permission on its repository.
+pub async fn find_build(state: &AppState, session: &RequestSession, build_id: i64, need: Permission) -> Result<(Repo, Build, Permission)> {
+    let build = builds::get(&state.db, build_id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| BackendError::NotFound(format!("build {build_id}")))?;
+    let repo = repos::get(&state.db, build.repo_id)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| BackendError::NotFound(format!("build {build_id}")))?;
+    let (repo, p) = check(state, session, repo, need).await?;
+    Ok((repo, build, p))
+}
+
+pub const PER_PAGE: i64 = 25;
+
+pub async fn builds_page(state: &AppState, session: &RequestSession, owner: &str, name: &str, page: i64) -> Result<BuildPage> {
+    let (repo, p) = find_repo(state, session, owner, name, Permission::Read).await?;
+    let (rows, total) = builds::page(&state.db, repo.id, page.max(0), PER_PAGE)
+        .await
+        .map_err(db_error)?;
+    let last = rows.first().cloned();
+    Ok(BuildPage {
+        builds: rows.iter().map(|b| summary(&repo, b)).collect(),
+        repo: repo_summary(&repo, p, last.as_ref(), None),
+        page: page.max(0),
+        per_page: PER_PAGE,
+        total,
+        can_build: p >= Permission::Push,
+    })
+}
+
+pub async fn build_detail(state: &AppState, session: &RequestSession, repo: &Repo, b: &Build, p: Permission) -> Result<BuildDetail> {
+    let _ = session;
+    let recent = builds::recent_success_durations(&state.db, repo.id, 5)
+        .await
+        .map_err(db_error)?;
+    let estimate_ms = (!recent.is_empty()).then(|| recent.iter().sum::<i64>() / recent.len() as i64);
+    let status = b.status();
+    Ok(BuildDetail {
+        summary: summary(repo, b),
+        message: b.message.clone(),
+        exit_code: b.exit_code,
+        error: b.error.clone(),
+        estimate_ms,
+        log_lines: b.log_lines,
+        can_cancel: p >= Permission::Push && !status.is_finished(),
+        can_rebuild: p >= Permission::Push && status.is_finished(),
+        rebuild_of: b.rebuild_of,
+    })
+}
+
+pub async fn build_by_number(state: &AppState, session: &RequestSession, owner: &str, name: &str, number: i64) -> Result<BuildDetail> {
+    let (repo, p) = find_repo(state, session, owner, name, Permission::Read).await?;
+    let b = builds::by_number(&state.db, repo.id, number)
+        .await
+        .map_err(db_error)?
+        .ok_or_else(|| BackendError::NotFound(format!("build #{number} of {owner}/{name}")))?;
+    build_detail(state, session, &repo, &b, p).await
+}
+
+/// The server side of the pages' `#[server]` functions.
+pub struct PageBackend(pub AppState);
+
+fn session_of(parts: &Parts) -> RequestSession {
+    parts
+        .extensions
+        .get::<RequestSession>()
+        .cloned()
+        .unwrap_or_else(RequestSession::anonymous)
+}
+
+#[async_trait::async_trait]
+impl Backend for PageBackend {
+    async fn server_info(&self) -> ServerInfo {
+        server_info(&self.0).await
+    }
+
+    async fn viewer(&self, req: &Parts) -> Viewer {
+        viewer(&self.0, &session_of(req))
+    }
+
+    async fn repos(&self, req: &Parts) -> Result<Vec<RepoSummary>> {
+        list_repos(&self.0, &session_of(req)).await
+    }
+
+    async fn builds(&self, req: &Parts, owner: &str, name: &str, page: i64) -> Result<BuildPage> {
+        builds_page(&self.0, &session_of(req), owner, name, page).await
+    }
+
+    async fn build(&self, req: &Parts, owner: &str, name: &str, number: i64) -> Result<BuildDetail> {
+        build_by_number(&self.0, &session_of(req), owner, name, number).await
+    }
+}
