@@ -72,6 +72,9 @@ pub struct EngineConfig {
     pub log_limit_bytes: u64,
     /// How long running builds may go on after SIGTERM before they are canceled.
     pub shutdown_grace: Duration,
+    /// Extra CA certificates (PEM) built into the job images, for egress through a
+    /// TLS-inspecting proxy or a company CA.
+    pub extra_ca_certs: Option<String>,
 }
 
 /// One problem with one variable.
@@ -286,6 +289,18 @@ impl Config {
             }),
         };
 
+        let extra_ca_certs = match extra_ca_certs(env.get("SICURO_EXTRA_CA_CERTS")) {
+            Ok(pem) => pem,
+            Err(why) => {
+                problem(
+                    "SICURO_EXTRA_CA_CERTS",
+                    why,
+                    "give a PEM file or a directory of .crt files, or `none`",
+                );
+                None
+            }
+        };
+
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
@@ -304,6 +319,7 @@ impl Config {
                 limits,
                 log_limit_bytes,
                 shutdown_grace,
+                extra_ca_certs,
             },
         })
     }
@@ -362,6 +378,47 @@ fn github_urls(env: &Env, problem: &mut impl FnMut(&'static str, String, &str)) 
         None => web.join("api/v3/").expect("a relative path joins"),
     };
     GithubUrls { web, api }
+}
+
+/// Where Debian keeps the CA certificates an administrator added to this machine.
+const LOCAL_CA_DIR: &str = "/usr/local/share/ca-certificates";
+
+/// Reads the extra CA certificates: the file or directory given, or by default the ones added to
+/// this machine (what the host trusts, its jobs trust too).
+fn extra_ca_certs(setting: Option<&str>) -> Result<Option<String>, String> {
+    let (path, explicit) = match setting {
+        Some("none") => return Ok(None),
+        Some(p) => (std::path::PathBuf::from(p), true),
+        None => (std::path::PathBuf::from(LOCAL_CA_DIR), false),
+    };
+    let files: Vec<std::path::PathBuf> = if path.is_dir() {
+        let mut f: Vec<_> = std::fs::read_dir(&path)
+            .map_err(|e| format!("{} cannot be read: {e}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == "crt" || x == "pem"))
+            .collect();
+        f.sort();
+        f
+    } else if path.is_file() {
+        vec![path.clone()]
+    } else if explicit {
+        return Err(format!("{} does not exist", path.display()));
+    } else {
+        return Ok(None);
+    };
+    let mut pem = String::new();
+    for f in files {
+        let text = std::fs::read_to_string(&f).map_err(|e| format!("{} cannot be read: {e}", f.display()))?;
+        if !text.contains("-----BEGIN CERTIFICATE-----") {
+            if explicit {
+                return Err(format!("{} holds no PEM certificate", f.display()));
+            }
+            continue;
+        }
+        pem.push_str(text.trim());
+        pem.push('\n');
+    }
+    Ok((!pem.is_empty()).then_some(pem))
 }
 
 fn with_trailing_slash(s: &str) -> String {
@@ -460,6 +517,19 @@ mod tests {
         ]))
         .unwrap_err();
         assert_eq!(err.0[0].var, "SICURO_GITHUB_WEBHOOK_SECRET");
+    }
+
+    #[test]
+    fn extra_ca_certificates_come_from_a_file_or_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
+        std::fs::write(dir.path().join("a.crt"), cert).unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
+        let d = dir.path().to_str().unwrap();
+        assert_eq!(extra_ca_certs(Some(d)).unwrap().unwrap().matches("BEGIN CERTIFICATE").count(), 1);
+        assert_eq!(extra_ca_certs(Some("none")).unwrap(), None);
+        let err = Config::from_env(&Env::from_pairs([("SICURO_EXTRA_CA_CERTS", "/nonexistent.pem")])).unwrap_err();
+        assert_eq!(err.0[0].var, "SICURO_EXTRA_CA_CERTS");
     }
 
     #[test]

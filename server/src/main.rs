@@ -56,8 +56,8 @@ fn main() -> std::process::ExitCode {
                 let options = sicuro::cli::run::RunOptions { path, timeout, no_cache };
                 sicuro::cli::run::run(options, &config.engine).await
             }
-            Command::Images { list: true, .. } => sicuro::cli::images::list().await.map(|_| 0),
-            Command::Images { names, .. } => sicuro::cli::images::build(&names).await.map(|_| 0),
+            Command::Images { list: true, .. } => sicuro::cli::images::list(ca_args(&config)).await.map(|_| 0),
+            Command::Images { names, .. } => sicuro::cli::images::build(&names, ca_args(&config)).await.map(|_| 0),
         }
     });
     match result {
@@ -67,6 +67,10 @@ fn main() -> std::process::ExitCode {
             std::process::ExitCode::from(2)
         }
     }
+}
+
+fn ca_args(config: &Config) -> sicuro::engine::images::BuildArgs {
+    sicuro::engine::images::BuildArgs::with_extra_ca_certs(config.engine.extra_ca_certs.clone())
 }
 
 fn init_tracing(server: bool) {

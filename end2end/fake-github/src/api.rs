@@ -1,6 +1,6 @@
-//! The REST API under `/api/v3` (GitHub Enterprise's layout): who is calling, GitHub's error
-//! replies, and the user, repository, commit, status and rate-limit routes. Hooks live in
-//! `hooks.rs`.
+//! The REST API under `/api/v3` (GitHub Enterprise's layout): who is calling, what they may see,
+//! GitHub's error replies and pagination, and the user, repository, commit and rate-limit routes.
+//! Hooks live in `hooks.rs`, commit statuses in `statuses.rs`.
 
 use std::sync::Arc;
 

@@ -4,11 +4,11 @@
 use std::sync::Arc;
 
 use crate::engine::docker::DockerHandle;
-use crate::engine::images::{self, Images};
+use crate::engine::images::{self, BuildArgs, Images};
 
-pub async fn build(names: &[String]) -> anyhow::Result<()> {
+pub async fn build(names: &[String], args: BuildArgs) -> anyhow::Result<()> {
     let docker = Arc::new(DockerHandle::new());
-    let images = Images::new(docker);
+    let images = Images::new(docker, args);
     let recipes = images::recipes();
     let wanted: Vec<_> = if names.is_empty() {
         recipes
@@ -30,16 +30,16 @@ pub async fn build(names: &[String]) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn list() -> anyhow::Result<()> {
+pub async fn list(args: BuildArgs) -> anyhow::Result<()> {
     let docker = Arc::new(DockerHandle::new());
-    let images = Images::new(docker);
+    let images = Images::new(docker, args);
     for r in images::recipes() {
         let state = match images.is_current(&r.tag()).await {
             Ok(true) => "ready",
             Ok(false) => "missing or outdated",
             Err(e) => return Err(e.into()),
         };
-        println!("{:<24} from {:<24} recipe {}  {state}", r.tag(), r.from, images::recipe_hash(&r));
+        println!("{:<24} from {:<24} recipe {}  {state}", r.tag(), r.from, images.hash(&r));
     }
     Ok(())
 }

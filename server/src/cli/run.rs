@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::EngineConfig;
 use crate::engine::checkout::working_tree_tar;
 use crate::engine::docker::DockerHandle;
-use crate::engine::images::Images;
+use crate::engine::images::{BuildArgs, Images};
 use crate::engine::log_store::{LogStore, plain_text};
 use crate::engine::runner::{self, CacheSpec, Job, RunnerDeps, StopRequest};
 use crate::engine::sicuro_json;
@@ -51,7 +51,7 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
     });
     let docker = Arc::new(DockerHandle::new());
     let deps = RunnerDeps {
-        images: Arc::new(Images::new(docker.clone())),
+        images: Arc::new(Images::new(docker.clone(), BuildArgs::with_extra_ca_certs(engine.extra_ca_certs.clone()))),
         docker,
         instance: "sicuro-run".into(),
     };

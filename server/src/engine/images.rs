@@ -97,13 +97,19 @@ pub fn recipe_for(image: &str) -> Option<Recipe> {
     recipes().into_iter().find(|r| r.name == name)
 }
 
-/// The recipe's hash, which changes when its files or any ancestor's files change.
-pub fn recipe_hash(recipe: &Recipe) -> String {
+/// The recipe's hash, which changes when its files, its build arguments or any ancestor's change.
+pub fn recipe_hash(recipe: &Recipe, args: &BuildArgs) -> String {
     let mut h = Sha256::new();
     if let Some(parent) = recipe_for(&recipe.from) {
-        h.update(recipe_hash(&parent).as_bytes());
+        h.update(recipe_hash(&parent, args).as_bytes());
     } else {
         h.update(recipe.from.as_bytes());
+    }
+    for (k, v) in args.for_recipe(recipe) {
+        h.update(k.as_bytes());
+        h.update([0]);
+        h.update(v.as_bytes());
+        h.update([0]);
     }
     for (path, contents) in recipe.files() {
         h.update(path.as_bytes());
@@ -114,18 +120,53 @@ pub fn recipe_hash(recipe: &Recipe) -> String {
     hex::encode(&h.finalize()[..12])
 }
 
+/// Build arguments given to the recipes that declare them (`ARG NAME` in the Dockerfile).
+#[derive(Clone, Debug, Default)]
+pub struct BuildArgs(pub Vec<(String, String)>);
+
+impl BuildArgs {
+    /// `EXTRA_CA_CERTS`: certificates the host trusts beyond the public roots (a TLS-inspecting
+    /// proxy's, a company CA), so that jobs can reach package registries through it.
+    pub fn with_extra_ca_certs(pem: Option<String>) -> Self {
+        Self(pem.filter(|p| !p.trim().is_empty()).map(|p| ("EXTRA_CA_CERTS".to_string(), p)).into_iter().collect())
+    }
+
+    fn for_recipe<'a>(&'a self, recipe: &Recipe) -> impl Iterator<Item = (&'a str, &'a str)> {
+        let dockerfile = recipe
+            .dir
+            .get_file(recipe.dir.path().join("Dockerfile"))
+            .and_then(|f| f.contents_utf8())
+            .unwrap_or_default();
+        let declared: Vec<String> = dockerfile
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("ARG "))
+            .map(|a| a.split('=').next().unwrap_or_default().trim().to_string())
+            .collect();
+        self.0
+            .iter()
+            .filter(move |(k, _)| declared.iter().any(|d| d == k))
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+}
+
 /// Builds images on demand; one build of each image at a time.
 pub struct Images {
     docker: Arc<DockerHandle>,
+    args: BuildArgs,
     locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Images {
-    pub fn new(docker: Arc<DockerHandle>) -> Self {
+    pub fn new(docker: Arc<DockerHandle>, args: BuildArgs) -> Self {
         Self {
             docker,
+            args,
             locks: Mutex::new(HashMap::new()),
         }
+    }
+
+    pub fn hash(&self, recipe: &Recipe) -> String {
+        recipe_hash(recipe, &self.args)
     }
 
     fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -152,7 +193,7 @@ impl Images {
         let Some(recipe) = recipe_for(image) else {
             return Ok(docker.inspect_image(image).await.is_ok());
         };
-        Ok(self.current_hash(&docker, &recipe.tag()).await.as_deref() == Some(recipe_hash(&recipe).as_str()))
+        Ok(self.current_hash(&docker, &recipe.tag()).await.as_deref() == Some(self.hash(&recipe).as_str()))
     }
 
     async fn current_hash(&self, docker: &bollard::Docker, tag: &str) -> Option<String> {
@@ -169,7 +210,7 @@ impl Images {
             let lock = self.lock_for(&recipe.name);
             let _guard = lock.lock().await;
             let docker = self.docker.get().await?;
-            let hash = recipe_hash(recipe);
+            let hash = self.hash(recipe);
             let tag = recipe.tag();
             if self.current_hash(&docker, &tag).await.as_deref() == Some(hash.as_str()) {
                 return Ok(());
@@ -184,11 +225,13 @@ impl Images {
                 image: tag.clone(),
                 message: e.to_string(),
             })?;
+            let build_args: HashMap<&str, &str> = self.args.for_recipe(recipe).collect();
             let options = BuildImageOptionsBuilder::default()
                 .dockerfile("Dockerfile")
                 .t(&tag)
                 .rm(true)
                 .forcerm(true)
+                .buildargs(&build_args)
                 .labels(&HashMap::from([(LABEL_RECIPE, hash.as_str())]))
                 .build();
             let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
@@ -333,9 +376,15 @@ mod tests {
     fn a_child_hash_depends_on_its_parent() {
         let base = recipe_for("sicuro/base").unwrap();
         let node = recipe_for("sicuro/node").unwrap();
-        let h1 = recipe_hash(&node);
-        assert_eq!(h1, recipe_hash(&node), "stable");
-        assert_ne!(h1, recipe_hash(&base));
+        let none = BuildArgs::default();
+        let h1 = recipe_hash(&node, &none);
+        assert_eq!(h1, recipe_hash(&node, &none), "stable");
+        assert_ne!(h1, recipe_hash(&base, &none));
         assert_eq!(h1.len(), 24);
+        // A build argument the base declares changes the base and everything built on it.
+        let ca = BuildArgs::with_extra_ca_certs(Some("-----BEGIN CERTIFICATE-----".into()));
+        assert_ne!(recipe_hash(&base, &ca), recipe_hash(&base, &none));
+        assert_ne!(recipe_hash(&node, &ca), h1);
+        assert_eq!(ca.for_recipe(&node).count(), 0, "node does not declare EXTRA_CA_CERTS");
     }
 }

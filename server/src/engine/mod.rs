@@ -128,10 +128,11 @@ impl Engine {
         let instance = meta::get_or_insert(&options.db, "instance_id", &random_id()).await?;
         let io = |e: std::io::Error| EngineError::Docker(format!("cannot create a data directory: {e}"));
         let docker = Arc::new(DockerHandle::new());
+        let build_args = images::BuildArgs::with_extra_ca_certs(options.config.extra_ca_certs.clone());
         Ok(Engine(Arc::new(Inner {
             db: options.db,
             config: options.config,
-            images: Arc::new(Images::new(docker.clone())),
+            images: Arc::new(Images::new(docker.clone(), build_args)),
             docker,
             mirrors: Arc::new(Mirrors::new(options.data_dir.join("mirrors")).map_err(io)?),
             logs: LogStore::new(options.data_dir.join("logs")).map_err(io)?,
