@@ -1,0 +1,31 @@
+#!/bin/sh
+# Runs every test: unit and integration tests (real Docker engine, SQLite and PostgreSQL),
+# the fake-GitHub flows, the browser end-to-end tests in headless Chromium, and bounded fuzzing.
+. "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+started=$(date +%s)
+step() { say "$* (at $(( $(date +%s) - started ))s)"; }
+
+ensure_docker
+ensure_chromium
+ensure_wasm_tools
+ensure_end2end_packages
+start_test_postgres
+trap stop_test_postgres EXIT INT TERM
+
+step "building the job and service images that are missing or outdated"
+cargo run -q -p server --bin sicuro -- images
+
+step "unit and integration tests (SQLite, PostgreSQL, Docker, fake GitHub)"
+export SICURO_OCTOKIT_DIR="$ROOT/end2end/node_modules/@octokit"
+cargo test --workspace --exclude frontend -- --test-threads "${SICURO_TEST_THREADS:-4}"
+
+step "browser end-to-end tests (headless Chromium)"
+cargo leptos build
+cargo build -q -p fake-github
+npm test --prefix end2end
+
+step "fuzzing, bounded"
+sh scripts/fuzz.sh
+
+step "all tests passed in $(( $(date +%s) - started ))s"
