@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod web_app;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
@@ -39,19 +41,24 @@ pub fn engine_config() -> EngineConfig {
 /// A database for a test: SQLite in `dir`, or a fresh PostgreSQL database when asked for and
 /// `SICURO_TEST_DATABASE_URL` names a server.
 pub async fn database(dir: &Path, postgres: bool) -> Option<Db> {
+    let url = database_url(dir, postgres).await?;
+    Some(Db::connect(&url).await.unwrap())
+}
+
+/// The URL of a fresh database (see `database`).
+pub async fn database_url(dir: &Path, postgres: bool) -> Option<String> {
     if !postgres {
-        return Some(Db::connect(&format!("sqlite://{}/sicuro.db", dir.display())).await.unwrap());
+        return Some(format!("sqlite://{}/sicuro.db", dir.display()));
     }
     let admin_url = std::env::var("SICURO_TEST_DATABASE_URL").ok()?;
     let name = format!("sicuro_test_{}", random_suffix());
     sqlx::any::install_default_drivers();
     let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await.unwrap();
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
-    let url = match admin_url.rsplit_once('/') {
-        Some((base, _)) => format!("{base}/{name}"),
+    match admin_url.rsplit_once('/') {
+        Some((base, _)) => Some(format!("{base}/{name}")),
         None => panic!("SICURO_TEST_DATABASE_URL must end with /database"),
-    };
-    Some(Db::connect(&url).await.unwrap())
+    }
 }
 
 pub fn random_suffix() -> String {

@@ -20,6 +20,7 @@ use super::session::RequestSession;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/api/me", get(me))
         .route("/api/repos", get(repos::list).post(repos::add))
         .route("/api/repos/{owner}/{name}", get(repos::show))
         .route("/api/repos/{owner}/{name}/builds", get(repos::builds).post(repos::trigger))
@@ -35,6 +36,11 @@ pub fn routes() -> Router<AppState> {
         .route("/api/builds/{id}/log/stream", get(super::logs::stream))
         .route("/api/builds/{id}/cancel", post(builds::cancel))
         .route("/api/builds/{id}/rebuild", post(builds::rebuild))
+}
+
+/// `GET /api/me`: who is asking, and the CSRF token their state changes must carry.
+async fn me(axum::extract::State(state): axum::extract::State<AppState>, Session(s): Session) -> Json<app::api::Viewer> {
+    Json(super::backend::viewer(&state, &s))
 }
 
 /// An API failure: a status code and `{"error": "..."}`.
