@@ -79,19 +79,19 @@ pub async fn execute(engine: Engine, build: Build, stop: CancellationToken, reas
         (status, None) => format!("Build #{} {} after {elapsed}", build.number, status.label()),
     };
     log.push(LineKind::Notice, &summary);
-    let lines = log.lines() as i64;
-    let bytes = log.bytes() as i64;
-    if let Err(e) = log.finish() {
-        tracing::error!(build = build.id, "the log could not be completed: {e}");
-    }
     let finish = Finish {
         status: verdict.status,
         exit_code: verdict.exit_code,
         error: verdict.message.clone(),
-        log_lines: lines,
-        log_bytes: bytes,
+        log_lines: log.lines() as i64,
+        log_bytes: log.bytes() as i64,
     };
+    let _ = log.flush();
+    // The verdict is in the database before the log ends, so a reader's `end` sees it.
     record(&engine, build.id, &finish).await;
+    if let Err(e) = log.finish() {
+        tracing::error!(build = build.id, "the log could not be completed: {e}");
+    }
     tracing::info!(build = build.id, status = verdict.status.as_str(), "finished in {elapsed}");
 }
 
@@ -114,7 +114,6 @@ async fn record(engine: &Engine, build_id: i64, finish: &Finish) {
 }
 
 pub async fn record_internal_error(engine: &Engine, build_id: i64, message: &str) {
-    engine.0.logs.abandon(build_id);
     let finish = Finish {
         status: BuildStatus::Error,
         exit_code: None,
@@ -123,6 +122,7 @@ pub async fn record_internal_error(engine: &Engine, build_id: i64, message: &str
         log_bytes: 0,
     };
     record(engine, build_id, &finish).await;
+    engine.0.logs.abandon(build_id);
 }
 
 /// Fetches the commit and turns it into a job.

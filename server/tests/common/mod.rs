@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod process;
 pub mod web_app;
 
 use std::path::{Path, PathBuf};
