@@ -213,10 +213,19 @@ pub async fn subscribe(State(state): State<AppState>, Session(s): Session, Path(
     )
     .await
     .map_err(db_error)?;
-    let (hook_id, reused) = github
-        .ensure_hook(&token, &repo.owner, &repo.name)
-        .await
-        .map_err(|e| ApiFailure(StatusCode::BAD_GATEWAY, format!("the webhook could not be created: {e}")))?;
+    // Watched before the hook exists: GitHub pings a new hook at once, and that ping must find
+    // the repository watched to start the first build.
+    let was_watched = repo.is_watched();
+    repos::set_watched(&state.db, repo.id, repo.hook_id, Some(user.id)).await.map_err(db_error)?;
+    let (hook_id, reused) = match github.ensure_hook(&token, &repo.owner, &repo.name).await {
+        Ok(h) => h,
+        Err(e) => {
+            if !was_watched {
+                let _ = repos::set_unwatched(&state.db, repo.id).await;
+            }
+            return Err(ApiFailure(StatusCode::BAD_GATEWAY, format!("the webhook could not be created: {e}")));
+        }
+    };
     repos::set_watched(&state.db, repo.id, Some(hook_id), Some(user.id)).await.map_err(db_error)?;
     if reused {
         // GitHub pings new hooks by itself; a reused one is pinged so the first build still comes.
