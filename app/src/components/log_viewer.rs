@@ -81,7 +81,7 @@ pub fn LogViewer(
     #[prop(into)]
     end_ts: Signal<Option<i64>>,
 ) -> impl IntoView {
-    let model = StoredValue::new_local(LogModel::default());
+    let model = StoredValue::new(LogModel::default());
     let version = RwSignal::new(0u64);
     let scroll_top = RwSignal::new(0.0f64);
     let viewport = RwSignal::new(600.0f64);
@@ -125,12 +125,12 @@ pub fn LogViewer(
         }
         scroll_top.set(px);
     };
+    // While following, keep the scroller at the bottom once the new height is laid out.
     Effect::new(move |_| {
-        let w = win.get();
+        win.track();
         if follow.get() {
             if let Some(el) = scroller.get_untracked() {
-                let bottom = (w.spacer_px - viewport.get_untracked()).max(0.0);
-                el.set_scroll_top(bottom as i32);
+                request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
             }
         }
     });

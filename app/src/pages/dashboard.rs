@@ -112,14 +112,15 @@ fn RepoItem(repo: RepoSummary, live: RwSignal<Vec<BuildEvent>>) -> impl IntoView
     };
     let can_admin = repo.permission >= Permission::Admin && repo.kind == RepoKind::Github;
     let href = format!("/repos/{slug}");
+    let slug_text = StoredValue::new(slug.clone());
     view! {
         <li class="repo" class:watched=move || state.with(|r| r.watched) data-repo=slug.clone()>
             <div class="repo-main">
                 {move || last.get().map(|b| view! { <StatusBadge status=b.status/> })}
                 {move || if state.with(|r| r.watched || r.id.is_some()) {
-                    view! { <A href=href.clone() attr:class="slug">{state.with(|r| r.slug.clone())}</A> }.into_any()
+                    view! { <A href=href.clone() attr:class="slug">{slug_text.get_value()}</A> }.into_any()
                 } else {
-                    view! { <span class="slug">{state.with(|r| r.slug.clone())}</span> }.into_any()
+                    view! { <span class="slug">{slug_text.get_value()}</span> }.into_any()
                 }}
                 {repo.private.then(|| view! { <span class="tag">"private"</span> })}
                 {repo.description.clone().map(|d| view! { <span class="description">{d}</span> })}
