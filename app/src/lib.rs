@@ -55,6 +55,17 @@ impl ViewerResource {
     }
 }
 
+/// Marks the page as live once the calling component is hydrated (pages call it from the part
+/// that renders their data), for people's tools and the browser tests.
+pub fn mark_hydrated() {
+    #[cfg(feature = "hydrate")]
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+}
+
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();

@@ -125,12 +125,18 @@ pub fn LogViewer(
         }
         scroll_top.set(px);
     };
-    // While following, keep the scroller at the bottom once the new height is laid out.
+    // While following, keep the scroller at the bottom once the new height is laid out. The
+    // position set here is remembered so that the scroll event it causes is not taken for the
+    // reader scrolling away.
+    let own_scroll = StoredValue::new(None::<i32>);
     Effect::new(move |_| {
         win.track();
         if follow.get() {
             if let Some(el) = scroller.get_untracked() {
-                request_animation_frame(move || el.set_scroll_top(el.scroll_height()));
+                request_animation_frame(move || {
+                    el.set_scroll_top(el.scroll_height());
+                    own_scroll.set_value(Some(el.scroll_top()));
+                });
             }
         }
     });
@@ -217,13 +223,17 @@ pub fn LogViewer(
 
     let on_scroll = move |_| {
         let Some(el) = scroller.get_untracked() else { return };
-        let top = f64::from(el.scroll_top());
-        let spacer = win.get_untracked().spacer_px;
-        let at_bottom = top + viewport.get_untracked() >= spacer - ROW_HEIGHT / 2.0;
+        let top = el.scroll_top();
+        if own_scroll.get_value() == Some(top) {
+            return;
+        }
+        own_scroll.set_value(None);
+        // The reader scrolled: follow again only when they are back at the bottom.
+        let at_bottom = top + el.client_height() >= el.scroll_height() - (ROW_HEIGHT as i32) / 2;
         if follow.get_untracked() != at_bottom {
             follow.set(at_bottom);
         }
-        scroll_top.set(top);
+        scroll_top.set(f64::from(top));
     };
 
     let run_search = move |step: i64| {

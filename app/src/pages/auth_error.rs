@@ -17,6 +17,7 @@ pub fn explain(reason: &str) -> &'static str {
 
 #[component]
 pub fn AuthErrorPage() -> impl IntoView {
+    crate::mark_hydrated();
     let query = use_query_map();
     let reason = move || query.read().get("reason").unwrap_or_default();
     view! {

@@ -19,13 +19,12 @@ pub fn BuildPage() -> impl IntoView {
     let owner = move || params.read().get("owner").unwrap_or_default();
     let name = move || params.read().get("name").unwrap_or_default();
     let number = move || params.read().get("number").and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
-    let reload = RwSignal::new(0u32);
-    let detail = Resource::new(move || (owner(), name(), number(), reload.get()), |(o, n, num, _)| get_build(o, n, num));
+    let detail = Resource::new(move || (owner(), name(), number()), |(o, n, num)| get_build(o, n, num));
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the build…"</p> }>
             {move || Suspend::new(async move {
                 match detail.await {
-                    Ok(d) => view! { <BuildView detail=d reload/> }.into_any(),
+                    Ok(d) => view! { <BuildView detail=d/> }.into_any(),
                     Err(e) => view! {
                         <h1>{format!("{}/{} #{}", owner(), name(), number())}</h1>
                         <p class="error" role="alert">{e.to_string()}</p>
@@ -37,33 +36,45 @@ pub fn BuildPage() -> impl IntoView {
 }
 
 #[component]
-fn BuildView(detail: BuildDetail, reload: RwSignal<u32>) -> impl IntoView {
+fn BuildView(detail: BuildDetail) -> impl IntoView {
+    crate::mark_hydrated();
     let viewer = expect_context::<ViewerResource>();
     let b = detail.summary.clone();
     let status = RwSignal::new(b.status);
     let finished_at = RwSignal::new(b.finished_at);
+    let exit_code = RwSignal::new(detail.exit_code);
+    let verdict = RwSignal::new(detail.error.clone());
+    let (owner_name, number) = (b.repo.clone(), b.number);
     let clock = use_clock();
     let busy = RwSignal::new(false);
     let error = RwSignal::new(None::<String>);
     let navigate = use_navigate();
     let repo_href = format!("/repos/{}", b.repo);
     let build_id = b.id;
-    let started_at = b.started_at;
+    let started = RwSignal::new(b.started_at);
     let estimate = detail.estimate_ms;
 
     let on_end = Callback::new(move |end: LogEnd| {
         status.set(end.status);
-        if end.status.is_finished() {
-            // The verdict is final: read the build again for its timings and message.
-            reload.update(|r| *r += 1);
-        }
+        // The verdict is final: read the build again for its timings and message (the log
+        // viewer stays as it is).
+        let (owner, name) = owner_name.split_once('/').map(|(o, n)| (o.to_string(), n.to_string())).unwrap_or_default();
+        leptos::task::spawn_local(async move {
+            if let Ok(d) = get_build(owner, name, number).await {
+                status.set(d.summary.status);
+                started.set(d.summary.started_at);
+                finished_at.set(d.summary.finished_at);
+                exit_code.set(d.exit_code);
+                verdict.set(d.error);
+            }
+        });
     });
     let progress = move || {
-        let start = started_at?;
+        let start = started.get()?;
         let est = estimate?;
         (status.get() == BuildStatus::Running).then(|| ((clock.get() - start) as f64 / est.max(1) as f64).clamp(0.0, 0.99))
     };
-    let act = move |action: &'static str| {
+    let act = Callback::new(move |action: &'static str| {
         let csrf = viewer.csrf();
         let navigate = navigate.clone();
         busy.set(true);
@@ -76,14 +87,29 @@ fn BuildView(detail: BuildDetail, reload: RwSignal<u32>) -> impl IntoView {
             }
             busy.set(false);
         });
-    };
-    let act_cancel = act.clone();
+    });
+    let may_push = detail.can_cancel || detail.can_rebuild;
+    // The build's state changes (queued → running → …) arrive on the repository's event stream.
+    #[cfg(feature = "hydrate")]
+    {
+        let url = format!("/api/repos/{}/events", b.repo);
+        let stream = crate::components::sse::Stream::open(&url, &["build"], move |_, data, _| {
+            if let Ok(e) = serde_json::from_str::<crate::api::BuildEvent>(&data)
+                && e.build.id == build_id
+            {
+                status.set(e.build.status);
+                started.set(e.build.started_at);
+                finished_at.set(e.build.finished_at);
+            }
+        });
+        crate::components::sse::keep_for_component(stream);
+    }
     let duration = {
         let b = b.clone();
         move || {
-            let end = finished_at.get();
             let mut s = b.clone();
-            s.finished_at = end;
+            s.started_at = started.get();
+            s.finished_at = finished_at.get();
             s.duration_ms(clock.get()).map(format_duration).unwrap_or_else(|| "not started".into())
         }
     };
@@ -103,9 +129,9 @@ fn BuildView(detail: BuildDetail, reload: RwSignal<u32>) -> impl IntoView {
             <dt>"Author"</dt><dd>{b.author.clone().unwrap_or_else(|| "—".into())}</dd>
             <dt>"Queued"</dt><dd>{format_utc(b.created_at)}</dd>
             <dt>"Duration"</dt><dd>{duration}</dd>
-            {detail.exit_code.map(|c| view! { <dt>"Exit code"</dt><dd>{c}</dd> })}
+            {move || exit_code.get().map(|c| view! { <dt>"Exit code"</dt><dd>{c}</dd> })}
         </dl>
-        {detail.error.clone().map(|e| view! { <p class="verdict" class:error=b.status == BuildStatus::Error role="status">{e}</p> })}
+        {move || verdict.get().map(|e| view! { <p class="verdict" class:error=move || status.get() == BuildStatus::Error role="status">{e}</p> })}
         {move || progress().map(|p| view! {
             <div class="progress" role="progressbar" aria-label="Estimated progress" aria-valuemin="0" aria-valuemax="100"
                 aria-valuenow=((p * 100.0) as i64).to_string()>
@@ -113,12 +139,11 @@ fn BuildView(detail: BuildDetail, reload: RwSignal<u32>) -> impl IntoView {
             </div>
         })}
         <div class="actions">
-            {detail.can_cancel.then(|| view! {
-                <button type="button" class="danger" disabled=move || busy.get() || status.get().is_finished()
-                    on:click=move |_| act_cancel("cancel")>"Cancel"</button>
+            {move || (may_push && !status.get().is_finished()).then(|| view! {
+                <button type="button" class="danger" disabled=move || busy.get() on:click=move |_| act.run("cancel")>"Cancel"</button>
             })}
-            {detail.can_rebuild.then(|| view! {
-                <button type="button" disabled=move || busy.get() on:click=move |_| act("rebuild")>"Rebuild"</button>
+            {move || (may_push && status.get().is_finished()).then(|| view! {
+                <button type="button" disabled=move || busy.get() on:click=move |_| act.run("rebuild")>"Rebuild"</button>
             })}
             {move || error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
         </div>

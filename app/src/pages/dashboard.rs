@@ -63,6 +63,7 @@ pub fn Dashboard() -> impl IntoView {
 
 #[component]
 fn RepoList(repos: Vec<RepoSummary>, filter: RwSignal<String>, live: RwSignal<Vec<BuildEvent>>) -> impl IntoView {
+    crate::mark_hydrated();
     let empty = repos.is_empty();
     let repos = StoredValue::new(repos);
     let shown = move || {

@@ -55,6 +55,7 @@ pub fn RepoPage() -> impl IntoView {
 
 #[component]
 fn History(page: BuildPage, live: RwSignal<Vec<BuildSummary>>) -> impl IntoView {
+    crate::mark_hydrated();
     let slug = page.repo.slug.clone();
     let first_page = page.page == 0;
     let base = StoredValue::new(page.builds.clone());

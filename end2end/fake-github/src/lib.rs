@@ -174,9 +174,18 @@ impl FakeGithub {
     }
 }
 
+async fn avatar() -> impl axum::response::IntoResponse {
+    (
+        [(axum::http::header::CONTENT_TYPE, "image/svg+xml")],
+        r##"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 20 20"><circle cx="10" cy="10" r="10" fill="#8250df"/></svg>"##,
+    )
+}
+
 fn router(shared: Arc<Shared>) -> Router {
     Router::new()
         .route("/", axum::routing::get(|| async { "fake-github\n" }))
+        // Avatars, like avatars.githubusercontent.com: a small picture for every account.
+        .route("/avatars/u/{id}", axum::routing::get(avatar))
         .merge(oauth::router())
         .merge(git_http::router())
         // A service, not a nested router: its fallback answers every other `/api/v3/...` path,

@@ -42,6 +42,9 @@ pub async fn stream(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let after = last_event_id.or(q.after).unwrap_or(0);
+    if let Some(line) = last_event_id {
+        tracing::info!(build = id, "log stream of build {id} resumed after line {line} (Last-Event-ID)");
+    }
     let mut response = Sse::new(events(state, id, after))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
@@ -53,6 +56,8 @@ pub async fn stream(
 }
 
 fn events(state: AppState, id: i64, after: u64) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+    // A dropped connection is resumed after one second (browsers wait three by default).
+    let retry = futures::stream::once(async { Ok(Event::default().retry(Duration::from_secs(1)).comment("resume after 1 s")) });
     let lines = state.engine.logs().read(id, after).filter_map(move |batch| async move {
         match batch {
             Ok(batch) if !batch.is_empty() => {
@@ -75,7 +80,7 @@ fn events(state: AppState, id: i64, after: u64) -> impl Stream<Item = Result<Eve
         };
         Ok(Event::default().event("end").data(serde_json::to_string(&end).unwrap_or_default()))
     });
-    lines.chain(end)
+    retry.chain(lines).chain(end)
 }
 
 /// `GET /api/builds/{id}/log?after=N`: the lines written so far, as JSON.

@@ -1,0 +1,105 @@
+// The whole flow in a real browser against the real server, the fake GitHub and Docker:
+// sign in → subscribe → the fake GitHub sends a signed push webhook → the build appears on the
+// repository page without reload → its page shows log lines while it is still running →
+// success → the status on the fake GitHub.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { startFakeGithub, startSicuro, launchBrowser, tempDir, stop, SCREENSHOTS } from '../lib/harness.mjs';
+
+let dir, github, sicuro, browser;
+
+before(async () => {
+  dir = tempDir('github');
+  mkdirSync(SCREENSHOTS, { recursive: true });
+  github = await startFakeGithub(dir);
+  sicuro = await startSicuro(dir, github);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  stop(sicuro?.child, github?.child);
+});
+
+const JOB = {
+  test: {
+    custom: [
+      'echo "first line printed at $(date +%s%N)"',
+      // The job goes on long after its first line: the page must show the line before the end.
+      'sleep 6',
+      'echo "last line"',
+    ],
+  },
+};
+
+test('sign in, subscribe, push, watch the log live, see the status on GitHub', async () => {
+  await github.admin('POST', '/_admin/users', { login: 'alice' });
+  await github.admin('POST', '/_admin/repos', { full_name: 'alice/app', collaborators: { alice: 'admin' }, description: 'An app' });
+  await github.admin('POST', '/_admin/repos/alice/app/commits', {
+    branch: 'main', message: 'Initial commit', files: { 'sicuro.json': JSON.stringify(JOB) }, deliver: false,
+  });
+
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('pageerror', (e) => { throw e; });
+  await page.goto(sicuro.url + '/');
+  await page.locator('body[data-hydrated=true]').waitFor();
+
+  // Sign in with GitHub (the fake's authorize page).
+  await page.getByRole('link', { name: 'Sign in with GitHub' }).first().click();
+  await page.getByRole('button', { name: 'Sign in as alice' }).click();
+  await page.locator('.account').getByText('alice').waitFor();
+  assert.equal(new URL(page.url()).pathname, '/');
+  await page.locator('body[data-hydrated=true]').waitFor();
+
+  // Subscribe: the button shows progress, then the repository is watched and has a hook.
+  const repo = page.locator('li[data-repo="alice/app"]');
+  await repo.getByRole('button', { name: 'Subscribe' }).click();
+  await repo.getByRole('button', { name: 'Unsubscribe' }).waitFor();
+  const hooks = await github.admin('GET', '/_admin/repos/alice/app/hooks');
+  assert.equal(hooks.length, 1);
+  assert.equal(hooks[0].config.url, `${sicuro.url}/hooks/github`);
+  await page.screenshot({ path: join(SCREENSHOTS, 'dashboard.png'), fullPage: true });
+
+  // The repository page, left open: builds must appear on it without a reload.
+  await repo.getByRole('link', { name: 'alice/app' }).click();
+  await page.locator('h1', { hasText: 'alice/app' }).waitFor();
+  await page.locator('body[data-hydrated=true]').waitFor();
+  await page.evaluate(() => { window.__noReload = true; });
+  const push = await github.admin('POST', '/_admin/repos/alice/app/commits', {
+    branch: 'main', message: 'Make it faster', files: { 'speed.txt': 'fast' },
+  });
+  assert.equal(push.deliveries[0].status, 202, 'the signed push webhook was accepted');
+  const row = page.locator('table.builds tr', { hasText: 'Make it faster' });
+  await row.waitFor({ timeout: 120000 });
+  assert.equal(await page.evaluate(() => window.__noReload), true, 'no reload happened');
+
+  // The build's page shows the first line while the build is still running.
+  await row.getByRole('link').first().click();
+  await page.locator('body[data-hydrated=true]').waitFor();
+  const log = page.locator('[data-testid=log]');
+  await log.getByText(/^first line printed at \d+$/).waitFor({ timeout: 120000 });
+  const badge = await page.locator('.title-row .status').getAttribute('class');
+  assert.match(badge, /status-running/, 'the line is visible before the build finished');
+  const api = await (await fetch(`${sicuro.url}/api/repos/alice/app/builds`, { headers: { accept: 'application/json' } })).json();
+  const running = api.builds.find((b) => b.commit_sha === push.after);
+  assert.equal(running.status, 'running', 'the container is still running');
+  await page.screenshot({ path: join(SCREENSHOTS, 'build-running.png') });
+
+  // Success, then the commit status on GitHub.
+  await page.locator('.title-row .status-success').waitFor({ timeout: 120000 });
+  await log.getByText('last line', { exact: true }).waitFor();
+  await page.screenshot({ path: join(SCREENSHOTS, 'build.png') });
+  let statuses = [];
+  for (let i = 0; i < 100 && !statuses.some((s) => s.state === 'success'); i++) {
+    statuses = (await github.admin('GET', '/_admin/repos/alice/app/statuses')).filter((s) => s.sha === push.after);
+    if (!statuses.some((s) => s.state === 'success')) await page.waitForTimeout(100);
+  }
+  const final = statuses[statuses.length - 1];
+  assert.equal(final.state, 'success');
+  assert.equal(final.context, 'sicuro/push');
+  assert.match(final.target_url, new RegExp(`^${sicuro.url}/repos/alice/app/builds/\\d+$`));
+  assert.deepEqual(statuses.map((s) => s.state), ['pending', 'pending', 'success']);
+  await page.close();
+});
