@@ -20,6 +20,13 @@ step "unit and integration tests (SQLite, PostgreSQL, Docker, fake GitHub)"
 export SICURO_OCTOKIT_DIR="$ROOT/end2end/node_modules/@octokit"
 cargo test --workspace --exclude frontend -- --test-threads "${SICURO_TEST_THREADS:-4}"
 
+if [ "${SICURO_MANAGED_DOCKERD:-}" = 1 ]; then
+  step "the Docker-outage test (stops and restarts the dockerd this script started)"
+  SICURO_TEST_RESTART_DOCKERD=1 cargo test -p server --test docker_outage -- --ignored
+else
+  say "skipping the Docker-outage test: this dockerd was not started by make test"
+fi
+
 step "browser end-to-end tests (headless Chromium)"
 cargo leptos build
 cargo build -q -p fake-github

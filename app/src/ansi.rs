@@ -54,8 +54,9 @@ pub fn strip(line: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(render(line).into_iter().map(|s| s.text).collect())
 }
 
+/// No control characters (tabs aside): the text is shown as it is.
 fn is_plain(line: &str) -> bool {
-    !line.bytes().any(|b| b == 0x1b || b == b'\r' || b == 0x08 || b == 0x9b)
+    !line.chars().any(|c| c.is_control() && c != '\t')
 }
 
 #[derive(Default)]
@@ -280,10 +281,52 @@ mod tests {
     }
 
     #[test]
+    fn characters_whose_utf8_holds_a_c1_byte_are_plain_text() {
+        // Found by the property test: U+B26C0 is encoded F2 B2 9B 80, and 0x9B alone is CSI.
+        assert_eq!(strip("\u{b26c0} ok"), "\u{b26c0} ok");
+        assert_eq!(render("\u{b26c0} ok").len(), 1);
+    }
+
+    #[test]
     fn broken_sequences_do_not_panic() {
         for s in ["\x1b[", "\x1b[38;5m", "\x1b[38;2;1m", "\x1b]8;;http://x\x07link\x1b]8;;\x07", "\x1b[999999999G!", "\u{9b}31m"] {
             let _ = render(s);
         }
         assert!(render(&format!("\x1b[{}Cx", u16::MAX)).len() <= 2);
+    }
+}
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_input_renders_without_escape_codes(bytes in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let line = String::from_utf8_lossy(&bytes);
+            let segs = render(&line);
+            for s in &segs {
+                prop_assert!(!s.text.contains('\u{1b}'), "{:?}", s.text);
+            }
+            prop_assert!(segs.iter().map(|s| s.text.chars().count()).sum::<usize>() <= MAX_CELLS);
+            let _ = strip(&line);
+        }
+
+        #[test]
+        fn plain_text_is_kept_exactly(text in "[^\x00-\x08\x0a-\x1f\x7f\u{80}-\u{9f}]{0,200}") {
+            prop_assert_eq!(strip(&text), text.as_str());
+        }
+
+        #[test]
+        fn styles_never_change_the_text(words in proptest::collection::vec("[a-z]{1,8}", 1..8), codes in proptest::collection::vec(0u16..110, 1..8)) {
+            let mut line = String::new();
+            for (w, c) in words.iter().zip(codes.iter().cycle()) {
+                line.push_str(&format!("\u{1b}[{c}m{w}"));
+            }
+            prop_assert_eq!(strip(&line), words.concat());
+        }
     }
 }

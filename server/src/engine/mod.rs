@@ -121,6 +121,7 @@ impl Engine {
         let engine = Self::new(options).await?;
         engine.recover().await?;
         tokio::spawn(queue::run(engine.clone()));
+        tokio::spawn(engine.clone().reap_periodically());
         Ok(engine)
     }
 
@@ -165,14 +166,26 @@ impl Engine {
         Ok(())
     }
 
+    /// Every minute, removes what builds could not clean up themselves (the Docker daemon was
+    /// away when they ended), so nothing lingers until the next restart.
+    async fn reap_periodically(self) {
+        let mut tick = tokio::time::interval(Duration::from_secs(60));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await;
+        while self.accepting() {
+            tick.tick().await;
+            self.reap().await;
+        }
+    }
+
     /// Removes Docker leftovers of builds that are not running in this process.
     pub async fn reap(&self) {
         let Ok(docker) = self.0.docker.get().await else {
-            tracing::warn!("Docker is not reachable; leftovers of earlier builds will be removed once it is");
+            tracing::debug!("Docker is not reachable; leftovers of earlier builds will be removed once it is");
             return;
         };
-        let keep: HashSet<String> = self.running_ids().iter().map(i64::to_string).collect();
-        match reaper::reap(&docker, &self.0.instance, &keep).await {
+        let keep = || -> HashSet<String> { self.running_ids().iter().map(i64::to_string).collect() };
+        match reaper::reap(&docker, &self.0.instance, keep).await {
             Ok(r) if r != reaper::Reaped::default() => {
                 tracing::info!(containers = r.containers, networks = r.networks, "removed leftovers of earlier builds")
             }

@@ -14,13 +14,19 @@ pub struct Reaped {
     pub networks: usize,
 }
 
-/// Removes this instance's build containers and networks, except those of builds in `keep`.
-pub async fn reap(docker: &Docker, instance: &str, keep: &HashSet<String>) -> Result<Reaped, bollard::errors::Error> {
+/// Removes this instance's build containers and networks, except those of the builds `keep`
+/// names. `keep` is asked after listing: a build registers as running before it creates
+/// anything, so whatever the list holds and `keep` does not name is truly left over.
+pub async fn reap(docker: &Docker, instance: &str, keep: impl Fn() -> HashSet<String>) -> Result<Reaped, bollard::errors::Error> {
     let filters = label_filter(&[(LABEL_INSTANCE, instance)]);
     let mut reaped = Reaped::default();
     let containers = docker
         .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
         .await?;
+    let networks = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
+        .await?;
+    let keep = keep();
     let force = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
     for c in containers {
         let build = c.labels.as_ref().and_then(|l| l.get(LABEL_BUILD)).cloned().unwrap_or_default();
@@ -33,9 +39,6 @@ pub async fn reap(docker: &Docker, instance: &str, keep: &HashSet<String>) -> Re
             reaped.containers += 1;
         }
     }
-    let networks = docker
-        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
-        .await?;
     for n in networks {
         let build = n.labels.as_ref().and_then(|l| l.get(LABEL_BUILD)).cloned().unwrap_or_default();
         if keep.contains(&build) {
