@@ -9,7 +9,7 @@ import { chromium } from 'playwright-core';
 
 export const ROOT = resolve(new URL('../..', import.meta.url).pathname);
 export const SCREENSHOTS = join(ROOT, 'end2end', 'screenshots');
-const BIN = (name) => join(ROOT, 'target', 'debug', name);
+const BIN = (name, release = false) => join(ROOT, 'target', release ? 'release' : 'debug', name);
 
 export const CLIENT_ID = 'e2e-client';
 export const CLIENT_SECRET = 'e2e-client-secret';
@@ -58,7 +58,7 @@ export async function startFakeGithub(dir) {
 }
 
 /** Starts Sicuro; with `github`, configured for the fake GitHub like a GitHub Enterprise install. */
-export async function startSicuro(dir, github) {
+export async function startSicuro(dir, github, { release = false } = {}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const data = join(dir, 'sicuro');
@@ -80,7 +80,7 @@ export async function startSicuro(dir, github) {
       SICURO_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
     });
   }
-  const { child } = await startProcess(BIN('sicuro'), ['serve'], env, /is listening on/, join(dir, 'sicuro.log'));
+  const { child } = await startProcess(BIN('sicuro', release), ['serve'], env, /is listening on/, join(dir, 'sicuro.log'));
   return { child, url, data };
 }
 
@@ -145,8 +145,9 @@ export async function readLog(base, buildId) {
   return lines;
 }
 
+/** Stops the processes the way an operator would (SIGTERM: Sicuro cancels what still runs). */
 export function stop(...children) {
-  for (const c of children) if (c && !c.killed) c.kill('SIGKILL');
+  for (const c of children) if (c && c.exitCode === null) c.kill('SIGTERM');
 }
 
 /** A TCP proxy in front of `target` whose connections the test can cut, as a flaky network would. */

@@ -317,6 +317,37 @@ async fn permissions_decide_who_may_subscribe_rebuild_and_cancel() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn subscribe_failures_say_why_and_leave_the_repository_unwatched() {
+    let (app, _) = app_with_repo(false).await;
+    for i in 0..fake_github::MAX_HOOKS {
+        app.fake
+            .add_hook(
+                "alice/app",
+                fake_github::HookConfig {
+                    url: format!("https://elsewhere.example/{i}"),
+                    content_type: "json".into(),
+                    secret: None,
+                    insecure_ssl: "0".into(),
+                },
+                &["push"],
+            )
+            .unwrap();
+    }
+    let alice = app.signed_in("alice").await;
+    let (code, body) = alice.post("/api/repos/alice/app/subscribe", None).await;
+    assert_eq!(code, 502, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("cannot have more than 20 hooks"), "{body}");
+    let repo = sicuro::db::repos::by_slug(&app.state.db, "alice", "app").await.unwrap().unwrap();
+    assert!(!repo.is_watched());
+
+    // GitHub down: the reason is shown.
+    app.fake.inject_fault(FaultKind::ServerError, 5, None);
+    let (code, body) = alice.post("/api/repos/alice/app/subscribe", None).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(body["error"].as_str().unwrap().contains("GitHub could not be reached or failed"), "{body}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn failed_sign_ins_end_on_a_page_that_says_why() {
     let app = TestApp::start().await;
     app.fake.add_user("alice").unwrap();

@@ -1,0 +1,602 @@
+//! The benchmark harness behind `make bench`: starts the real (release) server against the real
+//! Docker engine, measures, and prints one table with each figure beside its reference measured
+//! in the same run. Browser-side figures come from `end2end/bench/dom.mjs` (run by bench.sh).
+//!
+//! cargo run --release -p server --example bench -- [--quick]
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use fake_github::{CommitSpec, FakeGithub, FakeGithubOptions, Permission, RepoSpec};
+use futures::StreamExt;
+use serde_json::{Value, json};
+
+const SECRET: &str = "bench-webhook-secret-0123456789";
+
+struct Row {
+    what: String,
+    figure: String,
+    reference: String,
+    ratio: String,
+}
+
+fn main() {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    rt.block_on(run());
+}
+
+async fn run() {
+    let quick = std::env::args().any(|a| a == "--quick");
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let bin = root.join("target/release/sicuro");
+    assert!(bin.exists(), "build first: cargo leptos build --release");
+    let work = tempfile::tempdir().unwrap();
+    let mut rows: Vec<Row> = Vec::new();
+    let n = if quick { 5 } else { 20 };
+
+    // Idle memory of a fresh server.
+    {
+        let s = Server::start(&bin, &root, work.path(), "idle", &[]).await;
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        rows.push(Row {
+            what: "idle server memory (RSS)".into(),
+            figure: mib(s.rss_kb()),
+            reference: "—".into(),
+            ratio: String::new(),
+        });
+    }
+
+    // Trivial builds: trigger → verdict, against `docker run --rm` of the same image.
+    {
+        let s = Server::start(&bin, &root, work.path(), "trivial", &[]).await;
+        let repo = s.add_repo(work.path(), "trivial", r#"{"test": {"custom": ["true"]}}"#).await;
+        let _warm = s.build_and_wait(&repo).await;
+        let mut ours = Vec::new();
+        for _ in 0..n {
+            let t = Instant::now();
+            s.build_and_wait(&repo).await;
+            ours.push(t.elapsed().as_secs_f64());
+        }
+        let mut docker = Vec::new();
+        for _ in 0..n {
+            let t = Instant::now();
+            assert!(Command::new("docker").args(["run", "--rm", "sicuro/base", "true"]).output().unwrap().status.success());
+            docker.push(t.elapsed().as_secs_f64());
+        }
+        rows.push(Row {
+            what: format!("trivial build, trigger → verdict (median of {n})"),
+            figure: secs(median(&ours)),
+            reference: format!("docker run --rm: {}", secs(median(&docker))),
+            ratio: format!("{:.2}×", median(&ours) / median(&docker)),
+        });
+        rows.push(Row {
+            what: format!("trivial build, trigger → verdict (p95 of {n})"),
+            figure: secs(pct(&ours, 95.0)),
+            reference: format!("docker run --rm: {}", secs(pct(&docker, 95.0))),
+            ratio: format!("{:.2}×", pct(&ours, 95.0) / pct(&docker, 95.0)),
+        });
+
+        // Log latency: each line carries the time it was printed in the container.
+        let lines = if quick { 2_000 } else { 10_000 };
+        let repo = s
+            .add_repo(
+                work.path(),
+                "latency",
+                &json!({"test": {"custom": [format!("for i in $(seq 1 {lines}); do echo \"t $EPOCHREALTIME\"; if [ $((i % 100)) -eq 0 ]; then sleep 0.01; fi; done")]}}).to_string(),
+            )
+            .await;
+        let id = s.trigger(&repo).await;
+        let mut lat = Vec::new();
+        sse_lines(&format!("{}/api/builds/{id}/log/stream", s.url), |text| {
+            if let Some(t) = text.strip_prefix("t ").and_then(|t| t.parse::<f64>().ok()) {
+                lat.push(now_secs() - t);
+            }
+        })
+        .await;
+        rows.push(Row {
+            what: format!("log latency, container line → SSE client, p50 / p99 of {}", lat.len()),
+            figure: format!("{} / {}", ms(pct(&lat, 50.0)), ms(pct(&lat, 99.0))),
+            reference: "Woodpecker ≈ 1–1.5 s (REFERENCE §2)".into(),
+            ratio: String::new(),
+        });
+
+        // Cancel: request → container gone.
+        let repo = s.add_repo(work.path(), "cancel", r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#).await;
+        let mut cancel = Vec::new();
+        for _ in 0..(if quick { 3 } else { 10 }) {
+            let id = s.trigger(&repo).await;
+            sse_until(&format!("{}/api/builds/{id}/log/stream", s.url), "started").await;
+            let t = Instant::now();
+            let r = reqwest::Client::new().post(format!("{}/api/builds/{id}/cancel", s.url)).send().await.unwrap();
+            assert!(r.status().is_success());
+            while containers_of_build(&s.instance().await, id).await > 0 {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+            cancel.push(t.elapsed().as_secs_f64());
+        }
+        rows.push(Row {
+            what: format!("cancel, request → container gone (median of {})", cancel.len()),
+            figure: ms(median(&cancel)),
+            reference: "goal ≤ 2 s".into(),
+            ratio: String::new(),
+        });
+    }
+
+    // A chatty job, on fresh servers so that peak memory is the job's.
+    for (lines, watchers) in [(if quick { 50_000 } else { 200_000 }, 0usize), (if quick { 100_000 } else { 500_000 }, if quick { 10 } else { 50 })] {
+        let s = Server::start(&bin, &root, work.path(), &format!("chatty-{watchers}"), &[]).await;
+        let cmd = format!("seq -f 'line %.0f' 1 {lines}");
+        let repo = s.add_repo(work.path(), "chatty", &json!({"test": {"custom": [cmd.clone()]}}).to_string()).await;
+        s.build_and_wait(&repo).await; // warm: mirror and image
+        let id = s.trigger(&repo).await;
+        let counts: Vec<_> = (0..watchers)
+            .map(|_| {
+                let url = format!("{}/api/builds/{id}/log/stream", s.url);
+                tokio::spawn(async move {
+                    let mut n = 0u64;
+                    let mut last = 0u64;
+                    let mut in_order = true;
+                    sse_lines(&url, |text| {
+                        if let Some(k) = text.strip_prefix("line ").and_then(|k| k.parse::<u64>().ok()) {
+                            in_order &= k == last + 1;
+                            last = k;
+                            n += 1;
+                        }
+                    })
+                    .await;
+                    (n, in_order)
+                })
+            })
+            .collect();
+        let detail = s.wait_end(id).await;
+        let ours = (detail["summary"]["finished_at"].as_i64().unwrap() - detail["summary"]["started_at"].as_i64().unwrap()) as f64 / 1000.0;
+        let mut lost = 0u64;
+        let mut disorder = 0;
+        for c in counts {
+            let (got, in_order) = c.await.unwrap();
+            lost += lines as u64 - got.min(lines as u64);
+            disorder += usize::from(!in_order);
+        }
+        let t = Instant::now();
+        assert!(Command::new("docker").args(["run", "--rm", "sicuro/base", "sh", "-c", &format!("{cmd} > /dev/null")]).output().unwrap().status.success());
+        let reference = t.elapsed().as_secs_f64();
+        rows.push(Row {
+            what: format!("{lines} lines, {watchers} SSE watchers: build wall time"),
+            figure: secs(ours),
+            reference: format!("same container > /dev/null: {}", secs(reference)),
+            ratio: format!("{:.2}×", ours / reference),
+        });
+        if watchers > 0 {
+            rows.push(Row {
+                what: format!("{lines} lines, {watchers} SSE watchers: lines lost / out of order"),
+                figure: format!("{lost} / {disorder}"),
+                reference: "must be 0".into(),
+                ratio: String::new(),
+            });
+        }
+        rows.push(Row {
+            what: format!("{lines} lines, {watchers} SSE watchers: server peak memory"),
+            figure: mib(s.peak_rss_kb()),
+            reference: "goal ≤ 64 MiB (200k lines)".into(),
+            ratio: String::new(),
+        });
+    }
+
+    // Dependency caches: the same commit again, for a project with real dependencies.
+    {
+        let s = Server::start(&bin, &root, work.path(), "deps", &[]).await;
+        let fixture = root.join("server/tests/fixtures/projects/rust-deps");
+        let repo = s.add_repo_from(work.path(), "deps", &fixture).await;
+        let t = Instant::now();
+        s.build_and_wait(&repo).await;
+        let first = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        s.build_and_wait(&repo).await;
+        let second = t.elapsed().as_secs_f64();
+        rows.push(Row {
+            what: "rust project with crates.io dependencies: second build of the same commit".into(),
+            figure: secs(second),
+            reference: format!("first build: {}", secs(first)),
+            ratio: format!("{:.2}×", second / first),
+        });
+    }
+
+    // GitHub: webhook → container started, and signed-webhook throughput.
+    {
+        let fake = FakeGithub::start(FakeGithubOptions {
+            client_id: "bench".into(),
+            client_secret: "bench-secret".into(),
+            state_dir: None,
+            port: 0,
+        })
+        .await
+        .unwrap();
+        let web = fake.web_url();
+        let api = fake.api_url();
+        let s = Server::start(
+            &bin,
+            &root,
+            work.path(),
+            "github",
+            &[
+                ("SICURO_GITHUB_URL", web.as_str()),
+                ("SICURO_GITHUB_API_URL", api.as_str()),
+                ("SICURO_GITHUB_CLIENT_ID", "bench"),
+                ("SICURO_GITHUB_CLIENT_SECRET", "bench-secret"),
+                ("SICURO_GITHUB_WEBHOOK_SECRET", SECRET),
+            ],
+        )
+        .await;
+        fake.add_user("alice").unwrap();
+        fake.add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin)).await.unwrap();
+        fake.commit("alice/app", CommitSpec::new("main", "Initial").file("sicuro.json", r#"{"test": {"custom": ["true"]}}"#))
+            .await
+            .unwrap();
+        let client = sign_in(&s.url, "alice").await;
+        let csrf = client.get(format!("{}/api/me", s.url)).send().await.unwrap().json::<Value>().await.unwrap()["csrf_token"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        let r = client.post(format!("{}/api/repos/alice/app/subscribe", s.url)).header("x-csrf-token", csrf).send().await.unwrap();
+        assert!(r.status().is_success(), "subscribe: {}", r.text().await.unwrap());
+        let instance = s.instance().await;
+        let starts = container_starts(&instance);
+        let mut lat = Vec::new();
+        tokio::time::sleep(Duration::from_secs(2)).await; // let the ping's build go by
+        for i in 0..n {
+            let push = fake.commit("alice/app", CommitSpec::new("main", &format!("change {i}")).file("n.txt", &i.to_string())).await.unwrap();
+            let t = now_secs();
+            fake.deliver_push(&push).await.unwrap();
+            let started = starts.next_after(t).await;
+            lat.push(started - t);
+        }
+        rows.push(Row {
+            what: format!("webhook → job container started, p50 / p99 of {n}"),
+            figure: format!("{} / {}", ms(pct(&lat, 50.0)), ms(pct(&lat, 99.0))),
+            reference: "—".into(),
+            ratio: String::new(),
+        });
+        let seconds = if quick { 2 } else { 5 };
+        let repo_id = fake.repo("alice/app").unwrap().id;
+        let hooks = throughput(seconds, {
+            let url = format!("{}/hooks/github", s.url);
+            let counter = Arc::new(AtomicU64::new(0));
+            move |client: reqwest::Client| {
+                let url = url.clone();
+                let counter = counter.clone();
+                async move {
+                    let body = json!({"action": "opened", "issue": {"number": 1}, "repository": {"id": repo_id, "full_name": "alice/app"}}).to_string();
+                    let id = counter.fetch_add(1, Ordering::Relaxed);
+                    let sig = sicuro::web::webhook::signature::sign(SECRET.as_bytes(), body.as_bytes());
+                    let r = client
+                        .post(&url)
+                        .header("x-github-event", "issues")
+                        .header("x-github-delivery", format!("bench-{id}"))
+                        .header("x-hub-signature-256", sig)
+                        .body(body)
+                        .send()
+                        .await;
+                    r.is_ok_and(|r| r.status().as_u16() == 202)
+                }
+            }
+        })
+        .await;
+        let health = throughput(seconds, {
+            let url = format!("{}/healthz", s.url);
+            move |client: reqwest::Client| {
+                let url = url.clone();
+                async move { client.get(&url).send().await.is_ok_and(|r| r.status().is_success()) }
+            }
+        })
+        .await;
+        rows.push(Row {
+            what: "signed webhooks (ignored event), requests/s, 32 concurrent".into(),
+            figure: format!("{hooks:.0}/s"),
+            reference: format!("/healthz: {health:.0}/s"),
+            ratio: format!("{:.2}×", hooks / health),
+        });
+    }
+
+    // The WASM bundle.
+    let wasm = root.join("target/site/pkg/sicuro.wasm");
+    let raw = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
+    let gz = Command::new("sh").arg("-c").arg(format!("gzip -9 -c {} | wc -c", wasm.display())).output().unwrap();
+    let gz: u64 = String::from_utf8_lossy(&gz.stdout).trim().parse().unwrap_or(0);
+    rows.push(Row {
+        what: "release WASM, raw / gzip".into(),
+        figure: format!("{} / {}", kb(raw), kb(gz)),
+        reference: "goal ≤ 250 KB gzip".into(),
+        ratio: String::new(),
+    });
+
+    print_table(&rows);
+}
+
+fn print_table(rows: &[Row]) {
+    let date = Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0))).unwrap_or(0);
+    let docker = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    println!("\nSicuro benchmarks — {date} — {cpus} CPUs, {} GiB RAM, Docker {docker}\n", mem / 1024 / 1024);
+    println!("| measurement | Sicuro | reference (same run) | ratio |");
+    println!("|---|---|---|---|");
+    for r in rows {
+        println!("| {} | {} | {} | {} |", r.what, r.figure, r.reference, r.ratio);
+    }
+}
+
+struct Server {
+    child: Child,
+    url: String,
+    data: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = self.child.wait();
+    }
+}
+
+impl Server {
+    async fn start(bin: &Path, root: &Path, work: &Path, name: &str, env: &[(&str, &str)]) -> Server {
+        let data = work.join(name);
+        std::fs::create_dir_all(&data).unwrap();
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = Command::new(bin);
+        cmd.arg("serve")
+            .env("SICURO_DATA_DIR", &data)
+            .env("SICURO_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SICURO_PUBLIC_URL", format!("http://127.0.0.1:{port}"))
+            .env("SICURO_SITE_ROOT", root.join("target/site"))
+            .env("SICURO_MAX_CONCURRENT_BUILDS", "2")
+            .env("SICURO_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().unwrap();
+        let url = format!("http://127.0.0.1:{port}");
+        let client = reqwest::Client::new();
+        for _ in 0..600 {
+            if client.get(format!("{url}/healthz")).send().await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Server { child, url, data }
+    }
+
+    fn status_kb(&self, field: &str) -> u64 {
+        std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default()
+            .lines()
+            .find(|l| l.starts_with(field))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .unwrap_or(0)
+    }
+
+    fn rss_kb(&self) -> u64 {
+        self.status_kb("VmRSS:")
+    }
+
+    fn peak_rss_kb(&self) -> u64 {
+        self.status_kb("VmHWM:")
+    }
+
+    async fn instance(&self) -> String {
+        let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", self.data.display())).await.unwrap();
+        sicuro::db::meta::get(&db, "instance_id").await.unwrap().unwrap()
+    }
+
+    async fn add_repo(&self, work: &Path, name: &str, sicuro_json: &str) -> String {
+        let tree = work.join(format!("tree-{name}-{}", self.child.id()));
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::write(tree.join("sicuro.json"), sicuro_json).unwrap();
+        self.add_repo_from(work, name, &tree).await
+    }
+
+    async fn add_repo_from(&self, work: &Path, name: &str, source: &Path) -> String {
+        let path = work.join(format!("git-{name}-{}", self.child.id()));
+        std::fs::create_dir_all(&path).unwrap();
+        let copy = Command::new("cp").arg("-r").arg(format!("{}/.", source.display())).arg(&path).status().unwrap();
+        assert!(copy.success());
+        for args in [vec!["init", "-q", "-b", "main"], vec!["add", "-A"], vec!["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"]] {
+            assert!(Command::new("git").args(&args).current_dir(&path).status().unwrap().success());
+        }
+        let slug = format!("local/{name}");
+        let r = reqwest::Client::new()
+            .post(format!("{}/api/repos", self.url))
+            .json(&json!({"url": path.display().to_string(), "slug": slug}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success(), "{}", r.text().await.unwrap());
+        slug
+    }
+
+    async fn trigger(&self, slug: &str) -> i64 {
+        let r: Value = reqwest::Client::new()
+            .post(format!("{}/api/repos/{slug}/builds", self.url))
+            .json(&json!({}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["id"].as_i64().unwrap_or_else(|| panic!("{r}"))
+    }
+
+    async fn wait_end(&self, id: i64) -> Value {
+        sse_lines(&format!("{}/api/builds/{id}/log/stream", self.url), |_| {}).await;
+        reqwest::get(format!("{}/api/builds/{id}", self.url)).await.unwrap().json().await.unwrap()
+    }
+
+    async fn build_and_wait(&self, slug: &str) -> Value {
+        let id = self.trigger(slug).await;
+        let d = self.wait_end(id).await;
+        assert_eq!(d["summary"]["status"], "success", "{d}");
+        d
+    }
+}
+
+/// Reads an SSE log stream to its `end`, calling `each` with every line's text.
+async fn sse_lines(url: &str, mut each: impl FnMut(&str)) {
+    let response = reqwest::get(url).await.unwrap();
+    let mut body = response.bytes_stream();
+    let mut buf = Vec::new();
+    while let Some(chunk) = body.next().await {
+        buf.extend_from_slice(&chunk.unwrap());
+        while let Some(i) = buf.windows(2).position(|w| w == b"\n\n") {
+            let block: Vec<u8> = buf.drain(..i + 2).collect();
+            let block = String::from_utf8_lossy(&block);
+            if block.contains("event: end") || block.starts_with("event:end") {
+                return;
+            }
+            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+                && block.contains("event: lines")
+                && let Ok(lines) = serde_json::from_str::<Vec<app::api::LogLine>>(data)
+            {
+                for l in &lines {
+                    each(l.text());
+                }
+            }
+        }
+    }
+}
+
+async fn sse_until(url: &str, needle: &str) {
+    let response = reqwest::get(url).await.unwrap();
+    let mut body = response.bytes_stream();
+    let mut text = String::new();
+    while let Some(chunk) = body.next().await {
+        text.push_str(&String::from_utf8_lossy(&chunk.unwrap()));
+        if text.contains(needle) {
+            return;
+        }
+    }
+}
+
+async fn containers_of_build(instance: &str, id: i64) -> usize {
+    use bollard::query_parameters::ListContainersOptionsBuilder;
+    use sicuro::engine::docker::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
+    let docker = sicuro::engine::docker::DockerHandle::new().get().await.unwrap();
+    let key = id.to_string();
+    let f = label_filter(&[(LABEL_INSTANCE, instance), (LABEL_BUILD, &key)]);
+    docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build())).await.unwrap().len()
+}
+
+/// Start times of this instance's job containers, from Docker's event stream.
+struct Starts(tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<f64>>);
+
+fn container_starts(instance: &str) -> Starts {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    let instance = instance.to_string();
+    tokio::spawn(async move {
+        use bollard::query_parameters::EventsOptionsBuilder;
+        let docker = sicuro::engine::docker::DockerHandle::new().get().await.unwrap();
+        let filters = std::collections::HashMap::from([
+            ("type", vec!["container".to_string()]),
+            ("event", vec!["start".to_string()]),
+            ("label", vec![format!("org.sicuro.instance={instance}"), "org.sicuro.role=job".to_string()]),
+        ]);
+        let mut events = docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
+        while let Some(Ok(e)) = events.next().await {
+            if let Some(ns) = e.time_nano {
+                let _ = tx.send(ns as f64 / 1e9);
+            }
+        }
+    });
+    Starts(tokio::sync::Mutex::new(rx))
+}
+
+impl Starts {
+    async fn next_after(&self, t: f64) -> f64 {
+        let mut rx = self.0.lock().await;
+        loop {
+            let s = rx.recv().await.unwrap();
+            if s >= t {
+                return s;
+            }
+        }
+    }
+}
+
+async fn sign_in(base: &str, login: &str) -> reqwest::Client {
+    let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    client.get(format!("{base}/")).header("accept", "text/html").send().await.unwrap();
+    let r = client.get(format!("{base}/auth/github")).send().await.unwrap();
+    let authorize = r.headers()["location"].to_str().unwrap().to_string();
+    let r = client.get(format!("{authorize}&login={login}")).send().await.unwrap();
+    let callback = r.headers()["location"].to_str().unwrap().to_string();
+    client.get(callback).send().await.unwrap();
+    client
+}
+
+/// Requests per second over `seconds`, 32 at a time.
+async fn throughput<F, Fut>(seconds: u64, make: F) -> f64
+where
+    F: Fn(reqwest::Client) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(seconds);
+    let done = Arc::new(AtomicU64::new(0));
+    let workers: Vec<_> = (0..32)
+        .map(|_| {
+            let make = make.clone();
+            let client = client.clone();
+            let done = done.clone();
+            tokio::spawn(async move {
+                while Instant::now() < deadline {
+                    if make(client.clone()).await {
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for w in workers {
+        w.await.unwrap();
+    }
+    done.load(Ordering::Relaxed) as f64 / seconds as f64
+}
+
+fn now_secs() -> f64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+}
+
+fn median(v: &[f64]) -> f64 {
+    pct(v, 50.0)
+}
+
+fn pct(v: &[f64], p: f64) -> f64 {
+    let mut s = v.to_vec();
+    s.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    if s.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (s.len() - 1) as f64).round() as usize;
+    s[i.min(s.len() - 1)]
+}
+
+fn secs(s: f64) -> String {
+    format!("{s:.2} s")
+}
+
+fn ms(s: f64) -> String {
+    format!("{:.1} ms", s * 1000.0)
+}
+
+fn mib(kb: u64) -> String {
+    format!("{:.1} MiB", kb as f64 / 1024.0)
+}
+
+fn kb(b: u64) -> String {
+    format!("{:.0} KB", b as f64 / 1000.0)
+}
