@@ -194,9 +194,10 @@ impl Perform for LineTerm {
             0x08 => self.col = self.col.saturating_sub(1),
             b'\t' => {
                 let next = (self.col / 8 + 1) * 8;
-                while self.col < next {
+                while self.col < next.min(MAX_CELLS) {
                     self.put(' ');
                 }
+                self.col = next;
             }
             _ => {}
         }
@@ -285,6 +286,14 @@ mod tests {
         // Found by the property test: U+B26C0 is encoded F2 B2 9B 80, and 0x9B alone is CSI.
         assert_eq!(strip("\u{b26c0} ok"), "\u{b26c0} ok");
         assert_eq!(render("\u{b26c0} ok").len(), 1);
+    }
+
+    #[test]
+    fn a_tab_past_the_last_cell_ends() {
+        // Found by cargo-fuzz: the cursor moved past the last cell, then a tab looped forever.
+        let line = format!("\x1b[{}G\tx", MAX_CELLS + 1);
+        assert!(strip(&line).chars().count() <= MAX_CELLS);
+        assert_eq!(text(&render("\x1b[0mab\tc")), "ab      c");
     }
 
     #[test]

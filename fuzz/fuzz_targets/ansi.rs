@@ -3,8 +3,8 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|text: &str| {
-    for seg in app::ansi::render(text) {
+    for seg in sicuro_fuzz::ansi::render(text) {
         assert!(!seg.text.contains('\u{1b}'));
     }
-    let _ = app::ansi::strip(text);
+    let _ = sicuro_fuzz::ansi::strip(text);
 });

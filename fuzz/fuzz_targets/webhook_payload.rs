@@ -1,7 +1,7 @@
 #![no_main]
 //! Webhook payload parsing: arbitrary bytes for each event Sicuro reads never panic.
 use libfuzzer_sys::fuzz_target;
-use sicuro::web::webhook::decide::decide;
+use sicuro_fuzz::decide::decide;
 
 fuzz_target!(|data: &[u8]| {
     for event in ["ping", "push", "pull_request"] {

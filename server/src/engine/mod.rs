@@ -17,6 +17,7 @@ pub mod plan;
 pub mod queue;
 pub mod reaper;
 pub mod runner;
+pub mod service_kind;
 pub mod services;
 pub mod sicuro_json;
 

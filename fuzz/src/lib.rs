@@ -1,0 +1,27 @@
+//! The code under fuzzing, included from the server and app sources by path: these modules
+//! are pure (no Docker, database or HTTP), so the fuzz build compiles them and their few
+//! dependencies only, not the whole server. Module names mirror the originals' `super::` uses.
+
+#[path = "../../server/src/web/webhook/signature.rs"]
+pub mod signature;
+
+#[path = "../../server/src/web/webhook/decide.rs"]
+pub mod decide;
+
+#[path = "../../server/src/engine/language.rs"]
+pub mod language;
+
+#[path = "../../server/src/engine/service_kind.rs"]
+pub mod services;
+
+#[path = "../../server/src/engine/sicuro_json.rs"]
+pub mod sicuro_json;
+
+#[path = "../../server/src/engine/plan.rs"]
+pub mod plan;
+
+#[path = "../../server/src/engine/output.rs"]
+pub mod output;
+
+#[path = "../../app/src/ansi.rs"]
+pub mod ansi;
