@@ -6,7 +6,7 @@ set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 TOOLS="$ROOT/.tools"
-export PATH="$HOME/.cargo/bin:$TOOLS/node_modules/.bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$TOOLS/node_modules/.bin:$PATH"
 
 say() { printf '\033[1;34m==>\033[0m %s\n' "$*"; }
 die() { printf '\033[1;31merror:\033[0m %s\n' "$*" >&2; exit 1; }
@@ -82,6 +82,23 @@ ensure_wasm_tools() {
     (cd "$TOOLS" && [ -f package.json ] || printf '{"private":true}\n' >"$TOOLS/package.json")
     npm install --prefix "$TOOLS" --no-audit --no-fund --silent binaryen@132.0.0
   fi
+}
+
+# The WASM tools take long to compile (cargo-leptos ≈ 15 min on 2 cores): start them early, in
+# the background, so that they use the CPU while other steps wait on the network or Docker.
+start_wasm_tools() {
+  WASM_TOOLS_LOG=$(mktemp /tmp/sicuro-wasm-tools.XXXXXX)
+  ( ensure_wasm_tools >"$WASM_TOOLS_LOG" 2>&1; echo "exit $?" >>"$WASM_TOOLS_LOG" ) &
+  WASM_TOOLS_PID=$!
+}
+
+wait_wasm_tools() {
+  wait "$WASM_TOOLS_PID" || true
+  if ! tail -n 1 "$WASM_TOOLS_LOG" | grep -qx "exit 0"; then
+    cat "$WASM_TOOLS_LOG"
+    die "installing the WASM tools failed (log above)"
+  fi
+  grep '==>' "$WASM_TOOLS_LOG" || true
 }
 
 ensure_node() {

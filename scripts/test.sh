@@ -1,6 +1,7 @@
 #!/bin/sh
-# Runs every test: unit and integration tests (real Docker engine, SQLite and PostgreSQL),
-# the fake-GitHub flows, the browser end-to-end tests in headless Chromium, and bounded fuzzing.
+# Runs every test: unit and integration tests (real Docker engine, SQLite and PostgreSQL), the
+# fake-GitHub flows, the Docker-outage test, the browser end-to-end tests in headless Chromium,
+# and bounded fuzzing. Installs and starts what a fresh Debian machine lacks.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 started=$(date +%s)
@@ -8,15 +9,20 @@ step() { say "$* (at $(( $(date +%s) - started ))s)"; }
 
 ensure_docker
 ensure_chromium
-ensure_wasm_tools
+ensure_node
+step "installing the WASM tools in the background when missing"
+start_wasm_tools
 ensure_end2end_packages
 start_test_postgres
 trap stop_test_postgres EXIT INT TERM
 
-step "building the job and service images that are missing or outdated"
-cargo run -q -p server --bin sicuro -- images
+step "building the server and the tests"
+cargo build --workspace --exclude frontend --tests --bins
 
-step "unit and integration tests (SQLite, PostgreSQL, Docker, fake GitHub)"
+step "building the job and service images that are missing or outdated"
+target/debug/sicuro images
+
+step "unit and integration tests (SQLite, PostgreSQL, Docker, fake GitHub, property tests)"
 export SICURO_OCTOKIT_DIR="$ROOT/end2end/node_modules/@octokit"
 cargo test --workspace --exclude frontend -- --test-threads "${SICURO_TEST_THREADS:-4}"
 
@@ -27,12 +33,16 @@ else
   say "skipping the Docker-outage test: this dockerd was not started by make test"
 fi
 
+step "waiting for the WASM tools"
+wait_wasm_tools
+
 step "browser end-to-end tests (headless Chromium)"
 cargo leptos build
-cargo build -q -p fake-github
 npm test --prefix end2end
 
-step "fuzzing, bounded"
+step "fuzzing, ${SICURO_FUZZ_SECONDS:-30}s per target"
 sh scripts/fuzz.sh
 
+# Leave no test containers behind on this machine.
+docker ps -aq --filter label=org.sicuro.instance | xargs -r docker rm -f >/dev/null 2>&1 || true
 step "all tests passed in $(( $(date +%s) - started ))s"
