@@ -85,9 +85,11 @@ COPY --from=build /src/target/site /usr/share/sicuro/site
 
 # The socket's group differs per host: add it at run time (`group_add` in docker-compose.yml,
 # `--group-add "$(stat -c %g /var/run/docker.sock)"` with docker run).
+# NO_COLOR: plain log lines for `docker logs` and log collectors.
 ENV SICURO_LISTEN=0.0.0.0:3000 \
     SICURO_DATA_DIR=/data \
     SICURO_SITE_ROOT=/usr/share/sicuro/site \
+    NO_COLOR=1 \
     LANG=C.UTF-8
 
 USER sicuro:sicuro

@@ -268,7 +268,10 @@ mod tests {
 
     #[test]
     fn carriage_returns_overwrite_like_a_terminal() {
-        assert_eq!(text(&render("Downloading 10%\rDownloading 55%\rDownloading 100%")), "Downloading 100%");
+        assert_eq!(
+            text(&render("Downloading 10%\rDownloading 55%\rDownloading 100%")),
+            "Downloading 100%"
+        );
         assert_eq!(text(&render("abcdef\rXY")), "XYcdef");
         assert_eq!(text(&render("50%\r\x1b[Kdone")), "done");
         assert_eq!(text(&render("ab\x08c")), "ac");
@@ -298,7 +301,14 @@ mod tests {
 
     #[test]
     fn broken_sequences_do_not_panic() {
-        for s in ["\x1b[", "\x1b[38;5m", "\x1b[38;2;1m", "\x1b]8;;http://x\x07link\x1b]8;;\x07", "\x1b[999999999G!", "\u{9b}31m"] {
+        for s in [
+            "\x1b[",
+            "\x1b[38;5m",
+            "\x1b[38;2;1m",
+            "\x1b]8;;http://x\x07link\x1b]8;;\x07",
+            "\x1b[999999999G!",
+            "\u{9b}31m",
+        ] {
             let _ = render(s);
         }
         assert!(render(&format!("\x1b[{}Cx", u16::MAX)).len() <= 2);

@@ -14,7 +14,10 @@ pub async fn post<T: DeserializeOwned>(url: &str, csrf: &str, body: Option<serde
             Some(b) => request.json(&b).map_err(|e| e.to_string())?,
             None => request.build().map_err(|e| e.to_string())?,
         };
-        let response = request.send().await.map_err(|e| format!("the server could not be reached: {e}"))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("the server could not be reached: {e}"))?;
         if response.ok() {
             return response.json::<T>().await.map_err(|e| e.to_string());
         }

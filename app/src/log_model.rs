@@ -182,7 +182,8 @@ fn contains_ascii_ci(hay: &str, needle: &str) -> bool {
     if n.len() > h.len() {
         return false;
     }
-    h.windows(n.len()).any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
+    h.windows(n.len())
+        .any(|w| w.iter().zip(n).all(|(a, b)| a.to_ascii_lowercase() == *b))
 }
 
 #[cfg(test)]
@@ -210,7 +211,10 @@ mod tests {
     #[test]
     fn duplicates_and_old_lines_are_ignored() {
         let mut m = model();
-        assert_eq!(m.append(vec![l(6, LineKind::Output, "again"), l(8, LineKind::Output, "new")]), 1);
+        assert_eq!(
+            m.append(vec![l(6, LineKind::Output, "again"), l(8, LineKind::Output, "new")]),
+            1
+        );
         assert_eq!(m.len(), 8);
         assert_eq!(m.last_number(), 8);
         assert_eq!(m.index_of_number(4), Some(3));

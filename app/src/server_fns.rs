@@ -10,8 +10,7 @@ use crate::api::{BuildDetail, BuildPage, RepoSummary, ServerInfo, Viewer};
 async fn backend() -> Result<(crate::backend::SharedBackend, crate::backend::Parts), ServerFnError> {
     let backend = use_context::<crate::backend::SharedBackend>()
         .ok_or_else(|| ServerFnError::new("the server is not set up (no backend in context)"))?;
-    let parts = use_context::<crate::backend::Parts>()
-        .ok_or_else(|| ServerFnError::new("no request in context"))?;
+    let parts = use_context::<crate::backend::Parts>().ok_or_else(|| ServerFnError::new("no request in context"))?;
     Ok((backend, parts))
 }
 

@@ -46,7 +46,8 @@ pub fn use_clock() -> ReadSignal<i64> {
     let (now, set_now) = signal(now_ms());
     #[cfg(feature = "hydrate")]
     {
-        let handle = leptos::prelude::set_interval_with_handle(move || set_now.set(now_ms()), std::time::Duration::from_secs(1));
+        let handle =
+            leptos::prelude::set_interval_with_handle(move || set_now.set(now_ms()), std::time::Duration::from_secs(1));
         if let Ok(h) = handle {
             on_cleanup(move || h.clear());
         }

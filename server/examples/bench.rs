@@ -24,7 +24,10 @@ struct Row {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     rt.block_on(run());
 }
 
@@ -52,7 +55,9 @@ async fn run() {
     // Trivial builds: trigger → verdict, against `docker run --rm` of the same image.
     {
         let s = Server::start(&bin, &root, work.path(), "trivial", &[]).await;
-        let repo = s.add_repo(work.path(), "trivial", r#"{"test": {"custom": ["true"]}}"#).await;
+        let repo = s
+            .add_repo(work.path(), "trivial", r#"{"test": {"custom": ["true"]}}"#)
+            .await;
         let _warm = s.build_and_wait(&repo).await;
         let mut ours = Vec::new();
         for _ in 0..n {
@@ -63,7 +68,14 @@ async fn run() {
         let mut docker = Vec::new();
         for _ in 0..n {
             let t = Instant::now();
-            assert!(Command::new("docker").args(["run", "--rm", "sicuro/base", "true"]).output().unwrap().status.success());
+            assert!(
+                Command::new("docker")
+                    .args(["run", "--rm", "sicuro/base", "true"])
+                    .output()
+                    .unwrap()
+                    .status
+                    .success()
+            );
             docker.push(t.elapsed().as_secs_f64());
         }
         rows.push(Row {
@@ -104,13 +116,23 @@ async fn run() {
         });
 
         // Cancel: request → container gone.
-        let repo = s.add_repo(work.path(), "cancel", r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#).await;
+        let repo = s
+            .add_repo(
+                work.path(),
+                "cancel",
+                r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#,
+            )
+            .await;
         let mut cancel = Vec::new();
         for _ in 0..(if quick { 3 } else { 10 }) {
             let id = s.trigger(&repo).await;
             sse_until(&format!("{}/api/builds/{id}/log/stream", s.url), "started").await;
             let t = Instant::now();
-            let r = reqwest::Client::new().post(format!("{}/api/builds/{id}/cancel", s.url)).send().await.unwrap();
+            let r = reqwest::Client::new()
+                .post(format!("{}/api/builds/{id}/cancel", s.url))
+                .send()
+                .await
+                .unwrap();
             assert!(r.status().is_success());
             while containers_of_build(&s.instance().await, id).await > 0 {
                 tokio::time::sleep(Duration::from_millis(5)).await;
@@ -126,10 +148,19 @@ async fn run() {
     }
 
     // A chatty job, on fresh servers so that peak memory is the job's.
-    for (lines, watchers) in [(if quick { 50_000 } else { 200_000 }, 0usize), (if quick { 100_000 } else { 500_000 }, if quick { 10 } else { 50 })] {
+    for (lines, watchers) in [
+        (if quick { 50_000 } else { 200_000 }, 0usize),
+        (if quick { 100_000 } else { 500_000 }, if quick { 10 } else { 50 }),
+    ] {
         let s = Server::start(&bin, &root, work.path(), &format!("chatty-{watchers}"), &[]).await;
         let cmd = format!("seq -f 'line %.0f' 1 {lines}");
-        let repo = s.add_repo(work.path(), "chatty", &json!({"test": {"custom": [cmd.clone()]}}).to_string()).await;
+        let repo = s
+            .add_repo(
+                work.path(),
+                "chatty",
+                &json!({"test": {"custom": [cmd.clone()]}}).to_string(),
+            )
+            .await;
         s.build_and_wait(&repo).await; // warm: mirror and image
         let id = s.trigger(&repo).await;
         let counts: Vec<_> = (0..watchers)
@@ -152,7 +183,9 @@ async fn run() {
             })
             .collect();
         let detail = s.wait_end(id).await;
-        let ours = (detail["summary"]["finished_at"].as_i64().unwrap() - detail["summary"]["started_at"].as_i64().unwrap()) as f64 / 1000.0;
+        let ours = (detail["summary"]["finished_at"].as_i64().unwrap()
+            - detail["summary"]["started_at"].as_i64().unwrap()) as f64
+            / 1000.0;
         let mut lost = 0u64;
         let mut disorder = 0;
         for c in counts {
@@ -161,7 +194,14 @@ async fn run() {
             disorder += usize::from(!in_order);
         }
         let t = Instant::now();
-        assert!(Command::new("docker").args(["run", "--rm", "sicuro/base", "sh", "-c", &format!("{cmd} > /dev/null")]).output().unwrap().status.success());
+        assert!(
+            Command::new("docker")
+                .args(["run", "--rm", "sicuro/base", "sh", "-c", &format!("{cmd} > /dev/null")])
+                .output()
+                .unwrap()
+                .status
+                .success()
+        );
         let reference = t.elapsed().as_secs_f64();
         rows.push(Row {
             what: format!("{lines} lines, {watchers} SSE watchers: build wall time"),
@@ -231,23 +271,46 @@ async fn run() {
         )
         .await;
         fake.add_user("alice").unwrap();
-        fake.add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin)).await.unwrap();
-        fake.commit("alice/app", CommitSpec::new("main", "Initial").file("sicuro.json", r#"{"test": {"custom": ["true"]}}"#))
+        fake.add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin))
             .await
             .unwrap();
+        fake.commit(
+            "alice/app",
+            CommitSpec::new("main", "Initial").file("sicuro.json", r#"{"test": {"custom": ["true"]}}"#),
+        )
+        .await
+        .unwrap();
         let client = sign_in(&s.url, "alice").await;
-        let csrf = client.get(format!("{}/api/me", s.url)).send().await.unwrap().json::<Value>().await.unwrap()["csrf_token"]
+        let csrf = client
+            .get(format!("{}/api/me", s.url))
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()["csrf_token"]
             .as_str()
             .unwrap()
             .to_string();
-        let r = client.post(format!("{}/api/repos/alice/app/subscribe", s.url)).header("x-csrf-token", csrf).send().await.unwrap();
+        let r = client
+            .post(format!("{}/api/repos/alice/app/subscribe", s.url))
+            .header("x-csrf-token", csrf)
+            .send()
+            .await
+            .unwrap();
         assert!(r.status().is_success(), "subscribe: {}", r.text().await.unwrap());
         let instance = s.instance().await;
         let starts = container_starts(&instance);
         let mut lat = Vec::new();
         tokio::time::sleep(Duration::from_secs(2)).await; // let the ping's build go by
         for i in 0..n {
-            let push = fake.commit("alice/app", CommitSpec::new("main", &format!("change {i}")).file("n.txt", &i.to_string())).await.unwrap();
+            let push = fake
+                .commit(
+                    "alice/app",
+                    CommitSpec::new("main", &format!("change {i}")).file("n.txt", &i.to_string()),
+                )
+                .await
+                .unwrap();
             let t = now_secs();
             fake.deliver_push(&push).await.unwrap();
             let started = starts.next_after(t).await;
@@ -303,7 +366,11 @@ async fn run() {
     // The WASM bundle.
     let wasm = root.join("target/site/pkg/sicuro.wasm");
     let raw = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
-    let gz = Command::new("sh").arg("-c").arg(format!("gzip -9 -c {} | wc -c", wasm.display())).output().unwrap();
+    let gz = Command::new("sh")
+        .arg("-c")
+        .arg(format!("gzip -9 -c {} | wc -c", wasm.display()))
+        .output()
+        .unwrap();
     let gz: u64 = String::from_utf8_lossy(&gz.stdout).trim().parse().unwrap_or(0);
     rows.push(Row {
         what: "release WASM, raw / gzip".into(),
@@ -316,11 +383,30 @@ async fn run() {
 }
 
 fn print_table(rows: &[Row]) {
-    let date = Command::new("date").arg("-u").arg("+%Y-%m-%d %H:%M UTC").output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
+    let date = Command::new("date")
+        .arg("-u")
+        .arg("+%Y-%m-%d %H:%M UTC")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let mem = std::fs::read_to_string("/proc/meminfo").ok().and_then(|m| m.lines().next().map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0))).unwrap_or(0);
-    let docker = Command::new("docker").args(["version", "--format", "{{.Server.Version}}"]).output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default();
-    println!("\nSicuro benchmarks — {date} — {cpus} CPUs, {} GiB RAM, Docker {docker}\n", mem / 1024 / 1024);
+    let mem = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|m| {
+            m.lines()
+                .next()
+                .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<u64>().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    let docker = Command::new("docker")
+        .args(["version", "--format", "{{.Server.Version}}"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string())
+        .unwrap_or_default();
+    println!(
+        "\nSicuro benchmarks — {date} — {cpus} CPUs, {} GiB RAM, Docker {docker}\n",
+        mem / 1024 / 1024
+    );
     println!("| measurement | Sicuro | reference (same run) | ratio |");
     println!("|---|---|---|---|");
     for r in rows {
@@ -336,7 +422,10 @@ struct Server {
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = Command::new("kill").arg("-TERM").arg(self.child.id().to_string()).status();
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -345,7 +434,11 @@ impl Server {
     async fn start(bin: &Path, root: &Path, work: &Path, name: &str, env: &[(&str, &str)]) -> Server {
         let data = work.join(name);
         std::fs::create_dir_all(&data).unwrap();
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut cmd = Command::new(bin);
         cmd.arg("serve")
             .env("SICURO_DATA_DIR", &data)
@@ -389,7 +482,9 @@ impl Server {
     }
 
     async fn instance(&self) -> String {
-        let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", self.data.display())).await.unwrap();
+        let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", self.data.display()))
+            .await
+            .unwrap();
         sicuro::db::meta::get(&db, "instance_id").await.unwrap().unwrap()
     }
 
@@ -403,10 +498,26 @@ impl Server {
     async fn add_repo_from(&self, work: &Path, name: &str, source: &Path) -> String {
         let path = work.join(format!("git-{name}-{}", self.child.id()));
         std::fs::create_dir_all(&path).unwrap();
-        let copy = Command::new("cp").arg("-r").arg(format!("{}/.", source.display())).arg(&path).status().unwrap();
+        let copy = Command::new("cp")
+            .arg("-r")
+            .arg(format!("{}/.", source.display()))
+            .arg(&path)
+            .status()
+            .unwrap();
         assert!(copy.success());
-        for args in [vec!["init", "-q", "-b", "main"], vec!["add", "-A"], vec!["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"]] {
-            assert!(Command::new("git").args(&args).current_dir(&path).status().unwrap().success());
+        for args in [
+            vec!["init", "-q", "-b", "main"],
+            vec!["add", "-A"],
+            vec!["-c", "user.name=b", "-c", "user.email=b@b", "commit", "-qm", "bench"],
+        ] {
+            assert!(
+                Command::new("git")
+                    .args(&args)
+                    .current_dir(&path)
+                    .status()
+                    .unwrap()
+                    .success()
+            );
         }
         let slug = format!("local/{name}");
         let r = reqwest::Client::new()
@@ -434,7 +545,12 @@ impl Server {
 
     async fn wait_end(&self, id: i64) -> Value {
         sse_lines(&format!("{}/api/builds/{id}/log/stream", self.url), |_| {}).await;
-        reqwest::get(format!("{}/api/builds/{id}", self.url)).await.unwrap().json().await.unwrap()
+        reqwest::get(format!("{}/api/builds/{id}", self.url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
     }
 
     async fn build_and_wait(&self, slug: &str) -> Value {
@@ -458,7 +574,9 @@ async fn sse_lines(url: &str, mut each: impl FnMut(&str)) {
             if block.contains("event: end") || block.starts_with("event:end") {
                 return;
             }
-            if let Some(data) = block.lines().find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
+            if let Some(data) = block
+                .lines()
+                .find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
                 && block.contains("event: lines")
                 && let Ok(lines) = serde_json::from_str::<Vec<app::api::LogLine>>(data)
             {
@@ -488,7 +606,13 @@ async fn containers_of_build(instance: &str, id: i64) -> usize {
     let docker = sicuro::engine::docker::DockerHandle::new().get().await.unwrap();
     let key = id.to_string();
     let f = label_filter(&[(LABEL_INSTANCE, instance), (LABEL_BUILD, &key)]);
-    docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build())).await.unwrap().len()
+    docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default().all(true).filters(&f).build(),
+        ))
+        .await
+        .unwrap()
+        .len()
 }
 
 /// Start times of this instance's job containers, from Docker's event stream.
@@ -503,7 +627,13 @@ fn container_starts(instance: &str) -> Starts {
         let filters = std::collections::HashMap::from([
             ("type", vec!["container".to_string()]),
             ("event", vec!["start".to_string()]),
-            ("label", vec![format!("org.sicuro.instance={instance}"), "org.sicuro.role=job".to_string()]),
+            (
+                "label",
+                vec![
+                    format!("org.sicuro.instance={instance}"),
+                    "org.sicuro.role=job".to_string(),
+                ],
+            ),
         ]);
         let mut events = docker.events(Some(EventsOptionsBuilder::default().filters(&filters).build()));
         while let Some(Ok(e)) = events.next().await {
@@ -528,8 +658,17 @@ impl Starts {
 }
 
 async fn sign_in(base: &str, login: &str) -> reqwest::Client {
-    let client = reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    client.get(format!("{base}/")).header("accept", "text/html").send().await.unwrap();
+    let client = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    client
+        .get(format!("{base}/"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     let r = client.get(format!("{base}/auth/github")).send().await.unwrap();
     let authorize = r.headers()["location"].to_str().unwrap().to_string();
     let r = client.get(format!("{authorize}&login={login}")).send().await.unwrap();
@@ -568,7 +707,10 @@ where
 }
 
 fn now_secs() -> f64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs_f64()
 }
 
 fn median(v: &[f64]) -> f64 {

@@ -114,19 +114,11 @@ impl Env {
     }
 
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Self(
-            pairs
-                .into_iter()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        )
+        Self(pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
     }
 
     fn get(&self, var: &str) -> Option<&str> {
-        self.0
-            .get(var)
-            .map(|v| v.trim())
-            .filter(|v| !v.is_empty())
+        self.0.get(var).map(|v| v.trim()).filter(|v| !v.is_empty())
     }
 }
 
@@ -269,24 +261,63 @@ impl Config {
         };
 
         let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        let max_concurrent_builds = parse_or(env, "SICURO_MAX_CONCURRENT_BUILDS", cpus, &mut problem, "a whole number ≥ 1, e.g. 2", |s| {
-            s.parse::<usize>().ok().filter(|n| *n >= 1)
-        });
-        let default_timeout = parse_or(env, "SICURO_BUILD_TIMEOUT", Duration::from_secs(3600), &mut problem, "a duration such as 60m or 1h30m", |s| {
-            humantime::parse_duration(s).ok().filter(|d| !d.is_zero())
-        });
-        let shutdown_grace = parse_or(env, "SICURO_SHUTDOWN_GRACE", Duration::from_secs(30), &mut problem, "a duration such as 30s", |s| {
-            humantime::parse_duration(s).ok()
-        });
-        let log_limit_bytes = parse_or(env, "SICURO_LOG_LIMIT", 64 * 1024 * 1024, &mut problem, "a size such as 64MiB", parse_size);
+        let max_concurrent_builds = parse_or(
+            env,
+            "SICURO_MAX_CONCURRENT_BUILDS",
+            cpus,
+            &mut problem,
+            "a whole number ≥ 1, e.g. 2",
+            |s| s.parse::<usize>().ok().filter(|n| *n >= 1),
+        );
+        let default_timeout = parse_or(
+            env,
+            "SICURO_BUILD_TIMEOUT",
+            Duration::from_secs(3600),
+            &mut problem,
+            "a duration such as 60m or 1h30m",
+            |s| humantime::parse_duration(s).ok().filter(|d| !d.is_zero()),
+        );
+        let shutdown_grace = parse_or(
+            env,
+            "SICURO_SHUTDOWN_GRACE",
+            Duration::from_secs(30),
+            &mut problem,
+            "a duration such as 30s",
+            |s| humantime::parse_duration(s).ok(),
+        );
+        let log_limit_bytes = parse_or(
+            env,
+            "SICURO_LOG_LIMIT",
+            64 * 1024 * 1024,
+            &mut problem,
+            "a size such as 64MiB",
+            parse_size,
+        );
         let limits = JobLimits {
-            memory_bytes: parse_or(env, "SICURO_JOB_MEMORY", JobLimits::DEFAULT.memory_bytes, &mut problem, "a size such as 4GiB", parse_size),
-            cpus: parse_or(env, "SICURO_JOB_CPUS", cpus as f64, &mut problem, "a number of CPUs such as 2 or 0.5", |s| {
-                s.parse::<f64>().ok().filter(|c| *c > 0.0)
-            }),
-            pids: parse_or(env, "SICURO_JOB_PIDS", JobLimits::DEFAULT.pids, &mut problem, "a whole number such as 1024", |s| {
-                s.parse::<i64>().ok().filter(|n| *n >= 16)
-            }),
+            memory_bytes: parse_or(
+                env,
+                "SICURO_JOB_MEMORY",
+                JobLimits::DEFAULT.memory_bytes,
+                &mut problem,
+                "a size such as 4GiB",
+                parse_size,
+            ),
+            cpus: parse_or(
+                env,
+                "SICURO_JOB_CPUS",
+                cpus as f64,
+                &mut problem,
+                "a number of CPUs such as 2 or 0.5",
+                |s| s.parse::<f64>().ok().filter(|c| *c > 0.0),
+            ),
+            pids: parse_or(
+                env,
+                "SICURO_JOB_PIDS",
+                JobLimits::DEFAULT.pids,
+                &mut problem,
+                "a whole number such as 1024",
+                |s| s.parse::<i64>().ok().filter(|n| *n >= 16),
+            ),
         };
 
         let extra_ca_certs = match extra_ca_certs(env.get("SICURO_EXTRA_CA_CERTS")) {
@@ -422,7 +453,11 @@ fn extra_ca_certs(setting: Option<&str>) -> Result<Option<String>, String> {
 }
 
 fn with_trailing_slash(s: &str) -> String {
-    if s.ends_with('/') { s.to_string() } else { format!("{s}/") }
+    if s.ends_with('/') {
+        s.to_string()
+    } else {
+        format!("{s}/")
+    }
 }
 
 fn parse_or<T>(
@@ -526,7 +561,14 @@ mod tests {
         std::fs::write(dir.path().join("a.crt"), cert).unwrap();
         std::fs::write(dir.path().join("notes.txt"), "ignored").unwrap();
         let d = dir.path().to_str().unwrap();
-        assert_eq!(extra_ca_certs(Some(d)).unwrap().unwrap().matches("BEGIN CERTIFICATE").count(), 1);
+        assert_eq!(
+            extra_ca_certs(Some(d))
+                .unwrap()
+                .unwrap()
+                .matches("BEGIN CERTIFICATE")
+                .count(),
+            1
+        );
         assert_eq!(extra_ca_certs(Some("none")).unwrap(), None);
         let err = Config::from_env(&Env::from_pairs([("SICURO_EXTRA_CA_CERTS", "/nonexistent.pem")])).unwrap_err();
         assert_eq!(err.0[0].var, "SICURO_EXTRA_CA_CERTS");

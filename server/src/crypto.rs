@@ -44,8 +44,10 @@ impl Keys {
             token: [0; 32],
             csrf: [0; 32],
         };
-        hk.expand(b"cookies", &mut keys.cookie).expect("64 bytes is a valid length");
-        hk.expand(b"tokens at rest", &mut keys.token).expect("32 bytes is a valid length");
+        hk.expand(b"cookies", &mut keys.cookie)
+            .expect("64 bytes is a valid length");
+        hk.expand(b"tokens at rest", &mut keys.token)
+            .expect("32 bytes is a valid length");
         hk.expand(b"csrf", &mut keys.csrf).expect("32 bytes is a valid length");
         keys
     }

@@ -7,7 +7,11 @@ use clap::{Parser, Subcommand};
 use sicuro::config::{Config, Env};
 
 #[derive(Parser)]
-#[command(name = "sicuro", version, about = "A self-hosted CI server that tests every change in a fresh Docker container")]
+#[command(
+    name = "sicuro",
+    version,
+    about = "A self-hosted CI server that tests every change in a fresh Docker container"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Option<Command>,
@@ -52,8 +56,16 @@ fn main() -> std::process::ExitCode {
     let result: anyhow::Result<i32> = runtime.block_on(async move {
         match cli.command.unwrap_or(Command::Serve) {
             Command::Serve => sicuro::serve::serve(config).await.map(|_| 0),
-            Command::Run { path, timeout, no_cache } => {
-                let options = sicuro::cli::run::RunOptions { path, timeout, no_cache };
+            Command::Run {
+                path,
+                timeout,
+                no_cache,
+            } => {
+                let options = sicuro::cli::run::RunOptions {
+                    path,
+                    timeout,
+                    no_cache,
+                };
                 sicuro::cli::run::run(options, &config.engine).await
             }
             Command::Images { list: true, .. } => sicuro::cli::images::list(ca_args(&config)).await.map(|_| 0),
@@ -75,7 +87,14 @@ fn ca_args(config: &Config) -> sicuro::engine::images::BuildArgs {
 
 fn init_tracing(server: bool) {
     use tracing_subscriber::EnvFilter;
-    let default = if server { "info,sqlx=warn,bollard=warn,hyper=warn" } else { "warn" };
+    let default = if server {
+        "info,sqlx=warn,bollard=warn,hyper=warn"
+    } else {
+        "warn"
+    };
     let filter = EnvFilter::try_from_env("SICURO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt().with_env_filter(filter).with_target(false).init();
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false)
+        .init();
 }

@@ -23,7 +23,11 @@ pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
         .context("the database could not be opened")?;
     let keys = Arc::new(Keys::load(&config.secret_key)?);
     let github = match &config.github {
-        Some(g) => Some(Arc::new(Github::new(config.github_urls.clone(), g.clone(), config.public_url.clone())?)),
+        Some(g) => Some(Arc::new(Github::new(
+            config.github_urls.clone(),
+            g.clone(),
+            config.public_url.clone(),
+        )?)),
         None => None,
     };
     let credentials: Arc<dyn CredentialSource> = match &github {

@@ -10,17 +10,33 @@ fn sicuro_run(dir: &std::path::Path) -> (i32, String) {
         .env("SICURO_DATA_DIR", dir.join(".sicuro-unused"))
         .output()
         .unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stdout).into_owned())
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
 }
 
 #[test]
 fn runs_the_working_tree_and_exits_with_the_result() {
     let dir = tempfile::tempdir().unwrap();
     let p = dir.path();
-    std::fs::write(p.join("sicuro.json"), r#"{"test": {"custom": ["cat committed.txt uncommitted.txt", "test ! -e ignored.txt"]}}"#).unwrap();
+    std::fs::write(
+        p.join("sicuro.json"),
+        r#"{"test": {"custom": ["cat committed.txt uncommitted.txt", "test ! -e ignored.txt"]}}"#,
+    )
+    .unwrap();
     std::fs::write(p.join("committed.txt"), "from the last commit\n").unwrap();
     std::fs::write(p.join(".gitignore"), "ignored.txt\n").unwrap();
-    let git = |args: &[&str]| assert!(Command::new("git").args(args).current_dir(p).status().unwrap().success());
+    let git = |args: &[&str]| {
+        assert!(
+            Command::new("git")
+                .args(args)
+                .current_dir(p)
+                .status()
+                .unwrap()
+                .success()
+        )
+    };
     git(&["init", "-q", "-b", "main"]);
     git(&["add", "-A"]);
     git(&["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "one"]);
@@ -30,11 +46,21 @@ fn runs_the_working_tree_and_exits_with_the_result() {
 
     let (code, out) = sicuro_run(p);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("from the last commit") && out.contains("not committed yet"), "{out}");
-    assert!(out.contains("$ cat committed.txt uncommitted.txt"), "commands are echoed: {out}");
+    assert!(
+        out.contains("from the last commit") && out.contains("not committed yet"),
+        "{out}"
+    );
+    assert!(
+        out.contains("$ cat committed.txt uncommitted.txt"),
+        "commands are echoed: {out}"
+    );
     assert!(out.contains("Result: passed"), "{out}");
 
-    std::fs::write(p.join("sicuro.json"), r#"{"test": {"custom": ["echo about to fail", "exit 3"]}}"#).unwrap();
+    std::fs::write(
+        p.join("sicuro.json"),
+        r#"{"test": {"custom": ["echo about to fail", "exit 3"]}}"#,
+    )
+    .unwrap();
     let (code, out) = sicuro_run(p);
     assert_eq!(code, 3, "the job's exit code: {out}");
     assert!(out.contains("about to fail"));
@@ -48,7 +74,11 @@ fn runs_the_working_tree_and_exits_with_the_result() {
 #[test]
 fn a_plain_directory_without_git_works_too() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(dir.path().join("sicuro.json"), r#"{"test": {"custom": ["ls sicuro.json"]}}"#).unwrap();
+    std::fs::write(
+        dir.path().join("sicuro.json"),
+        r#"{"test": {"custom": ["ls sicuro.json"]}}"#,
+    )
+    .unwrap();
     let (code, out) = sicuro_run(dir.path());
     assert_eq!(code, 0, "{out}");
 }

@@ -4,7 +4,6 @@
 
 mod common;
 
-
 use app::api::{BuildStatus, BuildSummary, LogLine};
 use common::GitRepo;
 use common::process::{ServerProcess, SseEvent, read_sse};
@@ -21,7 +20,9 @@ fn lines_of(events: &[SseEvent]) -> Vec<LogLine> {
 }
 
 async fn instance_id(data: &std::path::Path) -> String {
-    let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", data.display())).await.unwrap();
+    let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", data.display()))
+        .await
+        .unwrap();
     sicuro::db::meta::get(&db, "instance_id").await.unwrap().unwrap()
 }
 
@@ -31,13 +32,28 @@ async fn leftovers_of_instance(instance: &str) -> (usize, usize) {
     use sicuro::engine::docker::{LABEL_INSTANCE, label_filter};
     let docker = sicuro::engine::docker::DockerHandle::new().get().await.unwrap();
     let f = label_filter(&[(LABEL_INSTANCE, instance)]);
-    let c = docker.list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&f).build())).await.unwrap().len();
-    let n = docker.list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build())).await.unwrap().len();
+    let c = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default().all(true).filters(&f).build(),
+        ))
+        .await
+        .unwrap()
+        .len();
+    let n = docker
+        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&f).build()))
+        .await
+        .unwrap()
+        .len();
     (c, n)
 }
 
 async fn build_now(server: &ServerProcess, branch: &str) -> BuildSummary {
-    let (code, body) = server.post("/api/repos/local/crashy/builds", serde_json::json!({ "branch": branch })).await;
+    let (code, body) = server
+        .post(
+            "/api/repos/local/crashy/builds",
+            serde_json::json!({ "branch": branch }),
+        )
+        .await;
     assert!(code == 201 || code == 200, "{code} {body}");
     serde_json::from_value(body).unwrap()
 }
@@ -59,7 +75,10 @@ async fn sigkill_at_five_points_loses_no_build_and_leaks_no_container() {
 
     let mut server = ServerProcess::start(&data, &[("SICURO_MAX_CONCURRENT_BUILDS", "1")]).await;
     let (code, body) = server
-        .post("/api/repos", serde_json::json!({ "url": src.display().to_string(), "slug": "local/crashy" }))
+        .post(
+            "/api/repos",
+            serde_json::json!({ "url": src.display().to_string(), "slug": "local/crashy" }),
+        )
         .await;
     assert_eq!(code, 201, "{body}");
     let instance = instance_id(&data).await;
@@ -79,7 +98,10 @@ async fn sigkill_at_five_points_loses_no_build_and_leaks_no_container() {
         let stream = format!("{}/api/builds/{}/log/stream", server.url, slow.id);
         let seen = read_sse(&stream, None, |e| e.event == "lines" && e.data.contains(needle)).await;
         let seen = lines_of(&seen);
-        assert!(seen.iter().any(|l| l.text().contains(needle)), "{what}: {needle} never appeared");
+        assert!(
+            seen.iter().any(|l| l.text().contains(needle)),
+            "{what}: {needle} never appeared"
+        );
 
         server.kill();
         server = server.restart().await;
@@ -90,12 +112,30 @@ async fn sigkill_at_five_points_loses_no_build_and_leaks_no_container() {
         // The log holds every line a reader saw before the kill, unchanged.
         let (_, stored) = server.get(&format!("/api/builds/{}/log", slow.id)).await;
         let stored: Vec<LogLine> = serde_json::from_value(stored).unwrap();
-        assert!(stored.len() >= seen.len(), "{what}: {} stored < {} seen", stored.len(), seen.len());
-        assert_eq!(&stored[..seen.len()], &seen[..], "{what}: the log is intact up to the kill");
+        assert!(
+            stored.len() >= seen.len(),
+            "{what}: {} stored < {} seen",
+            stored.len(),
+            seen.len()
+        );
+        assert_eq!(
+            &stored[..seen.len()],
+            &seen[..],
+            "{what}: the log is intact up to the kill"
+        );
 
         // The queued build runs after the restart.
-        let end = read_sse(&format!("{}/api/builds/{}/log/stream", server.url, quick.id), None, |e| e.event == "end").await;
-        assert!(end.last().unwrap().data.contains("\"success\""), "{what}: {:?}", end.last());
+        let end = read_sse(
+            &format!("{}/api/builds/{}/log/stream", server.url, quick.id),
+            None,
+            |e| e.event == "end",
+        )
+        .await;
+        assert!(
+            end.last().unwrap().data.contains("\"success\""),
+            "{what}: {:?}",
+            end.last()
+        );
         let (_, q) = server.get(&format!("/api/builds/{}", quick.id)).await;
         assert_eq!(q["summary"]["status"], "success", "{what}");
 
@@ -104,11 +144,20 @@ async fn sigkill_at_five_points_loses_no_build_and_leaks_no_container() {
     }
     let (_, page) = server.get("/api/repos/local/crashy/builds?page=0").await;
     assert!(
-        page["builds"].as_array().unwrap().iter().all(|b| b["status"] != "running" && b["status"] != "queued"),
+        page["builds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|b| b["status"] != "running" && b["status"] != "queued"),
         "no build stays running: {page}"
     );
     assert_eq!(
-        page["builds"].as_array().unwrap().iter().filter(|b| b["status"] == BuildStatus::Success.as_str()).count(),
+        page["builds"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|b| b["status"] == BuildStatus::Success.as_str())
+            .count(),
         5
     );
 }
@@ -120,17 +169,37 @@ async fn sigterm_lets_a_running_build_finish_then_exits() {
     std::fs::create_dir_all(&data).unwrap();
     let tree = dir.path().join("tree");
     std::fs::create_dir_all(&tree).unwrap();
-    std::fs::write(tree.join("sicuro.json"), r#"{"test": {"custom": ["echo started", "sleep 2", "echo finished-cleanly"]}}"#).unwrap();
+    std::fs::write(
+        tree.join("sicuro.json"),
+        r#"{"test": {"custom": ["echo started", "sleep 2", "echo finished-cleanly"]}}"#,
+    )
+    .unwrap();
     let src = dir.path().join("src");
     GitRepo::from_dir(src.clone(), &tree);
     let mut server = ServerProcess::start(&data, &[("SICURO_SHUTDOWN_GRACE", "60s")]).await;
-    server.post("/api/repos", serde_json::json!({ "url": src.display().to_string(), "slug": "local/graceful" })).await;
-    let (_, b) = server.post("/api/repos/local/graceful/builds", serde_json::json!({})).await;
+    server
+        .post(
+            "/api/repos",
+            serde_json::json!({ "url": src.display().to_string(), "slug": "local/graceful" }),
+        )
+        .await;
+    let (_, b) = server
+        .post("/api/repos/local/graceful/builds", serde_json::json!({}))
+        .await;
     let id = b["id"].as_i64().unwrap();
-    read_sse(&format!("{}/api/builds/{id}/log/stream", server.url), None, |e| e.data.contains("started")).await;
+    read_sse(&format!("{}/api/builds/{id}/log/stream", server.url), None, |e| {
+        e.data.contains("started")
+    })
+    .await;
     let status = server.terminate();
     assert!(status.success(), "exits cleanly: {status:?}\n{}", server.log());
-    let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", data.display())).await.unwrap();
+    let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", data.display()))
+        .await
+        .unwrap();
     let b = sicuro::db::builds::get(&db, id).await.unwrap().unwrap();
-    assert_eq!(b.status(), BuildStatus::Success, "the build finished within the grace period");
+    assert_eq!(
+        b.status(),
+        BuildStatus::Success,
+        "the build finished within the grace period"
+    );
 }

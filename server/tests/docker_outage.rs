@@ -15,7 +15,10 @@ use common::GitRepo;
 use common::process::{ServerProcess, read_sse};
 
 fn docker_answers() -> bool {
-    Command::new("docker").arg("info").output().is_ok_and(|o| o.status.success())
+    Command::new("docker")
+        .arg("info")
+        .output()
+        .is_ok_and(|o| o.status.success())
 }
 
 /// Waits for the daemon (an outside process) to reach the wanted state, for at most a minute.
@@ -26,34 +29,67 @@ async fn until_docker(up: bool) {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    panic!("dockerd did not become {}", if up { "available" } else { "unavailable" });
+    panic!(
+        "dockerd did not become {}",
+        if up { "available" } else { "unavailable" }
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "stops the machine's Docker daemon; make test runs it on its own"]
 async fn a_vanished_docker_daemon_ends_the_build_with_an_error_and_the_server_recovers() {
-    assert_eq!(std::env::var("SICURO_TEST_RESTART_DOCKERD").as_deref(), Ok("1"), "only where this test may restart dockerd");
+    assert_eq!(
+        std::env::var("SICURO_TEST_RESTART_DOCKERD").as_deref(),
+        Ok("1"),
+        "only where this test may restart dockerd"
+    );
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let tree = dir.path().join("tree");
     std::fs::create_dir_all(&tree).unwrap();
-    std::fs::write(tree.join("sicuro.json"), r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#).unwrap();
+    std::fs::write(
+        tree.join("sicuro.json"),
+        r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#,
+    )
+    .unwrap();
     let git = GitRepo::from_dir(dir.path().join("src"), &tree);
     git.git(&["checkout", "-q", "-b", "quick"]);
     git.write("sicuro.json", r#"{"test": {"custom": ["echo quick"]}}"#);
     git.commit_all("quick");
 
     let server = ServerProcess::start(&data, &[]).await;
-    server.post("/api/repos", serde_json::json!({ "url": git.path.display().to_string(), "slug": "local/outage" })).await;
-    let (_, b) = server.post("/api/repos/local/outage/builds", serde_json::json!({ "branch": "main" })).await;
+    server
+        .post(
+            "/api/repos",
+            serde_json::json!({ "url": git.path.display().to_string(), "slug": "local/outage" }),
+        )
+        .await;
+    let (_, b) = server
+        .post(
+            "/api/repos/local/outage/builds",
+            serde_json::json!({ "branch": "main" }),
+        )
+        .await;
     let id = b["id"].as_i64().unwrap();
-    read_sse(&format!("{}/api/builds/{id}/log/stream", server.url), None, |e| e.data.contains("started")).await;
+    read_sse(&format!("{}/api/builds/{id}/log/stream", server.url), None, |e| {
+        e.data.contains("started")
+    })
+    .await;
 
     // The daemon goes away mid-build.
-    assert!(Command::new("pkill").args(["-TERM", "-x", "dockerd"]).status().unwrap().success());
+    assert!(
+        Command::new("pkill")
+            .args(["-TERM", "-x", "dockerd"])
+            .status()
+            .unwrap()
+            .success()
+    );
     until_docker(false).await;
-    let end = read_sse(&format!("{}/api/builds/{id}/log/stream", server.url), None, |e| e.event == "end").await;
+    let end = read_sse(&format!("{}/api/builds/{id}/log/stream", server.url), None, |e| {
+        e.event == "end"
+    })
+    .await;
     assert!(end.last().unwrap().data.contains("\"error\""), "{:?}", end.last());
     let (_, detail) = server.get(&format!("/api/builds/{id}")).await;
     let message = detail["error"].as_str().unwrap().to_string();
@@ -64,25 +100,46 @@ async fn a_vanished_docker_daemon_ends_the_build_with_an_error_and_the_server_re
     let body: serde_json::Value = health.json().await.unwrap();
     assert_eq!(body["docker"]["ok"], false);
     assert_eq!(body["database"]["ok"], true);
-    let page = reqwest::Client::new().get(format!("{}/repos/local/outage", server.url)).header("accept", "text/html").send().await.unwrap();
+    let page = reqwest::Client::new()
+        .get(format!("{}/repos/local/outage", server.url))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(page.status(), 200, "pages are still served");
 
     // The daemon comes back; so do health and builds.
     for _ in 0..240 {
-        if !Command::new("pgrep").args(["-x", "dockerd"]).status().unwrap().success() {
+        if !Command::new("pgrep")
+            .args(["-x", "dockerd"])
+            .status()
+            .unwrap()
+            .success()
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     Command::new("sh")
-        .args(["-c", "rm -f /var/run/docker.pid; nohup dockerd >>/var/log/sicuro-dockerd.log 2>&1 &"])
+        .args([
+            "-c",
+            "rm -f /var/run/docker.pid; nohup dockerd >>/var/log/sicuro-dockerd.log 2>&1 &",
+        ])
         .status()
         .unwrap();
     until_docker(true).await;
     let health = reqwest::get(format!("{}/healthz", server.url)).await.unwrap();
     assert_eq!(health.status(), 200);
-    let (_, q) = server.post("/api/repos/local/outage/builds", serde_json::json!({ "branch": "quick" })).await;
+    let (_, q) = server
+        .post(
+            "/api/repos/local/outage/builds",
+            serde_json::json!({ "branch": "quick" }),
+        )
+        .await;
     let qid = q["id"].as_i64().unwrap();
-    let end = read_sse(&format!("{}/api/builds/{qid}/log/stream", server.url), None, |e| e.event == "end").await;
+    let end = read_sse(&format!("{}/api/builds/{qid}/log/stream", server.url), None, |e| {
+        e.event == "end"
+    })
+    .await;
     assert!(end.last().unwrap().data.contains("\"success\""), "{:?}", end.last());
 }

@@ -10,7 +10,12 @@ async fn verdict(t: &TestEngine, fixture: &str) -> (BuildStatus, String, Vec<app
     let (repo, git) = t.fixture_repo(fixture).await;
     let b = t.build(&repo, &git.head()).await;
     let done = t.finished(b.id).await;
-    (done.status(), done.error.clone().unwrap_or_default(), t.log(b.id).await, b.id)
+    (
+        done.status(),
+        done.error.clone().unwrap_or_default(),
+        t.log(b.id).await,
+        b.id,
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -40,12 +45,31 @@ async fn every_language_passes_and_fails_for_real() {
             assert_eq!(status, BuildStatus::Success, "{fixture}: {error}\n{}", text.join("\n"));
         } else {
             assert_eq!(status, BuildStatus::Failure, "{fixture}: {error}\n{}", text.join("\n"));
-            assert!(error.contains(&format!("`{test_cmd}` exited with code")), "{fixture} failed at its tests, not earlier: {error}");
+            assert!(
+                error.contains(&format!("`{test_cmd}` exited with code")),
+                "{fixture} failed at its tests, not earlier: {error}"
+            );
         }
         // The log shows each phase and echoes each command.
-        let sections: Vec<&str> = log.iter().filter(|l| l.kind() == LineKind::Section).map(|l| l.text()).collect();
-        assert_eq!(sections, ["checkout", "prepare", "dependencies", "setup", "test"], "{fixture}");
-        assert!(log.iter().any(|l| l.kind() == LineKind::Command && l.text() == test_cmd), "{fixture} echoes `{test_cmd}`");
-        assert_eq!(leftovers(&t.engine, id).await, (0, 0), "{fixture} left containers or networks behind");
+        let sections: Vec<&str> = log
+            .iter()
+            .filter(|l| l.kind() == LineKind::Section)
+            .map(|l| l.text())
+            .collect();
+        assert_eq!(
+            sections,
+            ["checkout", "prepare", "dependencies", "setup", "test"],
+            "{fixture}"
+        );
+        assert!(
+            log.iter()
+                .any(|l| l.kind() == LineKind::Command && l.text() == test_cmd),
+            "{fixture} echoes `{test_cmd}`"
+        );
+        assert_eq!(
+            leftovers(&t.engine, id).await,
+            (0, 0),
+            "{fixture} left containers or networks behind"
+        );
     }
 }

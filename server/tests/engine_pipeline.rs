@@ -26,14 +26,29 @@ async fn custom_commands_share_one_shell_and_the_first_failure_stops_the_build()
     let done = t.finished(b.id).await;
     assert_eq!(done.status(), BuildStatus::Failure);
     assert_eq!(done.exit_code, Some(1));
-    assert!(done.error.as_deref().unwrap().starts_with("`false` exited with code 1"), "{:?}", done.error);
+    assert!(
+        done.error.as_deref().unwrap().starts_with("`false` exited with code 1"),
+        "{:?}",
+        done.error
+    );
     let log = t.log(b.id).await;
-    let text = |k: LineKind| log.iter().filter(|l| l.kind() == k).map(|l| l.text().to_string()).collect::<Vec<_>>();
+    let text = |k: LineKind| {
+        log.iter()
+            .filter(|l| l.kind() == k)
+            .map(|l| l.text().to_string())
+            .collect::<Vec<_>>()
+    };
     let output = text(LineKind::Output);
     assert!(output.contains(&"in-/tmp".to_string()), "{output:?}");
-    assert!(output.contains(&"setup sees hello-from-dependencies".to_string()), "an export carries into later phases: {output:?}");
+    assert!(
+        output.contains(&"setup sees hello-from-dependencies".to_string()),
+        "an export carries into later phases: {output:?}"
+    );
     assert!(output.contains(&"test-ran".to_string()));
-    assert!(!output.iter().any(|l| l.contains("never-printed")), "nothing runs after the failing command");
+    assert!(
+        !output.iter().any(|l| l.contains("never-printed")),
+        "nothing runs after the failing command"
+    );
     assert_eq!(
         text(LineKind::Command),
         [
@@ -62,7 +77,13 @@ async fn language_defaults_run_before_custom_commands_unless_overridden() {
     let (repo, git) = t.repo_from("node-custom", &src).await;
     let b = t.build(&repo, &git.head()).await;
     assert_eq!(t.finished(b.id).await.status(), BuildStatus::Success);
-    let cmds: Vec<String> = t.log(b.id).await.iter().filter(|l| l.kind() == LineKind::Command).map(|l| l.text().to_string()).collect();
+    let cmds: Vec<String> = t
+        .log(b.id)
+        .await
+        .iter()
+        .filter(|l| l.kind() == LineKind::Command)
+        .map(|l| l.text().to_string())
+        .collect();
     assert_eq!(cmds[0], "export NODE_ENV=test");
     assert!(cmds[1].starts_with("npm "), "{cmds:?}");
     assert_eq!(cmds[2], "echo after-npm-install-NODE_ENV=$NODE_ENV");
@@ -74,14 +95,26 @@ async fn language_defaults_run_before_custom_commands_unless_overridden() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_broken_sicuro_json_ends_error_with_where_and_what_is_allowed() {
     let t = TestEngine::start().await;
-    let (repo, git) = t.script_repo("typo", "{\n  \"test\": {\"custom\": [\"true\"]},\n  \"tset\": {}\n}\n", &[]).await;
+    let (repo, git) = t
+        .script_repo(
+            "typo",
+            "{\n  \"test\": {\"custom\": [\"true\"]},\n  \"tset\": {}\n}\n",
+            &[],
+        )
+        .await;
     let b = t.build(&repo, &git.head()).await;
     let done = t.finished(b.id).await;
     assert_eq!(done.status(), BuildStatus::Error);
     let msg = done.error.unwrap();
-    assert!(msg.contains("sicuro.json line 3, column 8: unknown key `tset`"), "{msg}");
+    assert!(
+        msg.contains("sicuro.json line 3, column 8: unknown key `tset`"),
+        "{msg}"
+    );
     assert!(msg.contains("allowed keys: dependencies, setup, test"), "{msg}");
-    assert!(t.log_text(b.id).await.contains("unknown key `tset`"), "the log says it too");
+    assert!(
+        t.log_text(b.id).await.contains("unknown key `tset`"),
+        "the log says it too"
+    );
 
     git.write("sicuro.json", "{ \"test\": { \"custom\": [\"true\",] } }");
     let sha = git.commit_all("trailing comma");
@@ -108,7 +141,11 @@ async fn no_language_and_no_sicuro_json_says_how_to_add_one() {
 async fn checkout_places_the_exact_commit_from_a_path_or_a_file_url() {
     let t = TestEngine::start().await;
     let (repo, git) = t
-        .script_repo("versions", r#"{"test": {"custom": ["cat version.txt", "test ! -d .git"]}}"#, &[("version.txt", "first")])
+        .script_repo(
+            "versions",
+            r#"{"test": {"custom": ["cat version.txt", "test ! -d .git"]}}"#,
+            &[("version.txt", "first")],
+        )
         .await;
     let first = git.head();
     git.write("version.txt", "second");
@@ -151,7 +188,11 @@ async fn a_missing_commit_is_an_error_that_names_it() {
     let b = t.build(&repo, "0123456789abcdef0123456789abcdef01234567").await;
     let done = t.finished(b.id).await;
     assert_eq!(done.status(), BuildStatus::Error);
-    assert!(done.error.unwrap().contains("checkout failed: commit 0123456789abcdef0123456789abcdef01234567 is not in"));
+    assert!(
+        done.error
+            .unwrap()
+            .contains("checkout failed: commit 0123456789abcdef0123456789abcdef01234567 is not in")
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -184,8 +225,15 @@ async fn a_hundred_thousand_lines_arrive_complete_in_order_and_late_readers_miss
     let whole = t.log(b.id).await;
     for lines in [whole, late.await.unwrap()] {
         let numbers: Vec<u64> = lines.iter().map(|l| l.number()).collect();
-        assert!(numbers.windows(2).all(|w| w[1] == w[0] + 1), "line numbers are consecutive");
-        let printed: Vec<&str> = lines.iter().filter(|l| l.kind() == LineKind::Output).map(|l| l.text()).collect();
+        assert!(
+            numbers.windows(2).all(|w| w[1] == w[0] + 1),
+            "line numbers are consecutive"
+        );
+        let printed: Vec<&str> = lines
+            .iter()
+            .filter(|l| l.kind() == LineKind::Output)
+            .map(|l| l.text())
+            .collect();
         assert_eq!(printed.len(), 100_000);
         for (i, text) in printed.iter().enumerate() {
             assert_eq!(*text, format!("line {}", i + 1));
@@ -201,6 +249,20 @@ async fn output_without_a_final_newline_and_hostile_text_is_kept_as_is() {
         .await;
     let b = t.build(&repo, &git.head()).await;
     assert_eq!(t.finished(b.id).await.status(), BuildStatus::Success);
-    let out: Vec<String> = t.log(b.id).await.iter().filter(|l| l.kind() == LineKind::Output).map(|l| l.text().to_string()).collect();
-    assert_eq!(out, ["<script>alert(1)</script>", "\u{1b}[31mred\u{1b}[0m", "##sicuro:forged:c:0", "no newline"]);
+    let out: Vec<String> = t
+        .log(b.id)
+        .await
+        .iter()
+        .filter(|l| l.kind() == LineKind::Output)
+        .map(|l| l.text().to_string())
+        .collect();
+    assert_eq!(
+        out,
+        [
+            "<script>alert(1)</script>",
+            "\u{1b}[31mred\u{1b}[0m",
+            "##sicuro:forged:c:0",
+            "no newline"
+        ]
+    );
 }

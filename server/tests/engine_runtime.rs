@@ -12,7 +12,9 @@ use sicuro::db::repos;
 
 async fn exactly_once_under_concurrency(postgres: bool) {
     let t = TestEngine::start_with(common::engine_config(), postgres).await;
-    let (repo, git) = t.script_repo("dedup", r#"{"test": {"custom": ["sleep 30"]}}"#, &[]).await;
+    let (repo, git) = t
+        .script_repo("dedup", r#"{"test": {"custom": ["sleep 30"]}}"#, &[])
+        .await;
     let sha = git.head();
     let requests = (0..20).map(|_| {
         let engine = t.engine.clone();
@@ -31,11 +33,18 @@ async fn exactly_once_under_concurrency(postgres: bool) {
                 .unwrap()
         })
     });
-    let results: Vec<Created> = futures::future::join_all(requests).await.into_iter().map(|r| r.unwrap()).collect();
+    let results: Vec<Created> = futures::future::join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap())
+        .collect();
     let new: Vec<_> = results.iter().filter(|c| matches!(c, Created::New(_))).collect();
     assert_eq!(new.len(), 1, "exactly one request creates the build");
     let id = new[0].build().id;
-    assert!(results.iter().all(|c| c.build().id == id), "the others get the same build");
+    assert!(
+        results.iter().all(|c| c.build().id == id),
+        "the others get the same build"
+    );
     let (_, total) = sicuro::db::builds::page(&t.db, repo.id, 0, 100).await.unwrap();
     assert_eq!(total, 1);
     t.engine.cancel(id, "the test").await.unwrap();
@@ -59,14 +68,23 @@ async fn twenty_concurrent_identical_requests_make_one_build_on_postgres() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_newer_push_to_the_branch_supersedes_the_running_build() {
     let t = TestEngine::start().await;
-    let (repo, git) = t.script_repo("supersede", r#"{"test": {"custom": ["echo started", "sleep 120"]}}"#, &[]).await;
+    let (repo, git) = t
+        .script_repo(
+            "supersede",
+            r#"{"test": {"custom": ["echo started", "sleep 120"]}}"#,
+            &[],
+        )
+        .await;
     let old = t.build(&repo, &git.head()).await;
     t.until_log_contains(old.id, "started").await;
     git.write("next.txt", "x");
     let newer = t.build(&repo, &git.commit_all("next")).await;
     let old = t.finished(old.id).await;
     assert_eq!(old.status(), BuildStatus::Canceled);
-    assert_eq!(old.error.as_deref(), Some(format!("superseded by build #{}", newer.number).as_str()));
+    assert_eq!(
+        old.error.as_deref(),
+        Some(format!("superseded by build #{}", newer.number).as_str())
+    );
     assert_eq!(leftovers(&t.engine, old.id).await, (0, 0));
     t.engine.cancel(newer.id, "the test").await.unwrap();
     t.finished(newer.id).await;
@@ -81,7 +99,10 @@ async fn a_newer_push_to_the_branch_supersedes_the_running_build() {
     git.write("b.txt", "b");
     let b = t.build(&repo, &git.commit_all("b")).await;
     t.until_log_contains(b.id, "started").await;
-    assert_eq!(t.until_status(a.id, BuildStatus::Running).await.status(), BuildStatus::Running);
+    assert_eq!(
+        t.until_status(a.id, BuildStatus::Running).await.status(),
+        BuildStatus::Running
+    );
     for id in [a.id, b.id] {
         t.engine.cancel(id, "the test").await.unwrap();
         assert_eq!(t.finished(id).await.status(), BuildStatus::Canceled);
@@ -91,7 +112,9 @@ async fn a_newer_push_to_the_branch_supersedes_the_running_build() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancel_removes_the_container_at_once_and_queued_builds_cancel_too() {
     let t = TestEngine::start().await;
-    let (repo, git) = t.script_repo("cancel", r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#, &[]).await;
+    let (repo, git) = t
+        .script_repo("cancel", r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#, &[])
+        .await;
     let mut s = repo.settings();
     s.max_concurrent = 1;
     s.supersede = false;
@@ -101,7 +124,15 @@ async fn cancel_removes_the_container_at_once_and_queued_builds_cancel_too() {
     let queued = t.build(&repo, &git.commit_all("queued")).await;
     t.until_log_contains(running.id, "started").await;
     assert_eq!(leftovers(&t.engine, running.id).await.0, 1, "the job container runs");
-    assert_eq!(sicuro::db::builds::get(&t.db, queued.id).await.unwrap().unwrap().status(), BuildStatus::Queued, "one at a time for this repository");
+    assert_eq!(
+        sicuro::db::builds::get(&t.db, queued.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .status(),
+        BuildStatus::Queued,
+        "one at a time for this repository"
+    );
 
     let asked = Instant::now();
     t.engine.cancel(running.id, "alice").await.unwrap();
@@ -124,7 +155,11 @@ async fn cancel_removes_the_container_at_once_and_queued_builds_cancel_too() {
     let fourth = t.build(&repo, &git.commit_all("fourth")).await;
     t.engine.cancel(fourth.id, "bob").await.unwrap();
     let f = t.finished(fourth.id).await;
-    assert_eq!((f.status(), f.started_at), (BuildStatus::Canceled, None), "a queued build ends without running");
+    assert_eq!(
+        (f.status(), f.started_at),
+        (BuildStatus::Canceled, None),
+        "a queued build ends without running"
+    );
     t.engine.cancel(third.id, "bob").await.unwrap();
     t.finished(third.id).await;
 }
@@ -132,7 +167,9 @@ async fn cancel_removes_the_container_at_once_and_queued_builds_cancel_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_build_that_runs_too_long_fails_with_timed_out() {
     let t = TestEngine::start().await;
-    let (repo, git) = t.script_repo("slow", r#"{"timeout": "3s", "test": {"custom": ["sleep 120"]}}"#, &[]).await;
+    let (repo, git) = t
+        .script_repo("slow", r#"{"timeout": "3s", "test": {"custom": ["sleep 120"]}}"#, &[])
+        .await;
     let b = t.build(&repo, &git.head()).await;
     let done = t.finished(b.id).await;
     assert_eq!(done.status(), BuildStatus::Failure);
@@ -140,7 +177,9 @@ async fn a_build_that_runs_too_long_fails_with_timed_out() {
     assert_eq!(leftovers(&t.engine, b.id).await, (0, 0));
 
     // The repository's own timeout applies when sicuro.json sets none.
-    let (repo, git) = t.script_repo("slow2", r#"{"test": {"custom": ["sleep 120"]}}"#, &[]).await;
+    let (repo, git) = t
+        .script_repo("slow2", r#"{"test": {"custom": ["sleep 120"]}}"#, &[])
+        .await;
     let mut s: RepoSettings = repo.settings();
     s.timeout_secs = Some(2);
     repos::update_settings(&t.db, repo.id, &s).await.unwrap();
@@ -157,22 +196,45 @@ async fn a_memory_hog_and_a_fork_bomb_fail_their_own_builds_while_another_passes
         s.pids = Some(64);
         s
     };
-    let (hog, hog_git) = t.script_repo("hog", r#"{"test": {"custom": ["tail /dev/zero"]}}"#, &[]).await;
+    let (hog, hog_git) = t
+        .script_repo("hog", r#"{"test": {"custom": ["tail /dev/zero"]}}"#, &[])
+        .await;
     repos::update_settings(&t.db, hog.id, &limits(&hog)).await.unwrap();
-    let (bomb, bomb_git) = t.script_repo("bomb", r#"{"timeout": "15s", "test": {"custom": ["bomb() { bomb | bomb; }; bomb"]}}"#, &[]).await;
+    let (bomb, bomb_git) = t
+        .script_repo(
+            "bomb",
+            r#"{"timeout": "15s", "test": {"custom": ["bomb() { bomb | bomb; }; bomb"]}}"#,
+            &[],
+        )
+        .await;
     repos::update_settings(&t.db, bomb.id, &limits(&bomb)).await.unwrap();
-    let (fine, fine_git) = t.script_repo("fine", r#"{"test": {"custom": ["for i in 1 2 3; do echo still fine $i; sleep 1; done"]}}"#, &[]).await;
+    let (fine, fine_git) = t
+        .script_repo(
+            "fine",
+            r#"{"test": {"custom": ["for i in 1 2 3; do echo still fine $i; sleep 1; done"]}}"#,
+            &[],
+        )
+        .await;
 
     let hog_b = t.build(&hog, &hog_git.head()).await;
     let bomb_b = t.build(&bomb, &bomb_git.head()).await;
     let fine_b = t.build(&fine, &fine_git.head()).await;
-    let (hog_done, bomb_done, fine_done) = tokio::join!(t.finished(hog_b.id), t.finished(bomb_b.id), t.finished(fine_b.id));
+    let (hog_done, bomb_done, fine_done) =
+        tokio::join!(t.finished(hog_b.id), t.finished(bomb_b.id), t.finished(fine_b.id));
 
     assert_eq!(fine_done.status(), BuildStatus::Success, "{:?}", fine_done.error);
     assert_eq!(hog_done.status(), BuildStatus::Failure);
-    assert!(hog_done.error.as_deref().unwrap().contains("memory limit of 128 MiB"), "{:?}", hog_done.error);
+    assert!(
+        hog_done.error.as_deref().unwrap().contains("memory limit of 128 MiB"),
+        "{:?}",
+        hog_done.error
+    );
     assert_eq!(bomb_done.status(), BuildStatus::Failure);
-    assert!(bomb_done.error.as_deref().unwrap().contains("process limit of 64"), "{:?}", bomb_done.error);
+    assert!(
+        bomb_done.error.as_deref().unwrap().contains("process limit of 64"),
+        "{:?}",
+        bomb_done.error
+    );
     for id in [hog_b.id, bomb_b.id, fine_b.id] {
         assert_eq!(leftovers(&t.engine, id).await, (0, 0));
     }
@@ -202,7 +264,11 @@ async fn services_answer_on_a_private_network_and_vanish_with_the_build() {
     assert!(log.contains("\n42"), "PostgreSQL answered the query: {log}");
     assert!(log.contains("redis says +PONG"), "Redis answered PING: {log}");
     assert!(log.contains("Service postgres is ready"));
-    assert_eq!(leftovers(&t.engine, b.id).await, (0, 0), "service containers and the network are gone");
+    assert_eq!(
+        leftovers(&t.engine, b.id).await,
+        (0, 0),
+        "service containers and the network are gone"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -212,12 +278,18 @@ async fn a_repeat_build_downloads_no_dependencies_and_caches_can_be_cleared() {
     let first = t.build(&repo, &git.head()).await;
     assert_eq!(t.finished(first.id).await.status(), BuildStatus::Success);
     let first_log = t.log_text(first.id).await;
-    assert!(first_log.contains("Downloaded"), "the first build downloads its crates:\n{first_log}");
+    assert!(
+        first_log.contains("Downloaded"),
+        "the first build downloads its crates:\n{first_log}"
+    );
 
     let second = t.engine.rebuild(first.id).await.unwrap().build().clone();
     assert_eq!(t.finished(second.id).await.status(), BuildStatus::Success);
     let second_log = t.log_text(second.id).await;
-    assert!(!second_log.contains("Downloaded") && !second_log.contains("Downloading"), "the repeat build downloads nothing:\n{second_log}");
+    assert!(
+        !second_log.contains("Downloaded") && !second_log.contains("Downloading"),
+        "the repeat build downloads nothing:\n{second_log}"
+    );
 
     let removed = t.engine.clear_caches(repo.id).await.unwrap();
     assert!(removed >= 1, "the repository's cache volume is removed");
@@ -228,7 +300,9 @@ async fn shutdown_lets_builds_finish_within_the_grace_period_then_cancels_them()
     let mut config = common::engine_config();
     config.shutdown_grace = Duration::from_secs(1);
     let t = TestEngine::start_with(config, false).await;
-    let (repo, git) = t.script_repo("long", r#"{"test": {"custom": ["echo started", "sleep 300"]}}"#, &[]).await;
+    let (repo, git) = t
+        .script_repo("long", r#"{"test": {"custom": ["echo started", "sleep 300"]}}"#, &[])
+        .await;
     let b = t.build(&repo, &git.head()).await;
     t.until_log_contains(b.id, "started").await;
     t.engine.shutdown(Duration::from_secs(1)).await;
@@ -236,5 +310,15 @@ async fn shutdown_lets_builds_finish_within_the_grace_period_then_cancels_them()
     assert_eq!(done.status(), BuildStatus::Canceled);
     assert!(done.error.unwrap().contains("server shut down"));
     assert_eq!(leftovers(&t.engine, b.id).await, (0, 0));
-    assert!(t.engine.enqueue(NewBuild { repo_id: repo.id, commit_sha: git.head(), ..Default::default() }).await.is_err(), "no new builds after shutdown");
+    assert!(
+        t.engine
+            .enqueue(NewBuild {
+                repo_id: repo.id,
+                commit_sha: git.head(),
+                ..Default::default()
+            })
+            .await
+            .is_err(),
+        "no new builds after shutdown"
+    );
 }

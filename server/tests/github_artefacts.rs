@@ -31,27 +31,43 @@ fn octokit() -> PathBuf {
 fn examples(event: &str) -> Vec<Value> {
     let path = octokit().join("webhooks-examples/api.github.com/index.json");
     let all: Vec<Value> = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
-    let e = all.into_iter().find(|e| e["name"] == event).unwrap_or_else(|| panic!("no {event} examples"));
+    let e = all
+        .into_iter()
+        .find(|e| e["name"] == event)
+        .unwrap_or_else(|| panic!("no {event} examples"));
     e["examples"].as_array().unwrap().clone()
 }
 
 /// What GitHub's documentation says each payload means, read straight from the JSON.
 fn expected(event: &str, p: &Value) -> Option<(String, Option<String>, Option<i64>)> {
     match event {
-        "ping" => p.get("repository").map(|r| ("default branch".into(), r["default_branch"].as_str().map(str::to_string), None)),
+        "ping" => p.get("repository").map(|r| {
+            (
+                "default branch".into(),
+                r["default_branch"].as_str().map(str::to_string),
+                None,
+            )
+        }),
         "push" => {
             if p["deleted"] == true {
                 return None;
             }
             let r = p["ref"].as_str().unwrap();
-            let name = r.strip_prefix("refs/heads/").or_else(|| r.strip_prefix("refs/tags/")).unwrap();
+            let name = r
+                .strip_prefix("refs/heads/")
+                .or_else(|| r.strip_prefix("refs/tags/"))
+                .unwrap();
             Some((p["after"].as_str().unwrap().into(), Some(name.into()), None))
         }
         "pull_request" => {
             if !["opened", "synchronize", "reopened"].contains(&p["action"].as_str().unwrap()) {
                 return None;
             }
-            Some((p["pull_request"]["head"]["sha"].as_str().unwrap().into(), None, p["number"].as_i64()))
+            Some((
+                p["pull_request"]["head"]["sha"].as_str().unwrap().into(),
+                None,
+                p["number"].as_i64(),
+            ))
         }
         _ => unreachable!(),
     }
@@ -66,20 +82,51 @@ fn every_recorded_payload_leads_to_the_right_decision() {
             let decision = decide(event, &body).unwrap_or_else(|e| panic!("{event} example not readable: {e}"));
             match (expected(event, &payload), decision) {
                 (None, Decision::Ignore(_)) => {}
-                (Some((_, branch, _)), Decision::Build { trigger: Trigger::Ping { default_branch }, repo_github_id, .. }) => {
+                (
+                    Some((_, branch, _)),
+                    Decision::Build {
+                        trigger: Trigger::Ping { default_branch },
+                        repo_github_id,
+                        ..
+                    },
+                ) => {
                     assert_eq!(default_branch, branch);
                     assert_eq!(repo_github_id, payload["repository"]["id"].as_i64().unwrap());
                 }
-                (Some((sha, name, _)), Decision::Build { trigger: Trigger::Push { sha: s, branch, is_tag, .. }, .. }) => {
+                (
+                    Some((sha, name, _)),
+                    Decision::Build {
+                        trigger:
+                            Trigger::Push {
+                                sha: s, branch, is_tag, ..
+                            },
+                        ..
+                    },
+                ) => {
                     assert_eq!((s, Some(branch)), (sha, name));
                     assert_eq!(is_tag, payload["ref"].as_str().unwrap().starts_with("refs/tags/"));
                 }
-                (Some((sha, _, number)), Decision::Build { trigger: Trigger::PullRequest { sha: s, number: n, fork_clone_url, .. }, .. }) => {
+                (
+                    Some((sha, _, number)),
+                    Decision::Build {
+                        trigger:
+                            Trigger::PullRequest {
+                                sha: s,
+                                number: n,
+                                fork_clone_url,
+                                ..
+                            },
+                        ..
+                    },
+                ) => {
                     assert_eq!((s, Some(n)), (sha, number));
                     let same_repo = payload["pull_request"]["head"]["repo"]["id"] == payload["repository"]["id"];
                     assert_eq!(fork_clone_url.is_none(), same_repo);
                 }
-                (want, got) => panic!("{event} {:?}: expected {want:?}, decided {got:?}", payload.get("action")),
+                (want, got) => panic!(
+                    "{event} {:?}: expected {want:?}, decided {got:?}",
+                    payload.get("action")
+                ),
             }
             seen += 1;
         }
@@ -133,7 +180,10 @@ async fn every_recorded_payload_is_accepted_signed_and_refused_forged() {
         .await
         .unwrap();
     assert_eq!(forged, 0, "refused deliveries leave no trace");
-    assert!(app.builds_of("Codertocat/Hello-World").await.is_empty(), "an unwatched repository builds nothing");
+    assert!(
+        app.builds_of("Codertocat/Hello-World").await.is_empty(),
+        "an unwatched repository builds nothing"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -141,24 +191,43 @@ async fn hook_and_status_requests_match_githubs_openapi_description() {
     let spec = OpenApi::load(&octokit().join("openapi/generated/api.github.com.json")).unwrap();
     let app = TestApp::start().await;
     app.fake.add_user("alice").unwrap();
-    app.fake.add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin)).await.unwrap();
     app.fake
-        .commit("alice/app", CommitSpec::new("main", "Initial").file("sicuro.json", r#"{"test": {"custom": ["true"]}}"#))
+        .add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin))
+        .await
+        .unwrap();
+    app.fake
+        .commit(
+            "alice/app",
+            CommitSpec::new("main", "Initial").file("sicuro.json", r#"{"test": {"custom": ["true"]}}"#),
+        )
         .await
         .unwrap();
     let alice = app.signed_in("alice").await;
     let (code, _) = alice.post("/api/repos/alice/app/subscribe", None).await;
     assert_eq!(code, 200);
     app.fake
-        .wait_for("a success status", |f| f.statuses("alice/app").iter().any(|s| s.state == "success").then_some(()))
+        .wait_for("a success status", |f| {
+            f.statuses("alice/app")
+                .iter()
+                .any(|s| s.state == "success")
+                .then_some(())
+        })
         .await
         .unwrap();
     let requests = app.fake.api_requests();
-    let hook = requests.iter().find(|r| r.method == "POST" && r.path.ends_with("/hooks")).expect("a hook was created");
-    spec.validate_request("repos/create-webhook", hook.body.as_ref().unwrap()).unwrap();
-    let statuses: Vec<_> = requests.iter().filter(|r| r.method == "POST" && r.path.contains("/statuses/")).collect();
+    let hook = requests
+        .iter()
+        .find(|r| r.method == "POST" && r.path.ends_with("/hooks"))
+        .expect("a hook was created");
+    spec.validate_request("repos/create-webhook", hook.body.as_ref().unwrap())
+        .unwrap();
+    let statuses: Vec<_> = requests
+        .iter()
+        .filter(|r| r.method == "POST" && r.path.contains("/statuses/"))
+        .collect();
     assert!(statuses.len() >= 3);
     for s in statuses {
-        spec.validate_request("repos/create-commit-status", s.body.as_ref().unwrap()).unwrap();
+        spec.validate_request("repos/create-commit-status", s.body.as_ref().unwrap())
+            .unwrap();
     }
 }

@@ -14,12 +14,21 @@ const SICURO_JSON: &str = r#"{"test": {"custom": ["echo hello from $SICURO_REPO 
 async fn app_with_repo(private: bool) -> (TestApp, String) {
     let app = TestApp::start().await;
     app.fake.add_user("alice").unwrap();
-    let mut spec = RepoSpec::new("alice/app").collaborator("alice", Permission::Admin).default_branch("main");
+    let mut spec = RepoSpec::new("alice/app")
+        .collaborator("alice", Permission::Admin)
+        .default_branch("main");
     if private {
         spec = spec.private();
     }
     app.fake.add_repo(spec).await.unwrap();
-    let push = app.fake.commit("alice/app", CommitSpec::new("main", "Initial commit").file("sicuro.json", SICURO_JSON)).await.unwrap();
+    let push = app
+        .fake
+        .commit(
+            "alice/app",
+            CommitSpec::new("main", "Initial commit").file("sicuro.json", SICURO_JSON),
+        )
+        .await
+        .unwrap();
     (app, push.after)
 }
 
@@ -28,7 +37,14 @@ fn statuses_for(app: &TestApp, sha: &str) -> Vec<(String, String, String, String
         .statuses("alice/app")
         .into_iter()
         .filter(|s| s.sha == sha)
-        .map(|s| (s.state, s.context, s.description.unwrap_or_default(), s.target_url.unwrap_or_default()))
+        .map(|s| {
+            (
+                s.state,
+                s.context,
+                s.description.unwrap_or_default(),
+                s.target_url.unwrap_or_default(),
+            )
+        })
         .collect()
 }
 
@@ -73,28 +89,63 @@ async fn sign_in_subscribe_ping_push_and_statuses() {
 
     // GitHub's ping starts a first build of the default branch.
     let first = app
-        .wait_builds("alice/app", "the first build", |b| b.iter().find(|b| b.event == "ping" && b.status().is_finished()).cloned())
+        .wait_builds("alice/app", "the first build", |b| {
+            b.iter()
+                .find(|b| b.event == "ping" && b.status().is_finished())
+                .cloned()
+        })
         .await;
-    assert_eq!((first.status(), first.commit_sha.as_str(), first.branch.as_deref()), (BuildStatus::Success, first_sha.as_str(), Some("main")));
+    assert_eq!(
+        (first.status(), first.commit_sha.as_str(), first.branch.as_deref()),
+        (BuildStatus::Success, first_sha.as_str(), Some("main"))
+    );
     let s = wait_statuses(&app, &first_sha, 3).await;
     let target = format!("{}/repos/alice/app/builds/{}", app.url, first.number);
-    assert_eq!(s[0], ("pending".into(), "sicuro/push".into(), format!("Build #{} queued", first.number), target.clone()));
+    assert_eq!(
+        s[0],
+        (
+            "pending".into(),
+            "sicuro/push".into(),
+            format!("Build #{} queued", first.number),
+            target.clone()
+        )
+    );
     assert_eq!(s[1].0, "pending");
     assert!(s[1].2.ends_with("running"), "{s:?}");
     assert_eq!(s.last().unwrap().0, "success");
-    assert!(s.last().unwrap().2.starts_with(&format!("Build #{} passed in ", first.number)), "{s:?}");
+    assert!(
+        s.last()
+            .unwrap()
+            .2
+            .starts_with(&format!("Build #{} passed in ", first.number)),
+        "{s:?}"
+    );
     assert!(s.iter().all(|x| x.3 == target && x.1 == "sicuro/push"));
 
     // A push builds `after` on its branch.
-    let push = app.fake.commit("alice/app", CommitSpec::new("main", "Second commit").file("a.txt", "a")).await.unwrap();
+    let push = app
+        .fake
+        .commit("alice/app", CommitSpec::new("main", "Second commit").file("a.txt", "a"))
+        .await
+        .unwrap();
     let deliveries = app.fake.deliver_push(&push).await.unwrap();
     assert_eq!(deliveries[0].status, Some(202));
     let second = app
-        .wait_builds("alice/app", "the push build", |b| b.iter().find(|b| b.commit_sha == push.after && b.status().is_finished()).cloned())
+        .wait_builds("alice/app", "the push build", |b| {
+            b.iter()
+                .find(|b| b.commit_sha == push.after && b.status().is_finished())
+                .cloned()
+        })
         .await;
-    assert_eq!((second.status(), second.event.as_str(), second.message.as_deref()), (BuildStatus::Success, "push", Some("Second commit")));
+    assert_eq!(
+        (second.status(), second.event.as_str(), second.message.as_deref()),
+        (BuildStatus::Success, "push", Some("Second commit"))
+    );
     let s = wait_statuses(&app, &push.after, 3).await;
-    assert_eq!(s.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(), ["pending", "pending", "success"]);
+    assert_eq!(
+        s.iter().map(|x| x.0.as_str()).collect::<Vec<_>>(),
+        ["pending", "pending", "success"]
+    );
     assert!(futures::StreamExt::count(app.state.engine.logs().snapshot(second.id, 0)).await > 0);
 
     // A redelivery creates nothing new.
@@ -105,8 +156,12 @@ async fn sign_in_subscribe_ping_push_and_statuses() {
     // Rebuild posts statuses again for the same commit.
     let (code, rebuilt) = alice.post(&format!("/api/builds/{}/rebuild", second.id), None).await;
     assert_eq!(code, 201, "{rebuilt}");
-    app.wait_builds("alice/app", "the rebuild", |b| b.iter().find(|b| b.rebuild_of == Some(second.id) && b.status().is_finished()).cloned())
-        .await;
+    app.wait_builds("alice/app", "the rebuild", |b| {
+        b.iter()
+            .find(|b| b.rebuild_of == Some(second.id) && b.status().is_finished())
+            .cloned()
+    })
+    .await;
     let s = wait_statuses(&app, &push.after, 6).await;
     assert_eq!(s.len(), 6, "three more statuses for the rebuild: {s:?}");
 
@@ -125,7 +180,11 @@ async fn sign_in_subscribe_ping_push_and_statuses() {
     assert!(app.fake.hooks("alice/app").is_empty());
     assert_eq!(app.builds_of("alice/app").await.len(), 3);
     // Pushes to an unwatched repository are acknowledged and ignored.
-    let push = app.fake.commit("alice/app", CommitSpec::new("main", "Third")).await.unwrap();
+    let push = app
+        .fake
+        .commit("alice/app", CommitSpec::new("main", "Third"))
+        .await
+        .unwrap();
     let d = app.fake.deliver_push(&push).await.unwrap();
     assert!(d.is_empty(), "no hook, no delivery");
 }
@@ -135,10 +194,17 @@ async fn forged_webhooks_are_refused_and_change_nothing() {
     let (app, _) = app_with_repo(false).await;
     let alice = app.signed_in("alice").await;
     alice.post("/api/repos/alice/app/subscribe", None).await;
-    app.wait_builds("alice/app", "the ping build", |b| b.iter().find(|b| b.status().is_finished()).cloned()).await;
+    app.wait_builds("alice/app", "the ping build", |b| {
+        b.iter().find(|b| b.status().is_finished()).cloned()
+    })
+    .await;
     let before = app.builds_of("alice/app").await.len();
 
-    let push = app.fake.commit("alice/app", CommitSpec::new("main", "Forged")).await.unwrap();
+    let push = app
+        .fake
+        .commit("alice/app", CommitSpec::new("main", "Forged"))
+        .await
+        .unwrap();
     let real = app.fake.deliver_push(&push).await.unwrap().remove(0);
     let client = reqwest::Client::new();
     let send = |sig: Option<String>, sha1: bool, delivery: &str| {
@@ -166,10 +232,21 @@ async fn forged_webhooks_are_refused_and_change_nothing() {
         assert_eq!(r.status(), 401);
     }
     // The real delivery built once; nothing was recorded for the forged ones.
-    app.wait_builds("alice/app", "the push build", |b| b.iter().find(|b| b.commit_sha == push.after && b.status().is_finished()).cloned()).await;
+    app.wait_builds("alice/app", "the push build", |b| {
+        b.iter()
+            .find(|b| b.commit_sha == push.after && b.status().is_finished())
+            .cloned()
+    })
+    .await;
     assert_eq!(app.builds_of("alice/app").await.len(), before + 1);
-    let recorded: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhook_deliveries").fetch_one(&app.state.db.pool).await.unwrap();
-    assert_eq!(recorded.0 as usize, app.fake.deliveries().iter().filter(|d| !d.redelivery).count());
+    let recorded: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM webhook_deliveries")
+        .fetch_one(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        recorded.0 as usize,
+        app.fake.deliveries().iter().filter(|d| !d.redelivery).count()
+    );
 }
 
 fn uuid() -> String {
@@ -182,12 +259,28 @@ async fn a_pull_request_from_a_fork_builds_the_head_from_the_fork_with_its_own_c
     app.fake.add_user("bob").unwrap();
     let alice = app.signed_in("alice").await;
     alice.post("/api/repos/alice/app/subscribe", None).await;
-    app.wait_builds("alice/app", "the ping build", |b| b.iter().find(|b| b.status().is_finished()).cloned()).await;
+    app.wait_builds("alice/app", "the ping build", |b| {
+        b.iter().find(|b| b.status().is_finished()).cloned()
+    })
+    .await;
 
-    app.fake.add_repo(RepoSpec::new("bob/app").fork_of("alice/app").collaborator("bob", Permission::Admin)).await.unwrap();
+    app.fake
+        .add_repo(
+            RepoSpec::new("bob/app")
+                .fork_of("alice/app")
+                .collaborator("bob", Permission::Admin),
+        )
+        .await
+        .unwrap();
     let head = app
         .fake
-        .commit("bob/app", CommitSpec::new("feature", "Add a feature").from("main").file("feature.txt", "f").author("bob"))
+        .commit(
+            "bob/app",
+            CommitSpec::new("feature", "Add a feature")
+                .from("main")
+                .file("feature.txt", "f")
+                .author("bob"),
+        )
         .await
         .unwrap();
     let number = app
@@ -203,10 +296,18 @@ async fn a_pull_request_from_a_fork_builds_the_head_from_the_fork_with_its_own_c
         })
         .await
         .unwrap();
-    let d = app.fake.deliver_pull_request("alice/app", number, "opened").await.unwrap();
+    let d = app
+        .fake
+        .deliver_pull_request("alice/app", number, "opened")
+        .await
+        .unwrap();
     assert_eq!(d[0].status, Some(202));
     let pr = app
-        .wait_builds("alice/app", "the pull request build", |b| b.iter().find(|b| b.pr_number == Some(number as i64) && b.status().is_finished()).cloned())
+        .wait_builds("alice/app", "the pull request build", |b| {
+            b.iter()
+                .find(|b| b.pr_number == Some(number as i64) && b.status().is_finished())
+                .cloned()
+        })
         .await;
     assert_eq!(pr.status(), BuildStatus::Success, "{:?}", pr.error);
     assert_eq!(pr.commit_sha, head.after);
@@ -221,21 +322,40 @@ async fn statuses_survive_github_errors_and_rate_limits() {
     let (app, _) = app_with_repo(false).await;
     let alice = app.signed_in("alice").await;
     alice.post("/api/repos/alice/app/subscribe", None).await;
-    app.wait_builds("alice/app", "the ping build", |b| b.iter().find(|b| b.status().is_finished()).cloned()).await;
+    app.wait_builds("alice/app", "the ping build", |b| {
+        b.iter().find(|b| b.status().is_finished()).cloned()
+    })
+    .await;
 
     app.fake.inject_fault(FaultKind::ServerError, 2, Some("/statuses/"));
     app.fake.inject_fault(FaultKind::RateLimit, 1, Some("/statuses/"));
-    app.fake.inject_fault(FaultKind::SecondaryRateLimit, 1, Some("/statuses/"));
-    let push = app.fake.commit("alice/app", CommitSpec::new("main", "Flaky GitHub")).await.unwrap();
+    app.fake
+        .inject_fault(FaultKind::SecondaryRateLimit, 1, Some("/statuses/"));
+    let push = app
+        .fake
+        .commit("alice/app", CommitSpec::new("main", "Flaky GitHub"))
+        .await
+        .unwrap();
     app.fake.deliver_push(&push).await.unwrap();
     let build = app
-        .wait_builds("alice/app", "the push build", |b| b.iter().find(|b| b.commit_sha == push.after && b.status().is_finished()).cloned())
+        .wait_builds("alice/app", "the push build", |b| {
+            b.iter()
+                .find(|b| b.commit_sha == push.after && b.status().is_finished())
+                .cloned()
+        })
         .await;
-    assert_eq!(build.status(), BuildStatus::Success, "GitHub's trouble does not change the verdict");
+    assert_eq!(
+        build.status(),
+        BuildStatus::Success,
+        "GitHub's trouble does not change the verdict"
+    );
     let sha = push.after.clone();
     app.fake
         .wait_for("the final status after GitHub recovered", |f| {
-            f.statuses("alice/app").iter().any(|s| s.sha == sha && s.state == "success").then_some(())
+            f.statuses("alice/app")
+                .iter()
+                .any(|s| s.sha == sha && s.state == "success")
+                .then_some(())
         })
         .await
         .unwrap();
@@ -248,21 +368,44 @@ async fn a_revoked_token_is_noticed_and_the_repository_says_to_sign_in_again() {
     let (app, _) = app_with_repo(false).await;
     let mut alice = app.signed_in("alice").await;
     alice.post("/api/repos/alice/app/subscribe", None).await;
-    app.wait_builds("alice/app", "the ping build", |b| b.iter().find(|b| b.status().is_finished()).cloned()).await;
+    app.wait_builds("alice/app", "the ping build", |b| {
+        b.iter().find(|b| b.status().is_finished()).cloned()
+    })
+    .await;
 
     let user = sicuro::db::users::get(&app.state.db, 1).await.unwrap().unwrap();
     let token = app.state.keys.open(user.token_ciphertext.as_deref().unwrap()).unwrap();
     assert!(app.fake.revoke_token(&token));
-    let push = app.fake.commit("alice/app", CommitSpec::new("main", "After revocation")).await.unwrap();
+    let push = app
+        .fake
+        .commit("alice/app", CommitSpec::new("main", "After revocation"))
+        .await
+        .unwrap();
     app.fake.deliver_push(&push).await.unwrap();
-    app.wait_builds("alice/app", "the push build", |b| b.iter().find(|b| b.commit_sha == push.after && b.status().is_finished()).cloned()).await;
+    app.wait_builds("alice/app", "the push build", |b| {
+        b.iter()
+            .find(|b| b.commit_sha == push.after && b.status().is_finished())
+            .cloned()
+    })
+    .await;
     let problem = loop {
-        let repo = sicuro::db::repos::by_slug(&app.state.db, "alice", "app").await.unwrap().unwrap();
+        let repo = sicuro::db::repos::by_slug(&app.state.db, "alice", "app")
+            .await
+            .unwrap()
+            .unwrap();
         if let Some(p) = repo.token_problem {
             break p;
         }
         // The status poster notices the 401 right after the build; wait for its change.
-        app.fake.wait_for("a status request", |f| f.api_requests().iter().any(|r| r.path.contains("/statuses/") && r.status == 401).then_some(())).await.unwrap();
+        app.fake
+            .wait_for("a status request", |f| {
+                f.api_requests()
+                    .iter()
+                    .any(|r| r.path.contains("/statuses/") && r.status == 401)
+                    .then_some(())
+            })
+            .await
+            .unwrap();
     };
     assert!(problem.contains("sign in to Sicuro again"), "{problem}");
     let anon = app.browser();
@@ -271,7 +414,10 @@ async fn a_revoked_token_is_noticed_and_the_repository_says_to_sign_in_again() {
 
     // Signing in again clears the problem.
     alice.sign_in("alice").await.unwrap();
-    let repo = sicuro::db::repos::by_slug(&app.state.db, "alice", "app").await.unwrap().unwrap();
+    let repo = sicuro::db::repos::by_slug(&app.state.db, "alice", "app")
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(repo.token_problem, None);
 }
 
@@ -280,7 +426,9 @@ async fn permissions_decide_who_may_subscribe_rebuild_and_cancel() {
     let (app, _) = app_with_repo(false).await;
     app.fake.add_user("carol").unwrap();
     app.fake.add_user("dave").unwrap();
-    app.fake.set_collaborator("alice/app", "carol", Permission::Push).unwrap();
+    app.fake
+        .set_collaborator("alice/app", "carol", Permission::Push)
+        .unwrap();
     let alice = app.signed_in("alice").await;
     let carol = app.signed_in("carol").await;
     let dave = app.signed_in("dave").await;
@@ -289,7 +437,11 @@ async fn permissions_decide_who_may_subscribe_rebuild_and_cancel() {
     assert_eq!(code, 403, "push is not enough to subscribe: {body}");
     assert!(body["error"].as_str().unwrap().contains("admin rights"));
     alice.post("/api/repos/alice/app/subscribe", None).await;
-    let b = app.wait_builds("alice/app", "the ping build", |b| b.iter().find(|b| b.status().is_finished()).cloned()).await;
+    let b = app
+        .wait_builds("alice/app", "the ping build", |b| {
+            b.iter().find(|b| b.status().is_finished()).cloned()
+        })
+        .await;
 
     let (code, _) = dave.post(&format!("/api/builds/{}/rebuild", b.id), None).await;
     assert_eq!(code, 403, "a reader may not rebuild");
@@ -300,7 +452,12 @@ async fn permissions_decide_who_may_subscribe_rebuild_and_cancel() {
 
     // Without the CSRF token, a browser's state change is refused.
     let (code, _) = {
-        let r = carol.client.post(carol.url(&format!("/api/builds/{}/rebuild", b.id))).send().await.unwrap();
+        let r = carol
+            .client
+            .post(carol.url(&format!("/api/builds/{}/rebuild", b.id)))
+            .send()
+            .await
+            .unwrap();
         (r.status().as_u16(), ())
     };
     assert_eq!(code, 403);
@@ -336,15 +493,30 @@ async fn subscribe_failures_say_why_and_leave_the_repository_unwatched() {
     let alice = app.signed_in("alice").await;
     let (code, body) = alice.post("/api/repos/alice/app/subscribe", None).await;
     assert_eq!(code, 502, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("cannot have more than 20 hooks"), "{body}");
-    let repo = sicuro::db::repos::by_slug(&app.state.db, "alice", "app").await.unwrap().unwrap();
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("cannot have more than 20 hooks"),
+        "{body}"
+    );
+    let repo = sicuro::db::repos::by_slug(&app.state.db, "alice", "app")
+        .await
+        .unwrap()
+        .unwrap();
     assert!(!repo.is_watched());
 
     // GitHub down: the reason is shown.
     app.fake.inject_fault(FaultKind::ServerError, 5, None);
     let (code, body) = alice.post("/api/repos/alice/app/subscribe", None).await;
     assert_eq!(code, 503, "{body}");
-    assert!(body["error"].as_str().unwrap().contains("GitHub could not be reached or failed"), "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .unwrap()
+            .contains("GitHub could not be reached or failed"),
+        "{body}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -356,26 +528,65 @@ async fn failed_sign_ins_end_on_a_page_that_says_why() {
     // Denied on GitHub.
     let start = b.client.get(b.url("/auth/github")).send().await.unwrap();
     let authorize = location(start.headers()).unwrap();
-    let state = url::Url::parse(&authorize).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.to_string();
-    let denied = b.client.get(b.url(&format!("/auth/github/callback?error=access_denied&state={state}"))).send().await.unwrap();
+    let state = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let denied = b
+        .client
+        .get(b.url(&format!("/auth/github/callback?error=access_denied&state={state}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(denied.headers()).as_deref(), Some("/auth/error?reason=denied"));
     // A state that is not ours.
-    let forged = b.client.get(b.url("/auth/github/callback?code=abc&state=forged")).send().await.unwrap();
+    let forged = b
+        .client
+        .get(b.url("/auth/github/callback?code=abc&state=forged"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(forged.headers()).as_deref(), Some("/auth/error?reason=state"));
     // A code GitHub does not accept.
     let start = b.client.get(b.url("/auth/github")).send().await.unwrap();
     let authorize = location(start.headers()).unwrap();
-    let state = url::Url::parse(&authorize).unwrap().query_pairs().find(|(k, _)| k == "state").unwrap().1.to_string();
-    let bad = b.client.get(b.url(&format!("/auth/github/callback?code=not-a-real-code&state={state}"))).send().await.unwrap();
+    let state = url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string();
+    let bad = b
+        .client
+        .get(b.url(&format!("/auth/github/callback?code=not-a-real-code&state={state}")))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(bad.headers()).as_deref(), Some("/auth/error?reason=exchange"));
     // The error page explains.
     let page = b.page("/auth/error?reason=exchange").await.text().await.unwrap();
     assert!(page.contains("GitHub did not accept the sign-in code"), "{page}");
     // Sign-out is a POST with the session's token.
     let mut alice = app.signed_in("alice").await;
-    let r = alice.client.post(alice.url("/auth/signout")).form(&[("csrf", "wrong")]).send().await.unwrap();
+    let r = alice
+        .client
+        .post(alice.url("/auth/signout"))
+        .form(&[("csrf", "wrong")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let r = alice.client.post(alice.url("/auth/signout")).form(&[("csrf", alice.csrf.as_str())]).send().await.unwrap();
+    let r = alice
+        .client
+        .post(alice.url("/auth/signout"))
+        .form(&[("csrf", alice.csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(r.headers()).as_deref(), Some("/"));
     assert_eq!(alice.refresh_csrf().await.login, None, "signed out");
 }
@@ -388,12 +599,26 @@ async fn the_same_flow_works_on_postgresql() {
     }
     let app = TestApp::start_with(true, &[]).await;
     app.fake.add_user("alice").unwrap();
-    app.fake.add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin)).await.unwrap();
-    let first = app.fake.commit("alice/app", CommitSpec::new("main", "Initial").file("sicuro.json", SICURO_JSON)).await.unwrap();
+    app.fake
+        .add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin))
+        .await
+        .unwrap();
+    let first = app
+        .fake
+        .commit(
+            "alice/app",
+            CommitSpec::new("main", "Initial").file("sicuro.json", SICURO_JSON),
+        )
+        .await
+        .unwrap();
     let alice = app.signed_in("alice").await;
     let (code, _) = alice.post("/api/repos/alice/app/subscribe", None).await;
     assert_eq!(code, 200);
-    let b = app.wait_builds("alice/app", "the ping build", |b| b.iter().find(|b| b.status().is_finished()).cloned()).await;
+    let b = app
+        .wait_builds("alice/app", "the ping build", |b| {
+            b.iter().find(|b| b.status().is_finished()).cloned()
+        })
+        .await;
     assert_eq!(b.status(), BuildStatus::Success);
     let s = wait_statuses(&app, &first.after, 3).await;
     assert_eq!(s.last().unwrap().0, "success");

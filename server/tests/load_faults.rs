@@ -18,15 +18,23 @@ async fn a_burst_of_deliveries_makes_one_build_per_change_and_loses_none() {
     // One build at a time, and the first one holds the slot: the burst stays in the queue.
     let app = TestApp::start_with(false, &[("SICURO_MAX_CONCURRENT_BUILDS", "1")]).await;
     app.fake.add_user("alice").unwrap();
-    app.fake.add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin)).await.unwrap();
     app.fake
-        .commit("alice/app", CommitSpec::new("main", "Initial").file("sicuro.json", r#"{"test": {"custom": ["sleep 600"]}}"#))
+        .add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin))
+        .await
+        .unwrap();
+    app.fake
+        .commit(
+            "alice/app",
+            CommitSpec::new("main", "Initial").file("sicuro.json", r#"{"test": {"custom": ["sleep 600"]}}"#),
+        )
         .await
         .unwrap();
     let alice = app.signed_in("alice").await;
     alice.post("/api/repos/alice/app/subscribe", None).await;
     let blocker = app
-        .wait_builds("alice/app", "the ping build to run", |b| b.iter().find(|b| b.status() == BuildStatus::Running).cloned())
+        .wait_builds("alice/app", "the ping build to run", |b| {
+            b.iter().find(|b| b.status() == BuildStatus::Running).cloned()
+        })
         .await;
     let repo = app.fake.repo("alice/app").unwrap();
 
@@ -60,7 +68,9 @@ async fn a_burst_of_deliveries_makes_one_build_per_change_and_loses_none() {
         tokio::spawn(async move {
             let mut codes = Vec::new();
             loop {
-                let Some((id, body)) = deliveries.lock().await.pop() else { return codes };
+                let Some((id, body)) = deliveries.lock().await.pop() else {
+                    return codes;
+                };
                 let r = client
                     .post(&url)
                     .header("x-github-event", "push")
@@ -74,16 +84,30 @@ async fn a_burst_of_deliveries_makes_one_build_per_change_and_loses_none() {
             }
         })
     });
-    let codes: Vec<u16> = futures::future::join_all(senders).await.into_iter().flat_map(|r| r.unwrap()).collect();
+    let codes: Vec<u16> = futures::future::join_all(senders)
+        .await
+        .into_iter()
+        .flat_map(|r| r.unwrap())
+        .collect();
     assert_eq!(codes.len(), 1000);
     assert!(codes.iter().all(|c| *c == 202), "every delivery is answered 202");
 
     // The work happens in the background: wait until every change has its build.
     let builds = app
-        .wait_builds("alice/app", "one build per change", |b| (b.len() >= 701).then(|| b.to_vec()))
+        .wait_builds("alice/app", "one build per change", |b| {
+            (b.len() >= 701).then(|| b.to_vec())
+        })
         .await;
-    let shas: HashSet<&str> = builds.iter().filter(|b| b.id != blocker.id).map(|b| b.commit_sha.as_str()).collect();
-    assert_eq!(builds.len(), 701, "exactly one build per distinct change (and the ping's)");
+    let shas: HashSet<&str> = builds
+        .iter()
+        .filter(|b| b.id != blocker.id)
+        .map(|b| b.commit_sha.as_str())
+        .collect();
+    assert_eq!(
+        builds.len(),
+        701,
+        "exactly one build per distinct change (and the ping's)"
+    );
     assert_eq!(shas.len(), 700, "none lost, none doubled");
     for b in builds {
         app.state.engine.cancel(b.id, "the test").await.unwrap();
@@ -94,7 +118,10 @@ async fn a_burst_of_deliveries_makes_one_build_per_change_and_loses_none() {
 async fn a_reader_that_reconnects_a_hundred_times_gets_the_exact_log() {
     let app = TestApp::start().await;
     app.fake.add_user("alice").unwrap();
-    app.fake.add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin)).await.unwrap();
+    app.fake
+        .add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin))
+        .await
+        .unwrap();
     app.fake
         .commit(
             "alice/app",
@@ -109,7 +136,9 @@ async fn a_reader_that_reconnects_a_hundred_times_gets_the_exact_log() {
     let (code, body) = alice.post("/api/repos/alice/app/subscribe", None).await;
     assert_eq!(code, 200, "{body}");
     let build = app
-        .wait_builds("alice/app", "the build to start", |b| b.iter().find(|b| b.status() == BuildStatus::Running).cloned())
+        .wait_builds("alice/app", "the build to start", |b| {
+            b.iter().find(|b| b.status() == BuildStatus::Running).cloned()
+        })
         .await;
     let url = format!("{}/api/builds/{}/log/stream", app.url, build.id);
     let mut got: Vec<LogLine> = Vec::new();
@@ -139,7 +168,10 @@ async fn a_reader_that_reconnects_a_hundred_times_gets_the_exact_log() {
             ended = true;
         }
     }
-    assert!(reconnects >= 100, "the build ended after only {reconnects} reconnects; make it slower");
+    assert!(
+        reconnects >= 100,
+        "the build ended after only {reconnects} reconnects; make it slower"
+    );
     let stored: Vec<LogLine> = {
         use futures::StreamExt;
         let mut all = Vec::new();
@@ -150,6 +182,10 @@ async fn a_reader_that_reconnects_a_hundred_times_gets_the_exact_log() {
         all
     };
     assert_eq!(got, stored, "no gap, no duplicate");
-    let printed: Vec<&str> = got.iter().filter(|l| l.kind() == LineKind::Output).map(|l| l.text()).collect();
+    let printed: Vec<&str> = got
+        .iter()
+        .filter(|l| l.kind() == LineKind::Output)
+        .map(|l| l.text())
+        .collect();
     assert_eq!(printed.len(), 3000);
 }

@@ -12,7 +12,10 @@ use sicuro::web::webhook::signature::{SignatureError, sign, verify};
 
 fn cases() -> ProptestConfig {
     ProptestConfig {
-        cases: std::env::var("SICURO_PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).unwrap_or(2000),
+        cases: std::env::var("SICURO_PROPTEST_CASES")
+            .ok()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(2000),
         ..ProptestConfig::default()
     }
 }

@@ -33,7 +33,11 @@ pub fn window(rows: usize, scroll_top: f64, viewport: f64, follow: bool) -> Wind
     let spacer_px = total.min(MAX_SCROLL_PX);
     let visible = (viewport / ROW_HEIGHT).ceil() as usize + 1;
     let max_scroll = (spacer_px - viewport).max(0.0);
-    let scroll = if follow { max_scroll } else { scroll_top.clamp(0.0, max_scroll) };
+    let scroll = if follow {
+        max_scroll
+    } else {
+        scroll_top.clamp(0.0, max_scroll)
+    };
     let first_f = if total <= MAX_SCROLL_PX || max_scroll == 0.0 {
         scroll / ROW_HEIGHT
     } else {
@@ -145,7 +149,8 @@ pub fn LogViewer(
         follow.set(false);
         model.update_value(|m| m.reveal(index));
         version.update(|v| *v += 1);
-        let (row, rows, number) = model.with_value(|m| (m.line_to_row(index), m.row_count(), m.line(index).map(LogLine::number)));
+        let (row, rows, number) =
+            model.with_value(|m| (m.line_to_row(index), m.row_count(), m.line(index).map(LogLine::number)));
         highlight.set(number);
         scroll_to(scroll_for_row(rows, row, viewport.get_untracked()));
     };
@@ -318,7 +323,10 @@ fn LogRow(
 ) -> impl IntoView {
     let n = row.line.number();
     let index = row.index;
-    let is_hl = move || highlight.get() == Some(n) || current_match.get().and_then(|c| matches.with(|m| m.get(c).copied())) == Some(index);
+    let is_hl = move || {
+        highlight.get() == Some(n)
+            || current_match.get().and_then(|c| matches.with(|m| m.get(c).copied())) == Some(index)
+    };
     let content = match (row.line.kind(), row.section) {
         (LineKind::Section, Some((section, collapsed, duration))) => view! {
             <button type="button" class="section-toggle" aria-expanded=(!collapsed).to_string()
@@ -378,7 +386,13 @@ fn span_style(s: &Segment) -> (String, String) {
         None if st.inverse => class.push("bg-inv".into()),
         None => {}
     }
-    for (on, name) in [(st.bold, "b"), (st.dim, "dim"), (st.italic, "i"), (st.underline, "u"), (st.strike, "s")] {
+    for (on, name) in [
+        (st.bold, "b"),
+        (st.dim, "dim"),
+        (st.italic, "i"),
+        (st.underline, "u"),
+        (st.strike, "s"),
+    ] {
         if on {
             class.push(name.into());
         }

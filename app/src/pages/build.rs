@@ -18,7 +18,13 @@ pub fn BuildPage() -> impl IntoView {
     let params = use_params_map();
     let owner = move || params.read().get("owner").unwrap_or_default();
     let name = move || params.read().get("name").unwrap_or_default();
-    let number = move || params.read().get("number").and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+    let number = move || {
+        params
+            .read()
+            .get("number")
+            .and_then(|n| n.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
     let detail = Resource::new(move || (owner(), name(), number()), |(o, n, num)| get_build(o, n, num));
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the build…"</p> }>
@@ -58,7 +64,10 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
         status.set(end.status);
         // The verdict is final: read the build again for its timings and message (the log
         // viewer stays as it is).
-        let (owner, name) = owner_name.split_once('/').map(|(o, n)| (o.to_string(), n.to_string())).unwrap_or_default();
+        let (owner, name) = owner_name
+            .split_once('/')
+            .map(|(o, n)| (o.to_string(), n.to_string()))
+            .unwrap_or_default();
         leptos::task::spawn_local(async move {
             if let Ok(d) = get_build(owner, name, number).await {
                 status.set(d.summary.status);
@@ -72,7 +81,8 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
     let progress = move || {
         let start = started.get()?;
         let est = estimate?;
-        (status.get() == BuildStatus::Running).then(|| ((clock.get() - start) as f64 / est.max(1) as f64).clamp(0.0, 0.99))
+        (status.get() == BuildStatus::Running)
+            .then(|| ((clock.get() - start) as f64 / est.max(1) as f64).clamp(0.0, 0.99))
     };
     let act = Callback::new(move |action: &'static str| {
         let csrf = viewer.csrf();
@@ -81,7 +91,9 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
         error.set(None);
         leptos::task::spawn_local(async move {
             match client::post::<BuildSummary>(&format!("/api/builds/{build_id}/{action}"), &csrf, None).await {
-                Ok(nb) if action == "rebuild" => navigate(&format!("/repos/{}/builds/{}", nb.repo, nb.number), Default::default()),
+                Ok(nb) if action == "rebuild" => {
+                    navigate(&format!("/repos/{}/builds/{}", nb.repo, nb.number), Default::default())
+                }
                 Ok(nb) => status.set(nb.status),
                 Err(e) => error.set(Some(e)),
             }
@@ -110,12 +122,17 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
             let mut s = b.clone();
             s.started_at = started.get();
             s.finished_at = finished_at.get();
-            s.duration_ms(clock.get()).map(format_duration).unwrap_or_else(|| "not started".into())
+            s.duration_ms(clock.get())
+                .map(format_duration)
+                .unwrap_or_else(|| "not started".into())
         }
     };
     let (repo_name, title) = (b.repo.clone(), b.title.clone().unwrap_or_default());
     let commit = match b.commit_url.clone() {
-        Some(url) => view! { <a href=url rel="external noopener" target="_blank"><code>{b.short_sha().to_string()}</code></a> }.into_any(),
+        Some(url) => {
+            view! { <a href=url rel="external noopener" target="_blank"><code>{b.short_sha().to_string()}</code></a> }
+                .into_any()
+        }
         None => view! { <code>{b.short_sha().to_string()}</code> }.into_any(),
     };
     view! {

@@ -21,17 +21,21 @@ pub fn Dashboard() -> impl IntoView {
     let live = RwSignal::new(Vec::<BuildEvent>::new());
     #[cfg(feature = "hydrate")]
     {
-        let stream = crate::components::sse::Stream::open("/api/events", &["build", "resync"], move |event, data, _| match event {
-            "build" => {
-                if let Ok(e) = serde_json::from_str::<BuildEvent>(&data) {
-                    live.update(|l| {
-                        l.retain(|x| x.build.repo != e.build.repo);
-                        l.push(e);
-                    });
+        let stream = crate::components::sse::Stream::open(
+            "/api/events",
+            &["build", "resync"],
+            move |event, data, _| match event {
+                "build" => {
+                    if let Ok(e) = serde_json::from_str::<BuildEvent>(&data) {
+                        live.update(|l| {
+                            l.retain(|x| x.build.repo != e.build.repo);
+                            l.push(e);
+                        });
+                    }
                 }
-            }
-            _ => reload.update(|r| *r += 1),
-        });
+                _ => reload.update(|r| *r += 1),
+            },
+        );
         crate::components::sse::keep_for_component(stream);
     }
 
@@ -68,7 +72,12 @@ fn RepoList(repos: Vec<RepoSummary>, filter: RwSignal<String>, live: RwSignal<Ve
     let repos = StoredValue::new(repos);
     let shown = move || {
         let f = filter.get().to_lowercase();
-        repos.with_value(|all| all.iter().filter(|r| f.is_empty() || r.slug.to_lowercase().contains(&f)).cloned().collect::<Vec<_>>())
+        repos.with_value(|all| {
+            all.iter()
+                .filter(|r| f.is_empty() || r.slug.to_lowercase().contains(&f))
+                .cloned()
+                .collect::<Vec<_>>()
+        })
     };
     view! {
         <div class="filter">

@@ -18,26 +18,36 @@ pub fn RepoPage() -> impl IntoView {
     let query = use_query_map();
     let owner = move || params.read().get("owner").unwrap_or_default();
     let name = move || params.read().get("name").unwrap_or_default();
-    let page = move || query.read().get("page").and_then(|p| p.parse::<i64>().ok()).unwrap_or(0);
+    let page = move || {
+        query
+            .read()
+            .get("page")
+            .and_then(|p| p.parse::<i64>().ok())
+            .unwrap_or(0)
+    };
     let reload = RwSignal::new(0u32);
-    let data = Resource::new(move || (owner(), name(), page(), reload.get()), |(o, n, p, _)| get_repo_builds(o, n, p));
+    let data = Resource::new(
+        move || (owner(), name(), page(), reload.get()),
+        |(o, n, p, _)| get_repo_builds(o, n, p),
+    );
     let live = RwSignal::new(Vec::<BuildSummary>::new());
 
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
         let url = format!("/api/repos/{}/{}/events", owner(), name());
         live.set(Vec::new());
-        let stream = crate::components::sse::Stream::open(&url, &["build", "resync"], move |event, data, _| match event {
-            "build" => {
-                if let Ok(e) = serde_json::from_str::<crate::api::BuildEvent>(&data) {
-                    live.update(|l| {
-                        l.retain(|b| b.id != e.build.id);
-                        l.push(e.build);
-                    });
+        let stream =
+            crate::components::sse::Stream::open(&url, &["build", "resync"], move |event, data, _| match event {
+                "build" => {
+                    if let Ok(e) = serde_json::from_str::<crate::api::BuildEvent>(&data) {
+                        live.update(|l| {
+                            l.retain(|b| b.id != e.build.id);
+                            l.push(e.build);
+                        });
+                    }
                 }
-            }
-            _ => reload.update(|r| *r += 1),
-        });
+                _ => reload.update(|r| *r += 1),
+            });
         crate::components::sse::keep_for_component(stream);
     });
 

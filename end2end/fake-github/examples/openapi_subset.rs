@@ -37,9 +37,7 @@ fn main() {
         std::process::exit(2);
     };
     let spec = OpenApi::load(Path::new(from)).unwrap_or_else(|e| panic!("{e}"));
-    let subset = spec
-        .subset(OPERATIONS, WEBHOOKS)
-        .unwrap_or_else(|e| panic!("{e}"));
+    let subset = spec.subset(OPERATIONS, WEBHOOKS).unwrap_or_else(|e| panic!("{e}"));
     std::fs::write(
         to,
         serde_json::to_string_pretty(&subset).expect("JSON serializes") + "\n",

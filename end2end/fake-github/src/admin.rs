@@ -26,19 +26,13 @@ pub(crate) fn router(fake: FakeGithub) -> Router {
         )
         .route("/_admin/repos/{owner}/{name}/commits", post(commit))
         .route("/_admin/repos/{owner}/{name}/tags", post(tag))
-        .route(
-            "/_admin/repos/{owner}/{name}/branches/{*branch}",
-            delete(delete_branch),
-        )
+        .route("/_admin/repos/{owner}/{name}/branches/{*branch}", delete(delete_branch))
         .route("/_admin/repos/{owner}/{name}/pulls", post(open_pull))
         .route(
             "/_admin/repos/{owner}/{name}/pulls/{number}/{action}",
             post(pull_action),
         )
-        .route(
-            "/_admin/repos/{owner}/{name}/hooks",
-            get(hooks).post(add_hook),
-        )
+        .route("/_admin/repos/{owner}/{name}/hooks", get(hooks).post(add_hook))
         .route("/_admin/repos/{owner}/{name}/statuses", get(statuses))
         .route("/_admin/hooks/{id}/pings", post(ping))
         .route("/_admin/deliveries", get(deliveries))
@@ -100,11 +94,7 @@ fn repo_scope() -> Vec<String> {
     vec!["repo".into()]
 }
 
-async fn issue_token(
-    State(fake): State<FakeGithub>,
-    Path(login): Path<String>,
-    Json(body): Json<NewToken>,
-) -> Answer {
+async fn issue_token(State(fake): State<FakeGithub>, Path(login): Path<String>, Json(body): Json<NewToken>) -> Answer {
     let scopes: Vec<&str> = body.scopes.iter().map(String::as_str).collect();
     Ok(Json(json!({"token": fake.issue_token(&login, &scopes)?})))
 }
@@ -121,10 +111,7 @@ async fn add_repo(State(fake): State<FakeGithub>, Json(spec): Json<RepoSpec>) ->
     Ok(Json(v))
 }
 
-async fn get_repo(
-    State(fake): State<FakeGithub>,
-    Path((owner, name)): Path<(String, String)>,
-) -> Answer {
+async fn get_repo(State(fake): State<FakeGithub>, Path((owner, name)): Path<(String, String)>) -> Answer {
     let full = format!("{owner}/{name}");
     Ok(to_json(fake.repo_named(&full)?))
 }
@@ -190,9 +177,7 @@ async fn tag(
     Path((owner, name)): Path<(String, String)>,
     Json(body): Json<NewTag>,
 ) -> Answer {
-    let push = fake
-        .tag(&format!("{owner}/{name}"), &body.tag, &body.target)
-        .await?;
+    let push = fake.tag(&format!("{owner}/{name}"), &body.tag, &body.target).await?;
     push_answer(&fake, push, body.deliver).await
 }
 
@@ -207,9 +192,7 @@ async fn delete_branch(
     Path((owner, name, branch)): Path<(String, String, String)>,
     Query(q): Query<Deliver>,
 ) -> Answer {
-    let push = fake
-        .delete_branch(&format!("{owner}/{name}"), &branch)
-        .await?;
+    let push = fake.delete_branch(&format!("{owner}/{name}"), &branch).await?;
     push_answer(&fake, push, q.deliver).await
 }
 
@@ -300,10 +283,7 @@ async fn pull_action(
     ))
 }
 
-async fn hooks(
-    State(fake): State<FakeGithub>,
-    Path((owner, name)): Path<(String, String)>,
-) -> Answer {
+async fn hooks(State(fake): State<FakeGithub>, Path((owner, name)): Path<(String, String)>) -> Answer {
     let repo = format!("{owner}/{name}");
     fake.repo_named(&repo)?;
     Ok(to_json(fake.hooks(&repo)))
@@ -326,17 +306,10 @@ async fn add_hook(
     Json(b): Json<NewHook>,
 ) -> Answer {
     let events: Vec<&str> = b.events.iter().map(String::as_str).collect();
-    Ok(to_json(fake.add_hook(
-        &format!("{owner}/{name}"),
-        b.config,
-        &events,
-    )?))
+    Ok(to_json(fake.add_hook(&format!("{owner}/{name}"), b.config, &events)?))
 }
 
-async fn statuses(
-    State(fake): State<FakeGithub>,
-    Path((owner, name)): Path<(String, String)>,
-) -> Answer {
+async fn statuses(State(fake): State<FakeGithub>, Path((owner, name)): Path<(String, String)>) -> Answer {
     let repo = format!("{owner}/{name}");
     fake.repo_named(&repo)?;
     Ok(to_json(fake.statuses(&repo)))
@@ -359,18 +332,11 @@ struct RequestFilter {
     path_contains: Option<String>,
 }
 
-async fn api_requests(
-    State(fake): State<FakeGithub>,
-    Query(f): Query<RequestFilter>,
-) -> Json<Value> {
+async fn api_requests(State(fake): State<FakeGithub>, Query(f): Query<RequestFilter>) -> Json<Value> {
     let all = fake.api_requests();
     let wanted: Vec<_> = all
         .into_iter()
-        .filter(|r| {
-            f.path_contains
-                .as_deref()
-                .is_none_or(|p| r.path.contains(p))
-        })
+        .filter(|r| f.path_contains.as_deref().is_none_or(|p| r.path.contains(p)))
         .collect();
     to_json(wanted)
 }

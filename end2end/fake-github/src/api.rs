@@ -25,22 +25,13 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
         .route("/user", get(get_user))
         .route("/user/repos", get(list_user_repos))
         .route("/repos/{owner}/{repo}", get(get_repo))
-        .route(
-            "/repos/{owner}/{repo}/commits/{*rest}",
-            get(get_commit_routes),
-        )
+        .route("/repos/{owner}/{repo}/commits/{*rest}", get(get_commit_routes))
         .route("/rate_limit", get(rate_limit))
         .merge(hooks::router())
         .merge(statuses::router())
         .fallback(|| async { ApiError::NotFound })
-        .layer(middleware::from_fn_with_state(
-            shared.clone(),
-            faults::inject,
-        ))
-        .layer(middleware::from_fn_with_state(
-            shared.clone(),
-            github_headers,
-        ))
+        .layer(middleware::from_fn_with_state(shared.clone(), faults::inject))
+        .layer(middleware::from_fn_with_state(shared.clone(), github_headers))
         .layer(middleware::from_fn_with_state(shared, recording::record))
 }
 
@@ -53,9 +44,7 @@ pub(crate) fn credentials(headers: &HeaderMap) -> Option<(CredentialKind, String
     match scheme.to_ascii_lowercase().as_str() {
         "bearer" | "token" => Some((CredentialKind::Bearer, rest.to_string())),
         "basic" => {
-            let decoded = base64::engine::general_purpose::STANDARD
-                .decode(rest)
-                .ok()?;
+            let decoded = base64::engine::general_purpose::STANDARD.decode(rest).ok()?;
             let decoded = String::from_utf8(decoded).ok()?;
             let (user, password) = decoded.split_once(':')?;
             let token = if password.is_empty() || password == "x-oauth-basic" {
@@ -85,9 +74,7 @@ impl Caller {
     }
 
     pub(crate) fn require_login(&self) -> Result<&str, ApiError> {
-        self.login
-            .as_deref()
-            .ok_or(ApiError::RequiresAuthentication)
+        self.login.as_deref().ok_or(ApiError::RequiresAuthentication)
     }
 }
 
@@ -137,10 +124,7 @@ pub(crate) fn repo_for(
         .permission(repo, caller.login.as_deref())
         .ok_or(ApiError::NotFound)?;
     let scoped = |scopes: &[&str]| scopes.is_empty() || caller.has_any_scope(scopes);
-    if (repo.private && !caller.has_any_scope(&["repo"]))
-        || role < need.role
-        || !scoped(need.scopes)
-    {
+    if (repo.private && !caller.has_any_scope(&["repo"])) || role < need.role || !scoped(need.scopes) {
         return Err(ApiError::NotFound);
     }
     Ok((repo.clone(), role))
@@ -210,18 +194,13 @@ pub(crate) fn json_body(bytes: &Bytes) -> Result<Value, ApiError> {
         return Ok(json!({}));
     }
     let v: Value = serde_json::from_slice(bytes).map_err(|_| ApiError::BadJson)?;
-    if v.is_object() {
-        Ok(v)
-    } else {
-        Err(ApiError::BadJson)
-    }
+    if v.is_object() { Ok(v) } else { Err(ApiError::BadJson) }
 }
 
 /// Headers every API reply carries: media type, request id, rate limit (unless a fault set
 /// them), and the token's scopes.
 async fn github_headers(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
-    let scopes = bearer_token(req.headers())
-        .and_then(|t| shared.read(|w| w.token(&t).map(|t| t.scopes.join(", "))));
+    let scopes = bearer_token(req.headers()).and_then(|t| shared.read(|w| w.token(&t).map(|t| t.scopes.join(", "))));
     let mut response = next.run(req).await;
     let used = shared.read(|w| w.api_requests.len()).min(4999) as u64 + 1;
     let h = response.headers_mut();
@@ -229,15 +208,8 @@ async fn github_headers(State(shared): State<Arc<Shared>>, req: Request, next: N
         "x-github-media-type",
         HeaderValue::from_static("github.v3; format=json"),
     );
-    h.insert(
-        "x-github-api-version-selected",
-        HeaderValue::from_static("2022-11-28"),
-    );
-    let id = format!(
-        "{:08X}:{:04X}",
-        rand::random::<u32>(),
-        rand::random::<u16>()
-    );
+    h.insert("x-github-api-version-selected", HeaderValue::from_static("2022-11-28"));
+    let id = format!("{:08X}:{:04X}", rand::random::<u32>(), rand::random::<u16>());
     h.insert(
         "x-github-request-id",
         HeaderValue::from_str(&id).expect("hex is a valid header"),
@@ -281,11 +253,7 @@ impl PageParams {
     }
 
     fn page(&self) -> usize {
-        self.page
-            .as_deref()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or(1)
-            .max(1)
+        self.page.as_deref().and_then(|p| p.parse().ok()).unwrap_or(1).max(1)
     }
 }
 
@@ -298,16 +266,11 @@ pub(crate) fn paginate(
 ) -> Response {
     let (per_page, page) = (params.per_page(), params.page());
     let last = items.len().div_ceil(per_page).max(1);
-    let slice: Vec<Value> = items
-        .into_iter()
-        .skip((page - 1) * per_page)
-        .take(per_page)
+    let slice: Vec<Value> = items.into_iter().skip((page - 1) * per_page).take(per_page).collect();
+    let kept: Vec<(String, String)> = url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
+        .filter(|(k, _)| k != "page" && k != "per_page")
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
         .collect();
-    let kept: Vec<(String, String)> =
-        url::form_urlencoded::parse(uri.query().unwrap_or("").as_bytes())
-            .filter(|(k, _)| k != "page" && k != "per_page")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
     let href = |n: usize| {
         let mut q = url::form_urlencoded::Serializer::new(String::new());
         q.extend_pairs(&kept);
@@ -371,10 +334,7 @@ async fn list_user_repos(
                 let is_org = w
                     .account(&r.owner)
                     .is_some_and(|a| a.kind == crate::state::AccountKind::Organization);
-                let collaborator = r
-                    .collaborators
-                    .keys()
-                    .any(|c| c.eq_ignore_ascii_case(&login));
+                let collaborator = r.collaborators.keys().any(|c| c.eq_ignore_ascii_case(&login));
                 affiliation.split(',').any(|a| match a.trim() {
                     "owner" => r.owner.eq_ignore_ascii_case(&login),
                     "collaborator" => collaborator && !is_org,
@@ -387,17 +347,10 @@ async fn list_user_repos(
         repos.sort_by(|(a, _), (b, _)| match sort {
             "created" => a.created_at.cmp(&b.created_at).then(a.id.cmp(&b.id)),
             "updated" | "pushed" => a.pushed_at.cmp(&b.pushed_at).then(a.id.cmp(&b.id)),
-            _ => a
-                .full_name()
-                .to_lowercase()
-                .cmp(&b.full_name().to_lowercase()),
+            _ => a.full_name().to_lowercase().cmp(&b.full_name().to_lowercase()),
         });
         let ascending = sort == "full_name";
-        if params
-            .direction
-            .as_deref()
-            .map_or(!ascending, |d| d == "desc")
-        {
+        if params.direction.as_deref().map_or(!ascending, |d| d == "desc") {
             repos.reverse();
         }
         repos
@@ -442,9 +395,7 @@ async fn get_commit_routes(
         return Ok(paginate(&shared.urls, &uri, &page, items));
     }
     if let Some(r#ref) = rest.strip_suffix("/status") {
-        return Ok(statuses::combined(&shared, &repo, r#ref)
-            .await
-            .into_response());
+        return Ok(statuses::combined(&shared, &repo, r#ref).await.into_response());
     }
     let sha = git_repo::resolve(&bare, &rest)
         .await
@@ -456,7 +407,8 @@ async fn get_commit_routes(
 async fn rate_limit(State(shared): State<Arc<Shared>>) -> axum::Json<Value> {
     let used = shared.read(|w| w.api_requests.len()).min(5000);
     let reset = clock::now() + 3600;
-    let bucket = |limit: usize, used: usize| json!({"limit": limit, "used": used, "remaining": limit - used, "reset": reset});
+    let bucket =
+        |limit: usize, used: usize| json!({"limit": limit, "used": used, "remaining": limit - used, "reset": reset});
     axum::Json(json!({
         "resources": {
             "core": bucket(5000, used),

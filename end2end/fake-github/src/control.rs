@@ -12,8 +12,8 @@ use crate::faults::{Fault, FaultKind};
 use crate::git_repo::{self, NewCommit, ZERO_SHA};
 use crate::oauth::new_token;
 use crate::state::{
-    Account, AccountKind, ApiRequest, CommitStatus, Delivery, GitRequest, Hook, HookConfig,
-    Permission, PullRequest, PullState, Repo, Token,
+    Account, AccountKind, ApiRequest, CommitStatus, Delivery, GitRequest, Hook, HookConfig, Permission, PullRequest,
+    PullState, Repo, Token,
 };
 use crate::{Error, FakeGithub, clock, deliveries};
 
@@ -277,12 +277,7 @@ impl FakeGithub {
     }
 
     /// Gives `login` a role in a repository (or changes it).
-    pub fn set_collaborator(
-        &self,
-        repo: &str,
-        login: &str,
-        permission: Permission,
-    ) -> Result<(), Error> {
+    pub fn set_collaborator(&self, repo: &str, login: &str, permission: Permission) -> Result<(), Error> {
         let id = self.repo_named(repo)?.id;
         self.shared.write(|w| {
             let login = w
@@ -290,11 +285,7 @@ impl FakeGithub {
                 .ok_or_else(|| Error::UnknownUser(login.into()))?
                 .login
                 .clone();
-            let repo = w
-                .repos
-                .iter_mut()
-                .find(|r| r.id == id)
-                .expect("looked up above");
+            let repo = w.repos.iter_mut().find(|r| r.id == id).expect("looked up above");
             repo.collaborators.insert(login, permission);
             Ok(())
         })
@@ -447,13 +438,7 @@ impl FakeGithub {
         let sha = git_repo::branch_sha(&head_bare, &pr.head_ref)
             .await
             .ok_or_else(|| Error::UnknownRef(pr.head_ref.clone()))?;
-        git_repo::set_ref(
-            &base_bare,
-            &head_bare,
-            &format!("refs/pull/{number}/head"),
-            &sha,
-        )
-        .await?;
+        git_repo::set_ref(&base_bare, &head_bare, &format!("refs/pull/{number}/head"), &sha).await?;
         self.update_pull(&pr, |p| {
             p.previous_head_sha = Some(std::mem::replace(&mut p.head_sha, sha));
         });
@@ -478,12 +463,7 @@ impl FakeGithub {
         Ok(())
     }
 
-    pub fn edit_pull_request_title(
-        &self,
-        repo: &str,
-        number: u64,
-        title: &str,
-    ) -> Result<(), Error> {
+    pub fn edit_pull_request_title(&self, repo: &str, number: u64, title: &str) -> Result<(), Error> {
         let pr = self.pull_request(repo, number)?;
         self.update_pull(&pr, |p| {
             p.previous_title = Some(std::mem::replace(&mut p.title, title.into()))
@@ -528,12 +508,7 @@ impl FakeGithub {
 
     /// Sends `pull_request` with `action` (opened, synchronize, reopened, closed, edited) for
     /// the pull request as it is now; the sender is its author.
-    pub async fn deliver_pull_request(
-        &self,
-        repo: &str,
-        number: u64,
-        action: &str,
-    ) -> Result<Vec<Delivery>, Error> {
+    pub async fn deliver_pull_request(&self, repo: &str, number: u64, action: &str) -> Result<Vec<Delivery>, Error> {
         if !["opened", "synchronize", "reopened", "closed", "edited"].contains(&action) {
             return Err(Error::UnknownAction(action.into()));
         }
@@ -541,14 +516,7 @@ impl FakeGithub {
         let payload = self
             .shared
             .read(|w| events::pull_request(&self.shared.urls, w, &pr, action, &pr.user));
-        deliveries::to_subscribers(
-            &self.shared,
-            pr.base_repo_id,
-            "pull_request",
-            Some(action),
-            &payload,
-        )
-        .await
+        deliveries::to_subscribers(&self.shared, pr.base_repo_id, "pull_request", Some(action), &payload).await
     }
 
     /// Sends a recorded delivery again with the same id and bytes (GitHub's "Redeliver").
@@ -594,8 +562,7 @@ impl FakeGithub {
     }
 
     pub fn repo(&self, full_name: &str) -> Option<Repo> {
-        self.shared
-            .read(|w| w.repo_by_full_name(full_name).cloned())
+        self.shared.read(|w| w.repo_by_full_name(full_name).cloned())
     }
 
     /// Hooks of a repository, with their secrets.
@@ -603,13 +570,8 @@ impl FakeGithub {
         let Ok(repo) = self.repo_named(repo) else {
             return vec![];
         };
-        self.shared.read(|w| {
-            w.hooks
-                .iter()
-                .filter(|h| h.repo_id == repo.id)
-                .cloned()
-                .collect()
-        })
+        self.shared
+            .read(|w| w.hooks.iter().filter(|h| h.repo_id == repo.id).cloned().collect())
     }
 
     /// Commit statuses of a repository in the order they were created.
@@ -617,13 +579,8 @@ impl FakeGithub {
         let Ok(repo) = self.repo_named(repo) else {
             return vec![];
         };
-        self.shared.read(|w| {
-            w.statuses
-                .iter()
-                .filter(|s| s.repo_id == repo.id)
-                .cloned()
-                .collect()
-        })
+        self.shared
+            .read(|w| w.statuses.iter().filter(|s| s.repo_id == repo.id).cloned().collect())
     }
 
     pub fn api_requests(&self) -> Vec<ApiRequest> {
@@ -644,11 +601,7 @@ impl FakeGithub {
 
     /// Waits until `check` returns `Some`, re-checking after every change of the fake's state
     /// (no polling, no sleeps); fails after 20 s naming `what`.
-    pub async fn wait_for<T>(
-        &self,
-        what: &str,
-        mut check: impl FnMut(&FakeGithub) -> Option<T>,
-    ) -> Result<T, Error> {
+    pub async fn wait_for<T>(&self, what: &str, mut check: impl FnMut(&FakeGithub) -> Option<T>) -> Result<T, Error> {
         let mut changes = self.shared.subscribe();
         let deadline = tokio::time::Instant::now() + WAIT;
         loop {
@@ -669,8 +622,7 @@ impl FakeGithub {
     }
 
     pub(crate) fn repo_named(&self, full_name: &str) -> Result<Repo, Error> {
-        self.repo(full_name)
-            .ok_or_else(|| Error::UnknownRepo(full_name.into()))
+        self.repo(full_name).ok_or_else(|| Error::UnknownRepo(full_name.into()))
     }
 
     fn touch(&self, repo_id: u64) {
@@ -694,9 +646,7 @@ impl FakeGithub {
 fn check_name(name: &str) -> Result<(), Error> {
     let ok = !name.is_empty()
         && !name.starts_with('.')
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
     if ok {
         Ok(())
     } else {

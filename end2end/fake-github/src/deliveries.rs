@@ -25,9 +25,7 @@ pub(crate) fn ping_in_background(shared: Arc<Shared>, hook_id: u64) {
 pub(crate) async fn ping(shared: &Shared, hook_id: u64) -> Result<Delivery, Error> {
     let payload = shared.read(|w| {
         let hook = w.hook(hook_id).ok_or(Error::UnknownHook(hook_id))?;
-        let repo = w
-            .repo_by_id(hook.repo_id)
-            .ok_or(Error::UnknownHook(hook_id))?;
+        let repo = w.repo_by_id(hook.repo_id).ok_or(Error::UnknownHook(hook_id))?;
         Ok::<_, Error>(events::ping(&shared.urls, w, repo, hook))
     })?;
     deliver(shared, hook_id, "ping", None, &payload).await
@@ -63,14 +61,8 @@ pub(crate) async fn deliver(
     payload: &Value,
 ) -> Result<Delivery, Error> {
     let (hook, repo) = shared.read(|w| {
-        let hook = w
-            .hook(hook_id)
-            .cloned()
-            .ok_or(Error::UnknownHook(hook_id))?;
-        let repo = w
-            .repo_by_id(hook.repo_id)
-            .cloned()
-            .ok_or(Error::UnknownHook(hook_id))?;
+        let hook = w.hook(hook_id).cloned().ok_or(Error::UnknownHook(hook_id))?;
+        let repo = w.repo_by_id(hook.repo_id).cloned().ok_or(Error::UnknownHook(hook_id))?;
         Ok::<_, Error>((hook, repo))
     })?;
     let json = serde_json::to_string(payload).expect("JSON values serialize");
@@ -90,20 +82,11 @@ pub(crate) async fn deliver(
         ("X-GitHub-Delivery".into(), guid.clone()),
         ("X-GitHub-Event".into(), event.into()),
         ("X-GitHub-Hook-ID".into(), hook.id.to_string()),
-        (
-            "X-GitHub-Hook-Installation-Target-ID".into(),
-            repo.id.to_string(),
-        ),
-        (
-            "X-GitHub-Hook-Installation-Target-Type".into(),
-            "repository".into(),
-        ),
+        ("X-GitHub-Hook-Installation-Target-ID".into(), repo.id.to_string()),
+        ("X-GitHub-Hook-Installation-Target-Type".into(), "repository".into()),
     ]);
     if let Some(secret) = &hook.config.secret {
-        headers.insert(
-            "X-Hub-Signature".into(),
-            format!("sha1={}", sign_sha1(secret, &body)),
-        );
+        headers.insert("X-Hub-Signature".into(), format!("sha1={}", sign_sha1(secret, &body)));
         headers.insert(
             "X-Hub-Signature-256".into(),
             format!("sha256={}", sign_sha256(secret, &body)),
@@ -141,16 +124,14 @@ pub(crate) async fn redeliver(shared: &Shared, guid: &str) -> Result<Delivery, E
 
 /// Hex HMAC-SHA1 of `body`, for `X-Hub-Signature`.
 pub fn sign_sha1(secret: &str, body: &str) -> String {
-    let mut mac =
-        Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    let mut mac = Hmac::<sha1::Sha1>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
 /// Hex HMAC-SHA256 of `body`, for `X-Hub-Signature-256`.
 pub fn sign_sha256(secret: &str, body: &str) -> String {
-    let mut mac =
-        Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("HMAC takes any key");
     mac.update(body.as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }

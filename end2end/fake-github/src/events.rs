@@ -45,9 +45,7 @@ const ZEN: [&str; 6] = [
 ];
 
 pub fn ping(urls: &Urls, world: &World, repo: &Repo, hook: &Hook) -> Value {
-    let sender = world
-        .account(&hook.creator)
-        .or_else(|| world.account(&repo.owner));
+    let sender = world.account(&hook.creator).or_else(|| world.account(&repo.owner));
     json!({
         "zen": ZEN[(hook.id % ZEN.len() as u64) as usize],
         "hook_id": hook.id,
@@ -105,16 +103,8 @@ pub fn push(
     })
 }
 
-pub fn pull_request(
-    urls: &Urls,
-    world: &World,
-    pr: &PullRequest,
-    action: &str,
-    sender: &str,
-) -> Value {
-    let base = world
-        .repo_by_id(pr.base_repo_id)
-        .expect("a pull request's base exists");
+pub fn pull_request(urls: &Urls, world: &World, pr: &PullRequest, action: &str, sender: &str) -> Value {
+    let base = world.repo_by_id(pr.base_repo_id).expect("a pull request's base exists");
     let mut v = json!({
         "action": action,
         "number": pr.number,
@@ -124,11 +114,7 @@ pub fn pull_request(
     });
     match action {
         "synchronize" => {
-            v["before"] = json!(
-                pr.previous_head_sha
-                    .clone()
-                    .unwrap_or_else(|| pr.head_sha.clone())
-            );
+            v["before"] = json!(pr.previous_head_sha.clone().unwrap_or_else(|| pr.head_sha.clone()));
             v["after"] = json!(pr.head_sha);
         }
         "edited" => {

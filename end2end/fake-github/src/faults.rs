@@ -37,23 +37,12 @@ pub struct Fault {
 
 impl Fault {
     fn matches(&self, path: &str) -> bool {
-        self.remaining > 0
-            && self
-                .path_contains
-                .as_deref()
-                .is_none_or(|p| path.contains(p))
+        self.remaining > 0 && self.path_contains.as_deref().is_none_or(|p| path.contains(p))
     }
 }
 
-pub(crate) async fn inject(
-    State(shared): State<Arc<Shared>>,
-    req: Request,
-    next: Next,
-) -> Response {
-    let uri = req
-        .extensions()
-        .get::<OriginalUri>()
-        .map_or(req.uri(), |o| &o.0);
+pub(crate) async fn inject(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
+    let uri = req.extensions().get::<OriginalUri>().map_or(req.uri(), |o| &o.0);
     let path = uri.path().to_string();
     let hit = shared.write(|w| {
         let fault = w.faults.iter_mut().find(|f| f.matches(&path))?;
@@ -104,8 +93,7 @@ fn fault_response(kind: FaultKind) -> Response {
                 })),
             )
                 .into_response();
-            r.headers_mut()
-                .insert("retry-after", HeaderValue::from_static("1"));
+            r.headers_mut().insert("retry-after", HeaderValue::from_static("1"));
             r
         }
     }

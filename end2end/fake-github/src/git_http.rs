@@ -21,22 +21,12 @@ pub(crate) fn router() -> Router<Arc<Shared>> {
 
 /// Only what the dumb protocol reads: never `config`, hooks or anything else in the bare dir.
 fn servable(path: &str) -> bool {
-    let safe_chars = path
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
+    let safe_chars = path.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-/".contains(&b));
     let allowed = matches!(
         path,
-        "HEAD"
-            | "info/refs"
-            | "objects/info/packs"
-            | "objects/info/alternates"
-            | "objects/info/http-alternates"
+        "HEAD" | "info/refs" | "objects/info/packs" | "objects/info/alternates" | "objects/info/http-alternates"
     ) || path.starts_with("objects/");
-    safe_chars
-        && allowed
-        && !path
-            .split('/')
-            .any(|seg| seg.is_empty() || seg.starts_with('.'))
+    safe_chars && allowed && !path.split('/').any(|seg| seg.is_empty() || seg.starts_with('.'))
 }
 
 fn unauthorized() -> Response {
@@ -56,18 +46,11 @@ async fn serve(
 ) -> Response {
     let name = repo.strip_suffix(".git").unwrap_or(&repo).to_string();
     let creds = credentials(&headers);
-    let token = creds
-        .as_ref()
-        .and_then(|(_, t)| shared.read(|w| w.token(t).cloned()));
+    let token = creds.as_ref().and_then(|(_, t)| shared.read(|w| w.token(t).cloned()));
     let found = shared.read(|w| {
         let repo = w.repo(&owner, &name)?.clone();
-        let readable = w
-            .permission(&repo, token.as_ref().map(|t| t.login.as_str()))
-            .is_some()
-            && (!repo.private
-                || token
-                    .as_ref()
-                    .is_some_and(|t| t.scopes.iter().any(|s| s == "repo")));
+        let readable = w.permission(&repo, token.as_ref().map(|t| t.login.as_str())).is_some()
+            && (!repo.private || token.as_ref().is_some_and(|t| t.scopes.iter().any(|s| s == "repo")));
         Some((repo, readable))
     });
     let response = match (&found, &creds, &token) {
@@ -81,11 +64,7 @@ async fn serve(
                     } else {
                         "application/octet-stream"
                     };
-                    let body = if method == Method::HEAD {
-                        Vec::new()
-                    } else {
-                        bytes
-                    };
+                    let body = if method == Method::HEAD { Vec::new() } else { bytes };
                     ([(CONTENT_TYPE, kind)], body).into_response()
                 }
                 Err(_) => (StatusCode::NOT_FOUND, "Not Found\n").into_response(),

@@ -76,12 +76,7 @@ pub async fn clone_bare(from: &Path, to: &Path) -> Result<(), Error> {
     let parent = to.parent().expect("repository paths have a parent");
     tokio::fs::create_dir_all(parent).await?;
     let (from, to) = (path_str(from)?, path_str(to)?);
-    git(
-        parent,
-        &["clone", "--bare", "-q", "--no-hardlinks", from, to],
-        &[],
-    )
-    .await?;
+    git(parent, &["clone", "--bare", "-q", "--no-hardlinks", from, to], &[]).await?;
     update_server_info(Path::new(to)).await
 }
 
@@ -106,22 +101,11 @@ pub async fn branch_sha(bare: &Path, branch: &str) -> Option<String> {
 }
 
 /// Commits `change` on top of its branch and pushes it; returns the new sha.
-pub async fn commit(
-    bare: &Path,
-    work_root: &Path,
-    change: &NewCommit<'_>,
-) -> Result<String, Error> {
+pub async fn commit(bare: &Path, work_root: &Path, change: &NewCommit<'_>) -> Result<String, Error> {
     tokio::fs::create_dir_all(work_root).await?;
-    let work = tempfile::Builder::new()
-        .prefix("commit-")
-        .tempdir_in(work_root)?;
+    let work = tempfile::Builder::new().prefix("commit-").tempdir_in(work_root)?;
     let dir = work.path();
-    git(
-        dir,
-        &["clone", "-q", "--no-checkout", path_str(bare)?, "."],
-        &[],
-    )
-    .await?;
+    git(dir, &["clone", "-q", "--no-checkout", path_str(bare)?, "."], &[]).await?;
     if branch_sha(bare, change.branch).await.is_some() {
         let remote = format!("origin/{}", change.branch);
         git(dir, &["checkout", "-q", "-B", change.branch, &remote], &[]).await?;
@@ -154,16 +138,8 @@ pub async fn commit(
         ("GIT_COMMITTER_NAME", change.author_name),
         ("GIT_COMMITTER_EMAIL", change.author_email),
     ];
-    git(
-        dir,
-        &["commit", "-q", "--allow-empty", "-m", change.message],
-        &ident,
-    )
-    .await?;
-    let sha = git(dir, &["rev-parse", "HEAD"], &[])
-        .await?
-        .trim()
-        .to_string();
+    git(dir, &["commit", "-q", "--allow-empty", "-m", change.message], &ident).await?;
+    let sha = git(dir, &["rev-parse", "HEAD"], &[]).await?.trim().to_string();
     let target = format!("HEAD:refs/heads/{}", change.branch);
     git(dir, &["push", "-q", "origin", &target], &[]).await?;
     update_server_info(bare).await?;
@@ -174,12 +150,7 @@ pub async fn commit(
 pub async fn set_ref(bare: &Path, source: &Path, refname: &str, sha: &str) -> Result<(), Error> {
     if source != bare {
         let refspec = format!("+{sha}:{refname}");
-        git(
-            bare,
-            &["fetch", "-q", "--no-tags", path_str(source)?, &refspec],
-            &[],
-        )
-        .await?;
+        git(bare, &["fetch", "-q", "--no-tags", path_str(source)?, &refspec], &[]).await?;
     } else {
         git(bare, &["update-ref", refname, sha], &[]).await?;
     }
@@ -200,14 +171,7 @@ pub async fn commit_info(bare: &Path, sha: &str) -> Result<CommitInfo, Error> {
     };
     let changes = git(
         bare,
-        &[
-            "diff-tree",
-            "--no-commit-id",
-            "--name-status",
-            "-r",
-            "--root",
-            sha,
-        ],
+        &["diff-tree", "--no-commit-id", "--name-status", "-r", "--root", sha],
         &[],
     )
     .await?;
@@ -250,17 +214,8 @@ pub async fn pushed_commits(
     if before != ZERO_SHA {
         args.push(format!("^{before}"));
     } else {
-        let refs = git(
-            bare,
-            &["for-each-ref", "--format=%(refname)", "refs/heads/"],
-            &[],
-        )
-        .await?;
-        args.extend(
-            refs.lines()
-                .filter(|r| *r != refname)
-                .map(|r| format!("^{r}")),
-        );
+        let refs = git(bare, &["for-each-ref", "--format=%(refname)", "refs/heads/"], &[]).await?;
+        args.extend(refs.lines().filter(|r| *r != refname).map(|r| format!("^{r}")));
     }
     args.push("--".into());
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -275,16 +230,13 @@ pub async fn tag(bare: &Path, name: &str, sha: &str) -> Result<(), Error> {
 }
 
 fn path_str(p: &Path) -> Result<&str, Error> {
-    p.to_str()
-        .ok_or_else(|| Error::InvalidName(p.display().to_string()))
+    p.to_str().ok_or_else(|| Error::InvalidName(p.display().to_string()))
 }
 
 /// `root/rel`, refusing paths that climb out of `root`.
 fn safe_join(root: &Path, rel: &str) -> Result<PathBuf, Error> {
     let rel = Path::new(rel);
-    let plain = rel
-        .components()
-        .all(|c| matches!(c, std::path::Component::Normal(_)));
+    let plain = rel.components().all(|c| matches!(c, std::path::Component::Normal(_)));
     if !plain || rel.as_os_str().is_empty() {
         return Err(Error::InvalidName(rel.display().to_string()));
     }

@@ -21,12 +21,7 @@ pub const MAX_HOOKS: usize = 20;
 
 const READ_HOOKS: Need = Need {
     role: Permission::Admin,
-    scopes: &[
-        "repo",
-        "admin:repo_hook",
-        "write:repo_hook",
-        "read:repo_hook",
-    ],
+    scopes: &["repo", "admin:repo_hook", "write:repo_hook", "read:repo_hook"],
 };
 const WRITE_HOOKS: Need = Need {
     role: Permission::Admin,
@@ -110,13 +105,7 @@ fn string_list(body: &Value, key: &str) -> Result<Option<Vec<String>>, ApiError>
             .map(|i| i.as_str().map(String::from))
             .collect::<Option<Vec<_>>>()
             .map(Some)
-            .ok_or_else(|| {
-                hook_error(
-                    "invalid",
-                    Some(key),
-                    &format!("{key} must be a list of strings"),
-                )
-            }),
+            .ok_or_else(|| hook_error("invalid", Some(key), &format!("{key} must be a list of strings"))),
         Some(_) => Err(hook_error(
             "invalid",
             Some(key),
@@ -192,11 +181,7 @@ async fn create(
         None | Some(Value::Null) => true,
         Some(Value::Bool(b)) => *b,
         Some(_) => {
-            return Err(hook_error(
-                "invalid",
-                Some("active"),
-                "active must be a boolean",
-            ));
+            return Err(hook_error("invalid", Some("active"), "active must be a boolean"));
         }
     };
     let mut config = HookConfig {
@@ -210,16 +195,11 @@ async fn create(
     let hook = shared.write(|w| {
         let existing: Vec<&Hook> = w.hooks.iter().filter(|h| h.repo_id == repo.id).collect();
         if existing.iter().any(|h| h.config.url == config.url) {
-            return Err(hook_error(
-                "custom",
-                None,
-                "Hook already exists on this repository",
-            ));
+            return Err(hook_error("custom", None, "Hook already exists on this repository"));
         }
         for event in &events {
             if existing.iter().filter(|h| h.events.contains(event)).count() >= MAX_HOOKS {
-                let message =
-                    format!("The \"{event}\" event cannot have more than {MAX_HOOKS} hooks");
+                let message = format!("The \"{event}\" event cannot have more than {MAX_HOOKS} hooks");
                 return Err(hook_error("custom", None, &message));
             }
         }
@@ -244,14 +224,8 @@ async fn create(
         deliveries::ping_in_background(shared.clone(), hook.id);
     }
     let json = shapes::hook(&shared.urls, &repo, &hook);
-    let location = HeaderValue::from_str(json["url"].as_str().unwrap_or_default())
-        .expect("URLs are valid header text");
-    Ok((
-        StatusCode::CREATED,
-        [(LOCATION, location)],
-        axum::Json(json),
-    )
-        .into_response())
+    let location = HeaderValue::from_str(json["url"].as_str().unwrap_or_default()).expect("URLs are valid header text");
+    Ok((StatusCode::CREATED, [(LOCATION, location)], axum::Json(json)).into_response())
 }
 
 fn hook_in(shared: &Shared, repo: &Repo, id: &str) -> Result<Hook, ApiError> {
@@ -296,11 +270,7 @@ async fn update(
         None | Some(Value::Null) => {}
         Some(Value::Bool(b)) => hook.active = *b,
         Some(_) => {
-            return Err(hook_error(
-                "invalid",
-                Some("active"),
-                "active must be a boolean",
-            ));
+            return Err(hook_error("invalid", Some("active"), "active must be a boolean"));
         }
     }
     hook.updated_at = clock::now();

@@ -35,8 +35,8 @@ pub use faults::{Fault, FaultKind};
 pub use git_repo::ZERO_SHA;
 pub use hooks::MAX_HOOKS;
 pub use state::{
-    Account, AccountKind, ApiRequest, CommitStatus, CredentialKind, Delivery, GitRequest, Hook,
-    HookConfig, Permission, PullRequest, PullState, Repo,
+    Account, AccountKind, ApiRequest, CommitStatus, CredentialKind, Delivery, GitRequest, Hook, HookConfig, Permission,
+    PullRequest, PullState, Repo,
 };
 
 use state::{Shared, Urls};
@@ -59,9 +59,7 @@ pub enum Error {
     UnknownHook(u64),
     #[error("no delivery with id {0}")]
     UnknownDelivery(String),
-    #[error(
-        "`{0}` is not a pull_request action this fake sends (opened, synchronize, reopened, closed, edited)"
-    )]
+    #[error("`{0}` is not a pull_request action this fake sends (opened, synchronize, reopened, closed, edited)")]
     UnknownAction(String),
     #[error("git {command} failed: {stderr}")]
     Git { command: String, stderr: String },
@@ -190,9 +188,6 @@ fn router(shared: Arc<Shared>) -> Router {
         .merge(git_http::router())
         // A service, not a nested router: its fallback answers every other `/api/v3/...` path,
         // which would otherwise reach the git route (`/{owner}/{repo}/...`).
-        .nest_service(
-            "/api/v3",
-            api::router(shared.clone()).with_state(shared.clone()),
-        )
+        .nest_service("/api/v3", api::router(shared.clone()).with_state(shared.clone()))
         .with_state(shared)
 }

@@ -6,8 +6,7 @@ use std::process::ExitCode;
 
 use fake_github::{FakeGithub, FakeGithubOptions};
 
-const USAGE: &str =
-    "usage: fake-github [--port N] [--client-id ID] [--client-secret SECRET] [--state-dir DIR]";
+const USAGE: &str = "usage: fake-github [--port N] [--client-id ID] [--client-secret SECRET] [--state-dir DIR]";
 
 fn parse(args: &[String]) -> Result<FakeGithubOptions, String> {
     let mut options = FakeGithubOptions::default();
@@ -51,10 +50,7 @@ async fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    println!(
-        "fake-github listening on {}",
-        fake.web_url().trim_end_matches('/')
-    );
+    println!("fake-github listening on {}", fake.web_url().trim_end_matches('/'));
     // Serves until killed.
     let _ = tokio::signal::ctrl_c().await;
     ExitCode::SUCCESS

@@ -66,10 +66,7 @@ pub(crate) fn normalize_scopes(scope: &str) -> Vec<String> {
     scopes
 }
 
-async fn authorize(
-    State(shared): State<Arc<Shared>>,
-    Query(params): Query<AuthorizeParams>,
-) -> Response {
+async fn authorize(State(shared): State<Arc<Shared>>, Query(params): Query<AuthorizeParams>) -> Response {
     if params.login.is_some() || params.deny.is_some() {
         return decide_with(&shared, params);
     }
@@ -87,12 +84,8 @@ async fn authorize(
             .map(|a| a.login.clone())
             .collect()
     });
-    let hidden = |name: &str, value: &str| {
-        format!(
-            "<input type=\"hidden\" name=\"{name}\" value=\"{}\">",
-            escape(value)
-        )
-    };
+    let hidden =
+        |name: &str, value: &str| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", escape(value));
     let mut fields = hidden("client_id", &params.client_id);
     fields += &hidden("scope", &params.scope);
     if let Some(r) = &params.redirect_uri {
@@ -103,7 +96,12 @@ async fn authorize(
     }
     let buttons: String = users
         .iter()
-        .map(|u| format!("<p><button type=\"submit\" name=\"login\" value=\"{0}\">Sign in as {0}</button></p>", escape(u)))
+        .map(|u| {
+            format!(
+                "<p><button type=\"submit\" name=\"login\" value=\"{0}\">Sign in as {0}</button></p>",
+                escape(u)
+            )
+        })
         .collect();
     let page = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorize application</title></head>\
@@ -142,11 +140,7 @@ fn decide_with(shared: &Shared, params: AuthorizeParams) -> Response {
         return (StatusCode::NOT_FOUND, "unknown client_id").into_response();
     }
     let Some(redirect_uri) = params.redirect_uri.clone() else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "redirect_uri is required by this fake",
-        )
-            .into_response();
+        return (StatusCode::BAD_REQUEST, "redirect_uri is required by this fake").into_response();
     };
     let Ok(mut target) = url::Url::parse(&redirect_uri) else {
         return (StatusCode::BAD_REQUEST, "redirect_uri is not a URL").into_response();
@@ -198,11 +192,7 @@ fn client_credentials(headers: &HeaderMap, form: &[(String, String)]) -> (String
         .get(AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b| {
-            base64::engine::general_purpose::STANDARD
-                .decode(b.trim())
-                .ok()
-        })
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b.trim()).ok())
         .and_then(|b| String::from_utf8(b).ok());
     let decode = |s: &str| {
         url::form_urlencoded::parse(format!("x={s}").as_bytes())
@@ -227,11 +217,7 @@ fn oauth_error(error: &str, description: &str, anchor: &str) -> Value {
     })
 }
 
-async fn access_token(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+async fn access_token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bytes) -> Response {
     let is_json_body = headers
         .get(CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -259,11 +245,7 @@ async fn access_token(
             "incorrect-client-credentials",
         )
     } else {
-        exchange(
-            &shared,
-            field("code").unwrap_or_default(),
-            field("redirect_uri"),
-        )
+        exchange(&shared, field("code").unwrap_or_default(), field("redirect_uri"))
     };
     let wants_json = headers
         .get(ACCEPT)
@@ -277,10 +259,7 @@ async fn access_token(
             form.append_pair(k, v.as_str().unwrap_or_default());
         }
         (
-            [(
-                CONTENT_TYPE,
-                "application/x-www-form-urlencoded; charset=utf-8",
-            )],
+            [(CONTENT_TYPE, "application/x-www-form-urlencoded; charset=utf-8")],
             form.finish(),
         )
             .into_response()

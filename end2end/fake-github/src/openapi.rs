@@ -12,15 +12,9 @@ use serde_json::{Map, Value, json};
 #[derive(Debug, thiserror::Error)]
 pub enum OpenApiError {
     #[error("cannot read the OpenAPI description {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("the OpenAPI description {path} is not JSON: {source}")]
-    Parse {
-        path: String,
-        source: serde_json::Error,
-    },
+    Parse { path: String, source: serde_json::Error },
     #[error("no operation `{0}` in the OpenAPI description")]
     UnknownOperation(String),
     #[error("no webhook `{0}` in the OpenAPI description's x-webhooks")]
@@ -59,10 +53,7 @@ impl OpenApi {
             path: shown.clone(),
             source,
         })?;
-        let doc = serde_json::from_slice(&text).map_err(|source| OpenApiError::Parse {
-            path: shown,
-            source,
-        })?;
+        let doc = serde_json::from_slice(&text).map_err(|source| OpenApiError::Parse { path: shown, source })?;
         Ok(OpenApi { doc })
     }
 
@@ -71,10 +62,7 @@ impl OpenApi {
     }
 
     fn operation(&self, operation_id: &str) -> Result<&Value, OpenApiError> {
-        let paths = self.doc["paths"]
-            .as_object()
-            .into_iter()
-            .flat_map(|p| p.values());
+        let paths = self.doc["paths"].as_object().into_iter().flat_map(|p| p.values());
         paths
             .filter_map(Value::as_object)
             .flat_map(|methods| methods.values())
@@ -90,12 +78,8 @@ impl OpenApi {
     }
 
     fn pointer(&self, r: &str) -> Result<&Value, OpenApiError> {
-        let ptr = r
-            .strip_prefix('#')
-            .ok_or_else(|| OpenApiError::BadRef(r.into()))?;
-        self.doc
-            .pointer(ptr)
-            .ok_or_else(|| OpenApiError::BadRef(r.into()))
+        let ptr = r.strip_prefix('#').ok_or_else(|| OpenApiError::BadRef(r.into()))?;
+        self.doc.pointer(ptr).ok_or_else(|| OpenApiError::BadRef(r.into()))
     }
 
     fn json_schema_of(&self, what: &str, holder: &Value) -> Result<Value, OpenApiError> {
@@ -144,12 +128,7 @@ impl OpenApi {
         )
     }
 
-    pub fn validate_response(
-        &self,
-        operation_id: &str,
-        status: u16,
-        body: &Value,
-    ) -> Result<(), OpenApiError> {
+    pub fn validate_response(&self, operation_id: &str, status: u16, body: &Value) -> Result<(), OpenApiError> {
         let what = format!("{status} response of {operation_id}");
         validate(&what, &self.response_schema(operation_id, status)?, body)
     }
@@ -165,11 +144,7 @@ impl OpenApi {
     /// OpenAPI 3.0 schema → JSON Schema: inline `$ref`s (a cycle becomes `{}`, accepting
     /// anything), turn `nullable` into a `null` type, drop OpenAPI-only keywords, and read a
     /// `oneOf` with a `discriminator` as `anyOf` (the discriminator, not exclusivity, picks).
-    fn to_json_schema(
-        &self,
-        schema: &Value,
-        stack: &mut Vec<String>,
-    ) -> Result<Value, OpenApiError> {
+    fn to_json_schema(&self, schema: &Value, stack: &mut Vec<String>) -> Result<Value, OpenApiError> {
         let Some(obj) = schema.as_object() else {
             return Ok(schema.clone());
         };
@@ -195,9 +170,7 @@ impl OpenApi {
                     }
                     Value::Object(props)
                 }
-                "items" | "additionalProperties" | "not" if value.is_object() => {
-                    self.to_json_schema(value, stack)?
-                }
+                "items" | "additionalProperties" | "not" if value.is_object() => self.to_json_schema(value, stack)?,
                 "allOf" | "anyOf" | "oneOf" => Value::Array(
                     value
                         .as_array()
@@ -233,10 +206,7 @@ impl OpenApi {
                 .into_iter()
                 .flatten()
                 .find_map(|(p, methods)| {
-                    let (m, _) = methods
-                        .as_object()?
-                        .iter()
-                        .find(|(_, o)| std::ptr::eq(*o, op))?;
+                    let (m, _) = methods.as_object()?.iter().find(|(_, o)| std::ptr::eq(*o, op))?;
                     Some((p.clone(), m.clone()))
                 })
                 .expect("the operation was found in paths");
@@ -369,13 +339,8 @@ mod tests {
 
     /// The full file when `FAKE_GITHUB_OPENAPI` names it, else the fixture cut from it.
     fn spec() -> OpenApi {
-        let path = std::env::var("FAKE_GITHUB_OPENAPI").unwrap_or_else(|_| {
-            concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/tests/fixtures/openapi-subset.json"
-            )
-            .into()
-        });
+        let path = std::env::var("FAKE_GITHUB_OPENAPI")
+            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/openapi-subset.json").into());
         OpenApi::load(Path::new(&path)).expect("the OpenAPI fixture loads")
     }
 
@@ -392,56 +357,35 @@ mod tests {
             "name": "web", "active": true, "events": ["push", "pull_request"],
             "config": {"url": "http://127.0.0.1:3000/gh/webhook", "content_type": "json", "secret": "s3cret", "insecure_ssl": "0"}
         });
-        spec()
-            .validate_request("repos/create-webhook", &body)
-            .unwrap();
+        spec().validate_request("repos/create-webhook", &body).unwrap();
     }
 
     #[test]
     fn rejects_unknown_keys_and_wrong_types_in_a_hook() {
         let spec = spec();
         let extra = json!({"name": "web", "config": {"url": "http://x/"}, "event": ["push"]});
-        assert!(
-            problems(spec.validate_request("repos/create-webhook", &extra))[0].contains("event")
-        );
+        assert!(problems(spec.validate_request("repos/create-webhook", &extra))[0].contains("event"));
         let wrong_type = json!({"name": "web", "active": "yes", "config": {"url": "http://x/"}});
-        assert!(
-            problems(spec.validate_request("repos/create-webhook", &wrong_type))[0]
-                .contains("/active")
-        );
+        assert!(problems(spec.validate_request("repos/create-webhook", &wrong_type))[0].contains("/active"));
         let events_not_list = json!({"events": "push", "config": {"url": "http://x/"}});
-        assert!(
-            problems(spec.validate_request("repos/create-webhook", &events_not_list))[0]
-                .contains("/events")
-        );
+        assert!(problems(spec.validate_request("repos/create-webhook", &events_not_list))[0].contains("/events"));
     }
 
     #[test]
     fn accepts_a_status_with_null_description() {
         let body = json!({"state": "pending", "target_url": "http://127.0.0.1:3000/ci/a/b/c", "description": null, "context": "SicuroCI"});
-        spec()
-            .validate_request("repos/create-commit-status", &body)
-            .unwrap();
+        spec().validate_request("repos/create-commit-status", &body).unwrap();
     }
 
     #[test]
     fn rejects_a_status_without_state_or_with_an_unknown_one() {
         let spec = spec();
         let missing = json!({"context": "SicuroCI"});
-        assert!(
-            problems(spec.validate_request("repos/create-commit-status", &missing))[0]
-                .contains("state")
-        );
+        assert!(problems(spec.validate_request("repos/create-commit-status", &missing))[0].contains("state"));
         let unknown = json!({"state": "passed", "context": "SicuroCI"});
-        assert!(
-            problems(spec.validate_request("repos/create-commit-status", &unknown))[0]
-                .contains("/state")
-        );
+        assert!(problems(spec.validate_request("repos/create-commit-status", &unknown))[0].contains("/state"));
         let number = json!({"state": "success", "description": 42});
-        assert!(
-            problems(spec.validate_request("repos/create-commit-status", &number))[0]
-                .contains("/description")
-        );
+        assert!(problems(spec.validate_request("repos/create-commit-status", &number))[0].contains("/description"));
     }
 
     #[test]
@@ -471,9 +415,6 @@ mod tests {
         let maybe = api
             .to_json_schema(&json!({"$ref": "#/components/schemas/maybe"}), &mut vec![])
             .unwrap();
-        assert_eq!(
-            maybe,
-            json!({"type": ["string", "null"], "enum": ["a", null]})
-        );
+        assert_eq!(maybe, json!({"type": ["string", "null"], "enum": ["a", null]}));
     }
 }

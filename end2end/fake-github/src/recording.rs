@@ -22,11 +22,7 @@ const HEADERS: [&str; 5] = [
 ];
 const MAX_BODY: usize = 25 * 1024 * 1024;
 
-pub(crate) async fn record(
-    State(shared): State<Arc<Shared>>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub(crate) async fn record(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, MAX_BODY).await else {
         return (StatusCode::PAYLOAD_TOO_LARGE, "request body too large").into_response();
@@ -38,13 +34,9 @@ pub(crate) async fn record(
             Some((name.to_string(), value.to_string()))
         })
         .collect();
-    let user = bearer_token(&parts.headers)
-        .and_then(|t| shared.read(|w| w.token(&t).map(|t| t.login.clone())));
+    let user = bearer_token(&parts.headers).and_then(|t| shared.read(|w| w.token(&t).map(|t| t.login.clone())));
     // Nested routers see the path without `/api/v3`; record it as it was sent.
-    let uri = parts
-        .extensions
-        .get::<OriginalUri>()
-        .map_or(&parts.uri, |o| &o.0);
+    let uri = parts.extensions.get::<OriginalUri>().map_or(&parts.uri, |o| &o.0);
     let mut entry = ApiRequest {
         method: parts.method.to_string(),
         path: uri.path().to_string(),
@@ -54,9 +46,7 @@ pub(crate) async fn record(
         user,
         status: 0,
     };
-    let response = next
-        .run(Request::from_parts(parts, Body::from(bytes)))
-        .await;
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     entry.status = response.status().as_u16();
     shared.write(|w| w.api_requests.push(entry));
     response

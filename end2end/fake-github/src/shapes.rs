@@ -7,9 +7,7 @@ use serde_json::{Map, Value, json};
 
 use crate::clock::iso8601;
 use crate::git_repo::CommitInfo;
-use crate::state::{
-    Account, AccountKind, CommitStatus, Hook, Permission, PullRequest, PullState, Repo, Urls, World,
-};
+use crate::state::{Account, AccountKind, CommitStatus, Hook, Permission, PullRequest, PullState, Repo, Urls, World};
 
 pub fn node_id(kind: &str, id: u64) -> String {
     let tag = match kind {
@@ -108,11 +106,7 @@ pub fn repository(urls: &Urls, world: &World, repo: &Repo, viewer: Option<Permis
     let owner = world
         .account(&repo.owner)
         .expect("every repository has an owner account");
-    let forks = world
-        .repos
-        .iter()
-        .filter(|f| f.fork_of == Some(repo.id))
-        .count();
+    let forks = world.repos.iter().filter(|f| f.fork_of == Some(repo.id)).count();
     let mut v = json!({
         "id": repo.id,
         "node_id": node_id("Repository", repo.id),
@@ -293,10 +287,7 @@ pub fn status(urls: &Urls, world: &World, repo: &Repo, s: &CommitStatus) -> Valu
 
 /// A GitHub account whose email matches the commit's, as the API links authors.
 fn account_for_email<'w>(world: &'w World, email: &str) -> Option<&'w Account> {
-    world
-        .accounts
-        .iter()
-        .find(|a| a.email.eq_ignore_ascii_case(email))
+    world.accounts.iter().find(|a| a.email.eq_ignore_ascii_case(email))
 }
 
 /// `GET /repos/{owner}/{repo}/commits/{ref}`.
@@ -311,7 +302,11 @@ pub fn commit(urls: &Urls, world: &World, repo: &Repo, c: &CommitInfo) -> Value 
         .flat_map(|(status, paths)| {
             let (web_tree, api, sha) = (&web_tree, &api, &c.sha);
             paths.iter().map(move |p| {
-                let p_url = p.replace('%', "%25").replace(' ', "%20").replace('#', "%23").replace('?', "%3F");
+                let p_url = p
+                    .replace('%', "%25")
+                    .replace(' ', "%20")
+                    .replace('#', "%23")
+                    .replace('?', "%3F");
                 json!({"sha": null, "filename": p, "status": status, "additions": 0, "deletions": 0, "changes": 0,
                        "blob_url": format!("{web_tree}/blob/{sha}/{p_url}"),
                        "raw_url": format!("{web_tree}/raw/{sha}/{p_url}"),
@@ -369,15 +364,9 @@ pub fn push_commit(urls: &Urls, world: &World, repo: &Repo, c: &CommitInfo) -> V
 }
 
 pub fn pull_request(urls: &Urls, world: &World, pr: &PullRequest) -> Value {
-    let base = world
-        .repo_by_id(pr.base_repo_id)
-        .expect("a pull request's base exists");
-    let head = world
-        .repo_by_id(pr.head_repo_id)
-        .expect("a pull request's head exists");
-    let user = world
-        .account(&pr.user)
-        .expect("a pull request's author exists");
+    let base = world.repo_by_id(pr.base_repo_id).expect("a pull request's base exists");
+    let head = world.repo_by_id(pr.head_repo_id).expect("a pull request's head exists");
+    let user = world.account(&pr.user).expect("a pull request's author exists");
     let full = base.full_name();
     let api = format!("{}/repos/{full}", urls.api);
     let n = pr.number;

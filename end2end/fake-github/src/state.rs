@@ -245,9 +245,7 @@ impl World {
     }
 
     pub fn account(&self, login: &str) -> Option<&Account> {
-        self.accounts
-            .iter()
-            .find(|a| a.login.eq_ignore_ascii_case(login))
+        self.accounts.iter().find(|a| a.login.eq_ignore_ascii_case(login))
     }
 
     pub fn user(&self, login: &str) -> Option<&Account> {

@@ -41,27 +41,18 @@ pub(crate) async fn combined(shared: &Shared, repo: &Repo, r#ref: &str) -> axum:
     let all = for_ref(shared, repo, r#ref).await;
     let mut latest: Vec<&CommitStatus> = vec![];
     for s in &all {
-        if !latest
-            .iter()
-            .any(|l| l.context.eq_ignore_ascii_case(&s.context))
-        {
+        if !latest.iter().any(|l| l.context.eq_ignore_ascii_case(&s.context)) {
             latest.push(s);
         }
     }
-    let state = if latest
-        .iter()
-        .any(|s| s.state == "error" || s.state == "failure")
-    {
+    let state = if latest.iter().any(|s| s.state == "error" || s.state == "failure") {
         "failure"
     } else if latest.is_empty() || latest.iter().any(|s| s.state == "pending") {
         "pending"
     } else {
         "success"
     };
-    let sha = all
-        .first()
-        .map(|s| s.sha.clone())
-        .unwrap_or_else(|| r#ref.to_string());
+    let sha = all.first().map(|s| s.sha.clone()).unwrap_or_else(|| r#ref.to_string());
     shared.read(|w| {
         axum::Json(json!({
             "state": state,
@@ -90,10 +81,7 @@ async fn create(
     };
     let (repo, _) = shared.read(|w| repo_for(w, &caller, &owner, &name, &need))?;
     let body = json_body(&body)?;
-    let state = body
-        .get("state")
-        .and_then(Value::as_str)
-        .unwrap_or_default();
+    let state = body.get("state").and_then(Value::as_str).unwrap_or_default();
     if !STATES.contains(&state) {
         return Err(ApiError::Validation(vec![json!({
             "resource": "Status", "code": "custom", "field": "state",
@@ -130,12 +118,6 @@ async fn create(
         s
     });
     let json = shared.read(|w| shapes::status(&shared.urls, w, &repo, &status));
-    let location = HeaderValue::from_str(json["url"].as_str().unwrap_or_default())
-        .expect("URLs are valid header text");
-    Ok((
-        StatusCode::CREATED,
-        [(LOCATION, location)],
-        axum::Json(json),
-    )
-        .into_response())
+    let location = HeaderValue::from_str(json["url"].as_str().unwrap_or_default()).expect("URLs are valid header text");
+    Ok((StatusCode::CREATED, [(LOCATION, location)], axum::Json(json)).into_response())
 }

@@ -39,7 +39,12 @@ pub async fn list(args: BuildArgs) -> anyhow::Result<()> {
             Ok(false) => "missing or outdated",
             Err(e) => return Err(e.into()),
         };
-        println!("{:<24} from {:<24} recipe {}  {state}", r.tag(), r.from, images.hash(&r));
+        println!(
+            "{:<24} from {:<24} recipe {}  {state}",
+            r.tag(),
+            r.from,
+            images.hash(&r)
+        );
     }
     Ok(())
 }

@@ -51,7 +51,10 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
     });
     let docker = Arc::new(DockerHandle::new());
     let deps = RunnerDeps {
-        images: Arc::new(Images::new(docker.clone(), BuildArgs::with_extra_ca_certs(engine.extra_ca_certs.clone()))),
+        images: Arc::new(Images::new(
+            docker.clone(),
+            BuildArgs::with_extra_ca_certs(engine.extra_ca_certs.clone()),
+        )),
         docker,
         instance: "sicuro-run".into(),
     };

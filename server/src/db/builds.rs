@@ -163,11 +163,13 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<Build>, sqlx::Error> {
 }
 
 pub async fn by_number(db: &Db, repo_id: i64, number: i64) -> Result<Option<Build>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM builds WHERE repo_id = $1 AND number = $2"))
-        .bind(repo_id)
-        .bind(number)
-        .fetch_optional(&db.pool)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM builds WHERE repo_id = $1 AND number = $2"
+    ))
+    .bind(repo_id)
+    .bind(number)
+    .fetch_optional(&db.pool)
+    .await
 }
 
 /// A page of a repository's history, newest first, and the total count.
@@ -227,15 +229,19 @@ pub async fn recent_success_durations(db: &Db, repo_id: i64, n: i64) -> Result<V
 
 /// Queued builds in order of arrival.
 pub async fn queued(db: &Db) -> Result<Vec<Build>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM builds WHERE status = 'queued' ORDER BY id"))
-        .fetch_all(&db.pool)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM builds WHERE status = 'queued' ORDER BY id"
+    ))
+    .fetch_all(&db.pool)
+    .await
 }
 
 pub async fn running(db: &Db) -> Result<Vec<Build>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM builds WHERE status = 'running' ORDER BY id"))
-        .fetch_all(&db.pool)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM builds WHERE status = 'running' ORDER BY id"
+    ))
+    .fetch_all(&db.pool)
+    .await
 }
 
 /// Moves a queued build to `running`; false when it was canceled (or claimed) meanwhile.
@@ -292,11 +298,13 @@ pub async fn cancel_queued(db: &Db, id: i64, reason: &str) -> Result<bool, sqlx:
 
 /// Notes that a running build is being canceled, so a restart does not report it otherwise.
 pub async fn request_cancel(db: &Db, id: i64, reason: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE builds SET cancel_requested = 1, error = COALESCE(error, $1) WHERE id = $2 AND status = 'running'")
-        .bind(reason)
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "UPDATE builds SET cancel_requested = 1, error = COALESCE(error, $1) WHERE id = $2 AND status = 'running'",
+    )
+    .bind(reason)
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }
 

@@ -126,7 +126,10 @@ fn sqlite_url(url: &str) -> Result<String, DbError> {
         .next()
         .unwrap_or_default();
     if !path.is_empty() && path != ":memory:" {
-        if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+        if let Some(dir) = std::path::Path::new(path)
+            .parent()
+            .filter(|d| !d.as_os_str().is_empty())
+        {
             std::fs::create_dir_all(dir).map_err(|source| DbError::DataDir {
                 path: dir.display().to_string(),
                 source,
@@ -152,19 +155,4 @@ pub fn now_ms() -> i64 {
 
 pub(crate) fn flag(b: bool) -> i64 {
     i64::from(b)
-}
-
-#[cfg(test)]
-pub(crate) mod testing {
-    use super::*;
-
-    /// A fresh SQLite database in a temporary directory, or the PostgreSQL database named by
-    /// `SICURO_TEST_DATABASE_URL` (emptied first) when `postgres` is asked for.
-    pub async fn sqlite() -> (Db, tempfile::TempDir) {
-        let dir = tempfile::tempdir().unwrap();
-        let db = Db::connect(&format!("sqlite://{}/t.db", dir.path().display()))
-            .await
-            .unwrap();
-        (db, dir)
-    }
 }

@@ -140,9 +140,11 @@ pub async fn by_github_id(db: &Db, github_id: i64) -> Result<Option<Repo>, sqlx:
 }
 
 pub async fn list(db: &Db) -> Result<Vec<Repo>, sqlx::Error> {
-    sqlx::query_as(&format!("SELECT {COLUMNS} FROM repos ORDER BY watched DESC, owner, name"))
-        .fetch_all(&db.pool)
-        .await
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM repos ORDER BY watched DESC, owner, name"
+    ))
+    .fetch_all(&db.pool)
+    .await
 }
 
 /// GitHub repositories among `github_ids` that Sicuro knows, for the dashboard.
@@ -151,11 +153,7 @@ pub async fn by_github_ids(db: &Db, github_ids: &[i64]) -> Result<Vec<Repo>, sql
         return Ok(Vec::new());
     }
     // The ids come from GitHub as integers, so inlining them is safe and portable.
-    let list = github_ids
-        .iter()
-        .map(i64::to_string)
-        .collect::<Vec<_>>()
-        .join(",");
+    let list = github_ids.iter().map(i64::to_string).collect::<Vec<_>>().join(",");
     sqlx::query_as(&format!("SELECT {COLUMNS} FROM repos WHERE github_id IN ({list})"))
         .fetch_all(&db.pool)
         .await

@@ -70,11 +70,13 @@ pub async fn delete(db: &Db, id: i64) -> Result<(), sqlx::Error> {
 }
 
 pub async fn retry_later(db: &Db, id: i64, at_ms: i64, error: &str) -> Result<(), sqlx::Error> {
-    sqlx::query("UPDATE status_outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3")
-        .bind(at_ms)
-        .bind(error)
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
+    sqlx::query(
+        "UPDATE status_outbox SET attempts = attempts + 1, next_attempt_at = $1, last_error = $2 WHERE id = $3",
+    )
+    .bind(at_ms)
+    .bind(error)
+    .bind(id)
+    .execute(&db.pool)
+    .await?;
     Ok(())
 }

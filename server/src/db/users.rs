@@ -19,7 +19,8 @@ pub struct User {
     pub updated_at: i64,
 }
 
-const COLUMNS: &str = "id, github_id, login, name, avatar_url, token_ciphertext, token_scopes, token_revoked_at, created_at, updated_at";
+const COLUMNS: &str =
+    "id, github_id, login, name, avatar_url, token_ciphertext, token_scopes, token_revoked_at, created_at, updated_at";
 
 /// Creates or refreshes the user after a successful sign-in, with their new token.
 pub async fn upsert_signed_in(

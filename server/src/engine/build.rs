@@ -92,7 +92,11 @@ pub async fn execute(engine: Engine, build: Build, stop: CancellationToken, reas
     if let Err(e) = log.finish() {
         tracing::error!(build = build.id, "the log could not be completed: {e}");
     }
-    tracing::info!(build = build.id, status = verdict.status.as_str(), "finished in {elapsed}");
+    tracing::info!(
+        build = build.id,
+        status = verdict.status.as_str(),
+        "finished in {elapsed}"
+    );
 }
 
 /// Writes the verdict, retrying while the database is unavailable, then announces it.
@@ -141,16 +145,29 @@ async fn prepare(engine: &Engine, repo: &Repo, build: &Build) -> Result<Job, Ver
     let url = build.fetch_url.as_deref().unwrap_or(&repo.clone_url);
     let mirrors = &engine.0.mirrors;
     mirrors
-        .ensure_commit(repo.id, url, build.fetch_ref.as_deref(), &build.commit_sha, &creds, build.fetch_url.is_some())
+        .ensure_commit(
+            repo.id,
+            url,
+            build.fetch_ref.as_deref(),
+            &build.commit_sha,
+            &creds,
+            build.fetch_url.is_some(),
+        )
         .await
         .map_err(checkout_error)?;
-    let root_files = mirrors.root_files(repo.id, &build.commit_sha).await.map_err(checkout_error)?;
+    let root_files = mirrors
+        .root_files(repo.id, &build.commit_sha)
+        .await
+        .map_err(checkout_error)?;
     let sicuro_json = mirrors
         .read_file(repo.id, &build.commit_sha, sicuro_json::FILE_NAME)
         .await
         .map_err(checkout_error)?
         .map(|b| String::from_utf8_lossy(&b).into_owned());
-    let source_tar = mirrors.archive(repo.id, &build.commit_sha).await.map_err(checkout_error)?;
+    let source_tar = mirrors
+        .archive(repo.id, &build.commit_sha)
+        .await
+        .map_err(checkout_error)?;
 
     let limits = engine
         .0
@@ -190,7 +207,11 @@ fn build_env(repo: &Repo, build: &Build) -> Vec<(String, String)> {
         ("SICURO_COMMIT".to_string(), build.commit_sha.clone()),
     ];
     if let Some(b) = &build.branch {
-        let key = if build.is_tag != 0 { "SICURO_TAG" } else { "SICURO_BRANCH" };
+        let key = if build.is_tag != 0 {
+            "SICURO_TAG"
+        } else {
+            "SICURO_BRANCH"
+        };
         env.push((key.to_string(), b.clone()));
     }
     if let Some(pr) = build.pr_number {

@@ -35,7 +35,11 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(if self.token.is_some() { "Credentials(token)" } else { "Credentials(none)" })
+        f.write_str(if self.token.is_some() {
+            "Credentials(token)"
+        } else {
+            "Credentials(none)"
+        })
     }
 }
 
@@ -67,16 +71,32 @@ impl Mirrors {
     }
 
     fn lock(&self, repo_id: i64) -> Arc<tokio::sync::Mutex<()>> {
-        self.locks.lock().expect("mirror locks").entry(repo_id).or_default().clone()
+        self.locks
+            .lock()
+            .expect("mirror locks")
+            .entry(repo_id)
+            .or_default()
+            .clone()
     }
 
     /// Fetches `refspecs` from `url` into the repository's mirror, creating it on first use.
-    pub async fn fetch(&self, repo_id: i64, url: &str, refspecs: &[String], creds: &Credentials) -> Result<(), CheckoutError> {
+    pub async fn fetch(
+        &self,
+        repo_id: i64,
+        url: &str,
+        refspecs: &[String],
+        creds: &Credentials,
+    ) -> Result<(), CheckoutError> {
         let lock = self.lock(repo_id);
         let _guard = lock.lock().await;
         let mirror = self.path(repo_id);
         if !mirror.join("HEAD").exists() {
-            git(&self.dir, &["init", "--bare", "--quiet", &mirror.to_string_lossy()], &Credentials::default()).await?;
+            git(
+                &self.dir,
+                &["init", "--bare", "--quiet", &mirror.to_string_lossy()],
+                &Credentials::default(),
+            )
+            .await?;
         }
         let mut args = vec!["fetch", "--quiet", "--prune", "--no-tags", "--force", "--", url];
         args.extend(refspecs.iter().map(String::as_str));
@@ -124,7 +144,13 @@ impl Mirrors {
     }
 
     /// Fetches a branch and says which commit it points at.
-    pub async fn resolve_branch(&self, repo_id: i64, url: &str, branch: &str, creds: &Credentials) -> Result<CommitInfo, CheckoutError> {
+    pub async fn resolve_branch(
+        &self,
+        repo_id: i64,
+        url: &str,
+        branch: &str,
+        creds: &Credentials,
+    ) -> Result<CommitInfo, CheckoutError> {
         let r = format!("refs/heads/{branch}");
         self.fetch(repo_id, url, &[format!("+{r}:{r}")], creds).await?;
         self.commit_info(repo_id, &r).await
@@ -150,14 +176,23 @@ impl Mirrors {
     pub async fn has_commit(&self, repo_id: i64, sha: &str) -> bool {
         let mirror = self.path(repo_id);
         mirror.join("HEAD").exists()
-            && git(&mirror, &["cat-file", "-e", &format!("{sha}^{{commit}}")], &Credentials::default())
-                .await
-                .is_ok()
+            && git(
+                &mirror,
+                &["cat-file", "-e", &format!("{sha}^{{commit}}")],
+                &Credentials::default(),
+            )
+            .await
+            .is_ok()
     }
 
     /// Names of the files and directories at the commit's root.
     pub async fn root_files(&self, repo_id: i64, sha: &str) -> Result<Vec<String>, CheckoutError> {
-        let out = git(&self.path(repo_id), &["ls-tree", "--name-only", "-z", sha], &Credentials::default()).await?;
+        let out = git(
+            &self.path(repo_id),
+            &["ls-tree", "--name-only", "-z", sha],
+            &Credentials::default(),
+        )
+        .await?;
         Ok(out
             .split(|b| *b == 0)
             .filter(|s| !s.is_empty())
@@ -167,7 +202,13 @@ impl Mirrors {
 
     /// A file at the commit, if it exists.
     pub async fn read_file(&self, repo_id: i64, sha: &str, path: &str) -> Result<Option<Vec<u8>>, CheckoutError> {
-        match git(&self.path(repo_id), &["show", &format!("{sha}:{path}")], &Credentials::default()).await {
+        match git(
+            &self.path(repo_id),
+            &["show", &format!("{sha}:{path}")],
+            &Credentials::default(),
+        )
+        .await
+        {
             Ok(bytes) => Ok(Some(bytes)),
             Err(CheckoutError::Git { stderr, .. })
                 if stderr.contains("does not exist") || stderr.contains("exists on disk, but not in") =>
@@ -195,7 +236,12 @@ pub async fn remote_default_branch(url: &str, creds: &Credentials) -> Result<Str
     let out = git(&dir, &["ls-remote", "--symref", "--", url, "HEAD"], creds).await?;
     let text = String::from_utf8_lossy(&out);
     text.lines()
-        .find_map(|l| l.strip_prefix("ref: refs/heads/")?.split_whitespace().next().map(str::to_string))
+        .find_map(|l| {
+            l.strip_prefix("ref: refs/heads/")?
+                .split_whitespace()
+                .next()
+                .map(str::to_string)
+        })
         .ok_or_else(|| CheckoutError::Git {
             command: "ls-remote".into(),
             stderr: format!("{} has no default branch (is it empty?)", redact(url)),
@@ -217,7 +263,9 @@ pub fn validate_url(url: &str) -> Result<(), String> {
         return if matches!(scheme, "https" | "http" | "ssh" | "git" | "file") {
             Ok(())
         } else {
-            Err(format!("the {scheme}:// scheme is not supported; use https://, ssh://, git://, file:// or a path"))
+            Err(format!(
+                "the {scheme}:// scheme is not supported; use https://, ssh://, git://, file:// or a path"
+            ))
         };
     }
     if url.contains("::") {
@@ -245,7 +293,10 @@ async fn git(dir: &Path, args: &[&str], creds: &Credentials) -> Result<Vec<u8>, 
     cmd.args(args)
         .current_dir(dir)
         .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_SSH_COMMAND", "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new")
+        .env(
+            "GIT_SSH_COMMAND",
+            "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
+        )
         .env("GIT_CONFIG_NOSYSTEM", "1")
         .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
         .env("LC_ALL", "C")
@@ -259,12 +310,7 @@ async fn git(dir: &Path, args: &[&str], creds: &Credentials) -> Result<Vec<u8>, 
             .env("GIT_CONFIG_KEY_0", "http.extraHeader")
             .env("GIT_CONFIG_VALUE_0", format!("Authorization: Basic {basic}"));
     }
-    let command = args
-        .iter()
-        .take(2)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" ");
+    let command = args.iter().take(2).copied().collect::<Vec<_>>().join(" ");
     let output = tokio::time::timeout(GIT_TIMEOUT, cmd.output())
         .await
         .map_err(|_| CheckoutError::Timeout(command.clone()))?
@@ -354,10 +400,23 @@ mod tests {
 
     #[test]
     fn urls_that_git_could_misread_are_refused() {
-        for ok in ["/srv/repo", "file:///srv/repo", "https://github.com/o/r.git", "ssh://git@h/o/r", "git@github.com:o/r.git"] {
+        for ok in [
+            "/srv/repo",
+            "file:///srv/repo",
+            "https://github.com/o/r.git",
+            "ssh://git@h/o/r",
+            "git@github.com:o/r.git",
+        ] {
             assert_eq!(validate_url(ok), Ok(()), "{ok}");
         }
-        for bad in ["--upload-pack=touch /tmp/x", "ext::sh -c touch% /tmp/pwned", "fd::17", "ftp://h/r", "relative/path", ""] {
+        for bad in [
+            "--upload-pack=touch /tmp/x",
+            "ext::sh -c touch% /tmp/pwned",
+            "fd::17",
+            "ftp://h/r",
+            "relative/path",
+            "",
+        ] {
             assert!(validate_url(bad).is_err(), "{bad}");
         }
     }

@@ -86,9 +86,7 @@ pub fn is_connection_error(e: &bollard::errors::Error) -> bool {
         | E::DockerContainerWaitError { .. }
         | E::JsonDataError { .. }
         | E::JsonSerdeError { .. } => false,
-        E::IOError { .. } | E::HyperResponseError { .. } | E::HyperLegacyError { .. } | E::RequestTimeoutError => {
-            true
-        }
+        E::IOError { .. } | E::HyperResponseError { .. } | E::HyperLegacyError { .. } | E::RequestTimeoutError => true,
         other => {
             let s = other.to_string();
             s.contains("connect") || s.contains("socket") || s.contains("Connection")

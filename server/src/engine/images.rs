@@ -128,7 +128,12 @@ impl BuildArgs {
     /// `EXTRA_CA_CERTS`: certificates the host trusts beyond the public roots (a TLS-inspecting
     /// proxy's, a company CA), so that jobs can reach package registries through it.
     pub fn with_extra_ca_certs(pem: Option<String>) -> Self {
-        Self(pem.filter(|p| !p.trim().is_empty()).map(|p| ("EXTRA_CA_CERTS".to_string(), p)).into_iter().collect())
+        Self(
+            pem.filter(|p| !p.trim().is_empty())
+                .map(|p| ("EXTRA_CA_CERTS".to_string(), p))
+                .into_iter()
+                .collect(),
+        )
     }
 
     fn for_recipe<'a>(&'a self, recipe: &Recipe) -> impl Iterator<Item = (&'a str, &'a str)> {
@@ -220,7 +225,9 @@ impl Images {
                 None if recipe.from == ROOT_IMAGE => self.ensure_root(progress).await?,
                 None => self.ensure_foreign(&recipe.from, progress).await?,
             }
-            progress(&format!("Building image {tag} (recipe {hash}); this happens once per recipe change."));
+            progress(&format!(
+                "Building image {tag} (recipe {hash}); this happens once per recipe change."
+            ));
             let context = context_tar(recipe).map_err(|e| ImageError::BuildFailed {
                 image: tag.clone(),
                 message: e.to_string(),
@@ -261,7 +268,10 @@ impl Images {
             if self.current_hash(&docker, &tag).await.as_deref() != Some(hash.as_str()) {
                 return Err(ImageError::BuildFailed {
                     image: tag,
-                    message: format!("the build ended without producing the image; last output: {}", tail.join(" | ")),
+                    message: format!(
+                        "the build ended without producing the image; last output: {}",
+                        tail.join(" | ")
+                    ),
                 });
             }
             progress(&format!("Image {tag} is ready."));
@@ -282,7 +292,9 @@ impl Images {
             .get_file("base/bootstrap.sh")
             .and_then(|f| f.contents_utf8())
             .ok_or_else(|| ImageError::Bootstrap("images/base/bootstrap.sh is missing from this build".into()))?;
-        progress(&format!("Bootstrapping the root image {ROOT_IMAGE} (once per Docker engine)…"));
+        progress(&format!(
+            "Bootstrapping the root image {ROOT_IMAGE} (once per Docker engine)…"
+        ));
         let mut child = tokio::process::Command::new("sh")
             .arg("-c")
             .arg(script)
@@ -294,20 +306,23 @@ impl Images {
         let stdout = child.stdout.take().expect("piped");
         let stderr = child.stderr.take().expect("piped");
         let mut lines = futures::stream::select(
-            tokio_stream::wrappers::LinesStream::new(tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stdout))),
-            tokio_stream::wrappers::LinesStream::new(tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(stderr))),
+            tokio_stream::wrappers::LinesStream::new(tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+                stdout,
+            ))),
+            tokio_stream::wrappers::LinesStream::new(tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(
+                stderr,
+            ))),
         );
         let mut last = String::new();
         while let Some(Ok(line)) = lines.next().await {
             progress(&line);
             last = line;
         }
-        let status = child
-            .wait()
-            .await
-            .map_err(|e| ImageError::Bootstrap(e.to_string()))?;
+        let status = child.wait().await.map_err(|e| ImageError::Bootstrap(e.to_string()))?;
         if !status.success() || docker.inspect_image(ROOT_IMAGE).await.is_err() {
-            return Err(ImageError::Bootstrap(format!("bootstrap.sh ended with {status}: {last}")));
+            return Err(ImageError::Bootstrap(format!(
+                "bootstrap.sh ended with {status}: {last}"
+            )));
         }
         Ok(())
     }
@@ -367,7 +382,10 @@ mod tests {
         let base = recipe_for("sicuro/base").unwrap();
         assert_eq!(base.from, ROOT_IMAGE);
         for lang in ["ruby", "node", "python", "go", "rust"] {
-            assert_eq!(recipe_for(&format!("sicuro/{lang}:latest")).unwrap().from, "sicuro/base");
+            assert_eq!(
+                recipe_for(&format!("sicuro/{lang}:latest")).unwrap().from,
+                "sicuro/base"
+            );
         }
         assert!(recipe_for("node:22").is_none());
     }

@@ -91,7 +91,10 @@ mod tests {
         assert_eq!(Language::detect(&files(&["package.json"])), Some(Language::Node));
         assert_eq!(Language::detect(&files(&["pyproject.toml"])), Some(Language::Python));
         assert_eq!(Language::detect(&files(&["setup.py"])), Some(Language::Python));
-        assert_eq!(Language::detect(&files(&["requirements-dev.txt"])), Some(Language::Python));
+        assert_eq!(
+            Language::detect(&files(&["requirements-dev.txt"])),
+            Some(Language::Python)
+        );
         assert_eq!(Language::detect(&files(&["go.mod", "main.go"])), Some(Language::Go));
         assert_eq!(Language::detect(&files(&["Cargo.toml"])), Some(Language::Rust));
         assert_eq!(Language::detect(&files(&["README.md"])), None);
@@ -99,8 +102,14 @@ mod tests {
 
     #[test]
     fn package_json_beside_another_project_is_tooling() {
-        assert_eq!(Language::detect(&files(&["package.json", "Gemfile"])), Some(Language::Ruby));
-        assert_eq!(Language::detect(&files(&["package.json", "Cargo.toml"])), Some(Language::Rust));
+        assert_eq!(
+            Language::detect(&files(&["package.json", "Gemfile"])),
+            Some(Language::Ruby)
+        );
+        assert_eq!(
+            Language::detect(&files(&["package.json", "Cargo.toml"])),
+            Some(Language::Rust)
+        );
     }
 
     #[test]

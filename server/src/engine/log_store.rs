@@ -91,7 +91,11 @@ impl LogStore {
     }
 
     /// Lines after line number `after`, in batches, until the log is complete.
-    pub fn read(&self, build_id: i64, after: u64) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static + use<> {
+    pub fn read(
+        &self,
+        build_id: i64,
+        after: u64,
+    ) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static + use<> {
         let rx = self
             .live
             .lock()
@@ -102,7 +106,11 @@ impl LogStore {
     }
 
     /// The lines written so far, without waiting for more.
-    pub fn snapshot(&self, build_id: i64, after: u64) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static + use<> {
+    pub fn snapshot(
+        &self,
+        build_id: i64,
+        after: u64,
+    ) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static + use<> {
         self.reader(build_id, after, None)
     }
 
@@ -225,7 +233,13 @@ impl LogWriter {
     fn close(&mut self) {
         let mut done = self.committed;
         done.done = true;
-        if let Some(tx) = self.store.live.lock().expect("log registry lock").remove(&self.build_id) {
+        if let Some(tx) = self
+            .store
+            .live
+            .lock()
+            .expect("log registry lock")
+            .remove(&self.build_id)
+        {
             tx.send_replace(done);
         }
     }
@@ -330,9 +344,7 @@ fn parse_line(number: u64, raw: &[u8]) -> LogLine {
     let text = String::from_utf8_lossy(raw);
     let mut parts = text.splitn(3, ' ');
     let ts = parts.next().and_then(|t| t.parse().ok());
-    let kind = parts
-        .next()
-        .and_then(|k| LineKind::from_code(*k.as_bytes().first()?));
+    let kind = parts.next().and_then(|k| LineKind::from_code(*k.as_bytes().first()?));
     match (ts, kind, parts.next()) {
         (Some(ts), Some(kind), Some(rest)) => LogLine(number, ts, kind, rest.to_string()),
         (Some(ts), Some(kind), None) => LogLine(number, ts, kind, String::new()),
@@ -438,7 +450,10 @@ mod tests {
         assert!(p.bytes < 1200, "{p:?}");
         let lines = collect(&store, 3, 0).await;
         let texts: Vec<_> = lines.iter().map(|l| l.text()).collect();
-        assert!(texts.iter().any(|t| t.contains("reached its limit of 1000 B")), "{texts:?}");
+        assert!(
+            texts.iter().any(|t| t.contains("reached its limit of 1000 B")),
+            "{texts:?}"
+        );
         assert_eq!(texts.last(), Some(&"verdict"));
     }
 

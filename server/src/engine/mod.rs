@@ -155,7 +155,10 @@ impl Engine {
     async fn recover(&self) -> Result<(), EngineError> {
         let orphans = builds::fail_orphans(&self.0.db, "the server restarted during the build").await?;
         for b in orphans {
-            tracing::warn!(build = b.id, "build was running when the previous process ended; marked error");
+            tracing::warn!(
+                build = b.id,
+                "build was running when the previous process ended; marked error"
+            );
             if let Some(after) = builds::get(&self.0.db, b.id).await? {
                 self.announce(after).await;
             }
@@ -188,7 +191,11 @@ impl Engine {
         let keep = || -> HashSet<String> { self.running_ids().iter().map(i64::to_string).collect() };
         match reaper::reap(&docker, &self.0.instance, keep).await {
             Ok(r) if r != reaper::Reaped::default() => {
-                tracing::info!(containers = r.containers, networks = r.networks, "removed leftovers of earlier builds")
+                tracing::info!(
+                    containers = r.containers,
+                    networks = r.networks,
+                    "removed leftovers of earlier builds"
+                )
             }
             Ok(_) => {}
             Err(e) => tracing::warn!("could not list Docker leftovers: {e}"),
@@ -268,10 +275,13 @@ impl Engine {
             if repo.supersede != 0 {
                 for older in builds::superseded_by(&self.0.db, build).await? {
                     let reason = format!("superseded by build #{}", build.number);
-                    self.stop(older.id, StopRequest {
-                        status: BuildStatus::Canceled,
-                        message: reason,
-                    })
+                    self.stop(
+                        older.id,
+                        StopRequest {
+                            status: BuildStatus::Canceled,
+                            message: reason,
+                        },
+                    )
                     .await?;
                 }
             }
@@ -325,10 +335,13 @@ impl Engine {
 
     /// Cancels a queued or running build. Returns the build as it is afterwards.
     pub async fn cancel(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
-        self.stop(build_id, StopRequest {
-            status: BuildStatus::Canceled,
-            message: format!("canceled by {by}"),
-        })
+        self.stop(
+            build_id,
+            StopRequest {
+                status: BuildStatus::Canceled,
+                message: format!("canceled by {by}"),
+            },
+        )
         .await?;
         builds::get(&self.0.db, build_id)
             .await?
@@ -374,7 +387,12 @@ impl Engine {
 
     /// Removes the repository's dependency caches (branch and fork ones).
     pub async fn clear_caches(&self, repo_id: i64) -> Result<usize, EngineError> {
-        let docker = self.0.docker.get().await.map_err(|e| EngineError::Docker(e.to_string()))?;
+        let docker = self
+            .0
+            .docker
+            .get()
+            .await
+            .map_err(|e| EngineError::Docker(e.to_string()))?;
         let repo = repo_id.to_string();
         let filters = docker::label_filter(&[
             (docker::LABEL_INSTANCE, &self.0.instance),
@@ -382,7 +400,11 @@ impl Engine {
             (docker::LABEL_REPO, &repo),
         ]);
         let volumes = docker
-            .list_volumes(Some(bollard::query_parameters::ListVolumesOptionsBuilder::default().filters(&filters).build()))
+            .list_volumes(Some(
+                bollard::query_parameters::ListVolumesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .map_err(|e| EngineError::Docker(e.to_string()))?;
         let mut removed = 0;
@@ -420,10 +442,13 @@ impl Engine {
             tracing::warn!(builds = ?ids, "grace period over; canceling running builds");
             for id in ids {
                 let _ = self
-                    .stop(id, StopRequest {
-                        status: BuildStatus::Canceled,
-                        message: "canceled: the server shut down during the build".into(),
-                    })
+                    .stop(
+                        id,
+                        StopRequest {
+                            status: BuildStatus::Canceled,
+                            message: "canceled: the server shut down during the build".into(),
+                        },
+                    )
                     .await;
             }
         }

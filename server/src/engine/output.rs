@@ -119,7 +119,10 @@ mod tests {
 
     #[test]
     fn lines_split_across_chunks_are_joined() {
-        assert_eq!(run(&[b"hel", b"lo\nwor", b"ld\n", b"tail"]), [line("hello"), line("world"), line("tail")]);
+        assert_eq!(
+            run(&[b"hel", b"lo\nwor", b"ld\n", b"tail"]),
+            [line("hello"), line("world"), line("tail")]
+        );
         assert_eq!(run(&[b"a\r\n\nb\n"]), [line("a"), line(""), line("b")]);
     }
 
@@ -128,7 +131,12 @@ mod tests {
         let out = run(&[b"##sicuro:n0nce:s:0\nfoo##sicuro:n0nce:c:3\n##sicuro:n0nce:x:2\n"]);
         assert_eq!(
             out,
-            [Piece::Marker('s', 0), line("foo"), Piece::Marker('c', 3), Piece::Marker('x', 2)]
+            [
+                Piece::Marker('s', 0),
+                line("foo"),
+                Piece::Marker('c', 3),
+                Piece::Marker('x', 2)
+            ]
         );
     }
 
@@ -137,7 +145,11 @@ mod tests {
         let out = run(&[b"##sicuro:guess:s:0\n##sicuro:n0nce:q:1\n##sicuro:n0nce:s:zz\n"]);
         assert_eq!(
             out,
-            [line("##sicuro:guess:s:0"), line("##sicuro:n0nce:q:1"), line("##sicuro:n0nce:s:zz")]
+            [
+                line("##sicuro:guess:s:0"),
+                line("##sicuro:n0nce:q:1"),
+                line("##sicuro:n0nce:s:zz")
+            ]
         );
     }
 

@@ -245,10 +245,19 @@ mod tests {
         assert_eq!(commands(&node)[1], ["npm ci"]);
         let node = Plan::new(&files(&["package.json"]), None, None).unwrap();
         assert_eq!(commands(&node)[1], ["npm install"]);
-        let py = Plan::new(&files(&["requirements.txt", "requirements-dev.txt", "setup.py"]), None, None).unwrap();
+        let py = Plan::new(
+            &files(&["requirements.txt", "requirements-dev.txt", "setup.py"]),
+            None,
+            None,
+        )
+        .unwrap();
         assert_eq!(
             commands(&py)[1],
-            ["pip install -r requirements-dev.txt", "pip install -r requirements.txt", "pip install -e ."]
+            [
+                "pip install -r requirements-dev.txt",
+                "pip install -r requirements.txt",
+                "pip install -e ."
+            ]
         );
         let go = Plan::new(&files(&["go.mod"]), None, None).unwrap();
         assert_eq!(commands(&go), [vec![], vec!["go mod download"], vec!["go test ./..."]]);
@@ -295,7 +304,12 @@ mod tests {
 
     #[test]
     fn sicuro_json_without_language_runs_its_commands_in_the_base_image() {
-        let plan = Plan::new(&files(&["Makefile"]), Some(r#"{"test": {"custom": ["make test"]}}"#), None).unwrap();
+        let plan = Plan::new(
+            &files(&["Makefile"]),
+            Some(r#"{"test": {"custom": ["make test"]}}"#),
+            None,
+        )
+        .unwrap();
         assert_eq!(plan.image, BASE_IMAGE);
         assert_eq!(commands(&plan), [vec![], vec![], vec!["make test"]]);
         let err = Plan::new(&files(&["Makefile"]), Some("{}"), None).unwrap_err();

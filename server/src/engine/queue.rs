@@ -48,7 +48,9 @@ async fn start_eligible(engine: &Engine) -> Result<(), sqlx::Error> {
             let limit = match repo_limits.get(&b.repo_id) {
                 Some(l) => *l,
                 None => {
-                    let l = repos::get(&engine.0.db, b.repo_id).await?.map_or(1, |r| r.max_concurrent.max(1));
+                    let l = repos::get(&engine.0.db, b.repo_id)
+                        .await?
+                        .map_or(1, |r| r.max_concurrent.max(1));
                     repo_limits.insert(b.repo_id, l);
                     l
                 }

@@ -4,7 +4,9 @@
 use std::collections::HashSet;
 
 use bollard::Docker;
-use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder};
+use bollard::query_parameters::{
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+};
 
 use super::docker::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
 
@@ -17,11 +19,20 @@ pub struct Reaped {
 /// Removes this instance's build containers and networks, except those of the builds `keep`
 /// names. `keep` is asked after listing: a build registers as running before it creates
 /// anything, so whatever the list holds and `keep` does not name is truly left over.
-pub async fn reap(docker: &Docker, instance: &str, keep: impl Fn() -> HashSet<String>) -> Result<Reaped, bollard::errors::Error> {
+pub async fn reap(
+    docker: &Docker,
+    instance: &str,
+    keep: impl Fn() -> HashSet<String>,
+) -> Result<Reaped, bollard::errors::Error> {
     let filters = label_filter(&[(LABEL_INSTANCE, instance)]);
     let mut reaped = Reaped::default();
     let containers = docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
         .await?;
     let networks = docker
         .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filters).build()))
@@ -29,7 +40,12 @@ pub async fn reap(docker: &Docker, instance: &str, keep: impl Fn() -> HashSet<St
     let keep = keep();
     let force = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
     for c in containers {
-        let build = c.labels.as_ref().and_then(|l| l.get(LABEL_BUILD)).cloned().unwrap_or_default();
+        let build = c
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_BUILD))
+            .cloned()
+            .unwrap_or_default();
         if keep.contains(&build) {
             continue;
         }
@@ -40,7 +56,12 @@ pub async fn reap(docker: &Docker, instance: &str, keep: impl Fn() -> HashSet<St
         }
     }
     for n in networks {
-        let build = n.labels.as_ref().and_then(|l| l.get(LABEL_BUILD)).cloned().unwrap_or_default();
+        let build = n
+            .labels
+            .as_ref()
+            .and_then(|l| l.get(LABEL_BUILD))
+            .cloned()
+            .unwrap_or_default();
         if keep.contains(&build) {
             continue;
         }

@@ -10,13 +10,15 @@ use app::api::{BuildStatus, LineKind, format_duration};
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, NetworkCreateRequest};
 use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder,
-    StatsOptionsBuilder, UploadToContainerOptionsBuilder,
+    AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use futures::{FutureExt, StreamExt};
 use tokio_util::sync::CancellationToken;
 
-use super::docker::{DockerHandle, LABEL_BUILD, LABEL_CACHE, LABEL_INSTANCE, LABEL_REPO, LABEL_ROLE, is_connection_error};
+use super::docker::{
+    DockerHandle, LABEL_BUILD, LABEL_CACHE, LABEL_INSTANCE, LABEL_REPO, LABEL_ROLE, is_connection_error,
+};
 use super::images::Images;
 use super::limits::{JobLimits, format_bytes};
 use super::log_store::LogWriter;
@@ -92,7 +94,11 @@ pub async fn run(
     stop: CancellationToken,
     stop_reason: impl Fn() -> StopRequest,
 ) -> Verdict {
-    let plan = match Plan::new(&job.root_files, job.sicuro_json.as_deref(), job.github_language.as_deref()) {
+    let plan = match Plan::new(
+        &job.root_files,
+        job.sicuro_json.as_deref(),
+        job.github_language.as_deref(),
+    ) {
         Ok(p) => p,
         Err(e) => {
             let message = e.to_string();
@@ -157,7 +163,9 @@ fn object_name(deps: &RunnerDeps, job: &Job, what: &str) -> String {
 
 fn docker_error(context: &str, e: bollard::errors::Error) -> Verdict {
     if is_connection_error(&e) {
-        Verdict::error(format!("lost the Docker engine while {context}: {e}. Check that dockerd is running; rebuild when it is back"))
+        Verdict::error(format!(
+            "lost the Docker engine while {context}: {e}. Check that dockerd is running; rebuild when it is back"
+        ))
     } else {
         Verdict::error(format!("Docker refused {context}: {e}"))
     }
@@ -229,7 +237,12 @@ async fn run_plan(deps: &RunnerDeps, job: &Job, plan: &Plan, log: &mut LogWriter
             match services::wait_ready(&docker, kind, &id).await {
                 Ok(took) => log.push(
                     LineKind::Notice,
-                    &format!("Service {} is ready ({}), at {}", kind.name(), format_duration(took.as_millis() as i64), kind.env().1),
+                    &format!(
+                        "Service {} is ready ({}), at {}",
+                        kind.name(),
+                        format_duration(took.as_millis() as i64),
+                        kind.env().1
+                    ),
                 ),
                 Err(e) => return Verdict::error(e.to_string()),
             }
@@ -298,7 +311,11 @@ async fn run_plan(deps: &RunnerDeps, job: &Job, plan: &Plan, log: &mut LogWriter
 
     let upload = UploadToContainerOptionsBuilder::default().path("/").build();
     if let Err(e) = docker
-        .upload_to_container(&container, Some(upload.clone()), bollard::body_full(job.source_tar.clone().into()))
+        .upload_to_container(
+            &container,
+            Some(upload.clone()),
+            bollard::body_full(job.source_tar.clone().into()),
+        )
         .await
     {
         return docker_error("copying the source into the container", e);
@@ -375,7 +392,10 @@ async fn run_plan(deps: &RunnerDeps, job: &Job, plan: &Plan, log: &mut LogWriter
         ));
     }
     if peak_pids.load(Ordering::Relaxed) >= limits.pids as u64 {
-        reasons.push(format!("the job reached its process limit of {} processes", limits.pids));
+        reasons.push(format!(
+            "the job reached its process limit of {} processes",
+            limits.pids
+        ));
     }
     let command = last_command.and_then(|i| plan.commands().nth(i as usize));
     let mut message = match command {

@@ -95,7 +95,9 @@ async fn check_once(docker: &Docker, kind: ServiceKind, container: &str) -> bool
         return false;
     };
     let mut output = String::new();
-    if let Ok(bollard::exec::StartExecResults::Attached { output: mut stream, .. }) = docker.start_exec(&exec.id, None).await {
+    if let Ok(bollard::exec::StartExecResults::Attached { output: mut stream, .. }) =
+        docker.start_exec(&exec.id, None).await
+    {
         while let Some(Ok(chunk)) = stream.next().await {
             output.push_str(&chunk.to_string());
         }

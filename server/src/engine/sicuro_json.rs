@@ -219,7 +219,8 @@ mod tests {
     fn unknown_phase_key_lists_phase_keys() {
         let err = SicuroJson::parse(r#"{"test": {"overide": true}}"#).unwrap_err();
         assert!(
-            err.message.contains("unknown key `overide`; allowed keys: override, custom"),
+            err.message
+                .contains("unknown key `overide`; allowed keys: override, custom"),
             "{err}"
         );
     }

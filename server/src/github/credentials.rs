@@ -26,7 +26,9 @@ impl CredentialSource for SubscriberTokens {
             return Credentials::default();
         };
         let token = match db::users::get(&self.db, user_id).await {
-            Ok(Some(u)) if u.token_revoked_at.is_none() => u.token_ciphertext.as_deref().and_then(|c| self.keys.open(c)),
+            Ok(Some(u)) if u.token_revoked_at.is_none() => {
+                u.token_ciphertext.as_deref().and_then(|c| self.keys.open(c))
+            }
             _ => None,
         };
         Credentials { token }

@@ -22,7 +22,9 @@ impl Github {
             "secret": self.config.webhook_secret,
             "insecure_ssl": "0",
         });
-        let (existing, _): (Vec<GhHook>, _) = self.request::<_, ()>(token, Method::GET, &format!("{base}?per_page=100"), None).await?;
+        let (existing, _): (Vec<GhHook>, _) = self
+            .request::<_, ()>(token, Method::GET, &format!("{base}?per_page=100"), None)
+            .await?;
         if let Some(hook) = existing
             .into_iter()
             .find(|h| h.config.as_ref().and_then(|c| c.url.as_deref()) == Some(url.as_str()))
@@ -40,14 +42,18 @@ impl Github {
     /// Asks GitHub to send the hook a `ping` (which starts a first build).
     pub async fn ping_hook(&self, token: &str, owner: &str, name: &str, hook_id: i64) -> Result<(), GhError> {
         let path = format!("/repos/{}/{}/hooks/{hook_id}/pings", enc(owner), enc(name));
-        self.request::<serde_json::Value, _>(token, Method::POST, &path, Some(&json!({}))).await?;
+        self.request::<serde_json::Value, _>(token, Method::POST, &path, Some(&json!({})))
+            .await?;
         Ok(())
     }
 
     /// Removes the hook; one that is already gone counts as removed.
     pub async fn delete_hook(&self, token: &str, owner: &str, name: &str, hook_id: i64) -> Result<(), GhError> {
         let path = format!("/repos/{}/{}/hooks/{hook_id}", enc(owner), enc(name));
-        match self.request::<serde_json::Value, ()>(token, Method::DELETE, &path, None).await {
+        match self
+            .request::<serde_json::Value, ()>(token, Method::DELETE, &path, None)
+            .await
+        {
             Ok(_) | Err(GhError::NotFound) => Ok(()),
             Err(e) => Err(e),
         }

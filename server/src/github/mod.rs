@@ -60,7 +60,10 @@ impl Github {
 
     /// Where GitHub sends webhooks.
     pub fn hook_url(&self) -> String {
-        self.public_url.join("hooks/github").expect("a relative path joins").to_string()
+        self.public_url
+            .join("hooks/github")
+            .expect("a relative path joins")
+            .to_string()
     }
 
     /// Sends one request with `token` and returns the JSON body, or the error it means.
@@ -156,7 +159,11 @@ fn error_for(status: StatusCode, headers: &HeaderMap, body: &str) -> GhError {
                         .collect()
                 })
                 .unwrap_or_default();
-            Some(if details.is_empty() { m } else { format!("{m}: {}", details.join("; ")) })
+            Some(if details.is_empty() {
+                m
+            } else {
+                format!("{m}: {}", details.join("; "))
+            })
         })
         .unwrap_or_else(|| format!("HTTP {status}"));
     if let Some(retry_after) = rate_limit_wait(status, headers) {
@@ -177,12 +184,20 @@ fn rate_limit_wait(status: StatusCode, headers: &HeaderMap) -> Option<Duration> 
     if status != StatusCode::FORBIDDEN && status != StatusCode::TOO_MANY_REQUESTS {
         return None;
     }
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok()).and_then(|v| v.trim().parse::<u64>().ok());
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+    };
     if let Some(secs) = header("retry-after") {
         return Some(Duration::from_secs(secs));
     }
     if header("x-ratelimit-remaining") == Some(0) {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
         let reset = header("x-ratelimit-reset").unwrap_or(now + 60);
         return Some(Duration::from_secs(reset.saturating_sub(now).max(1)));
     }
@@ -219,26 +234,42 @@ mod tests {
             "link",
             r#"<https://api.github.com/user/repos?page=2>; rel="next", <https://api.github.com/user/repos?page=5>; rel="last""#,
         )]);
-        assert_eq!(next_link(&h).as_deref(), Some("https://api.github.com/user/repos?page=2"));
+        assert_eq!(
+            next_link(&h).as_deref(),
+            Some("https://api.github.com/user/repos?page=2")
+        );
         assert_eq!(next_link(&headers(&[("link", r#"<x?page=1>; rel="prev""#)])), None);
     }
 
     #[test]
     fn both_rate_limit_replies_are_recognised() {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
-        let primary = headers(&[("x-ratelimit-remaining", "0"), ("x-ratelimit-reset", &(now + 30).to_string())]);
-        match error_for(StatusCode::FORBIDDEN, &primary, r#"{"message":"API rate limit exceeded"}"#) {
+        let primary = headers(&[
+            ("x-ratelimit-remaining", "0"),
+            ("x-ratelimit-reset", &(now + 30).to_string()),
+        ]);
+        match error_for(
+            StatusCode::FORBIDDEN,
+            &primary,
+            r#"{"message":"API rate limit exceeded"}"#,
+        ) {
             GhError::RateLimited { retry_after } => assert!((29..=31).contains(&retry_after.as_secs())),
             other => panic!("{other:?}"),
         }
         let secondary = headers(&[("retry-after", "7")]);
         assert_eq!(
             error_for(StatusCode::TOO_MANY_REQUESTS, &secondary, ""),
-            GhError::RateLimited { retry_after: Duration::from_secs(7) }
+            GhError::RateLimited {
+                retry_after: Duration::from_secs(7)
+            }
         );
         // A plain 403 is a refusal, not a rate limit.
         assert_eq!(
-            error_for(StatusCode::FORBIDDEN, &HeaderMap::new(), r#"{"message":"Must have admin rights"}"#),
+            error_for(
+                StatusCode::FORBIDDEN,
+                &HeaderMap::new(),
+                r#"{"message":"Must have admin rights"}"#
+            ),
             GhError::Forbidden("Must have admin rights".into())
         );
     }
@@ -250,7 +281,13 @@ mod tests {
             error_for(StatusCode::UNPROCESSABLE_ENTITY, &HeaderMap::new(), body),
             GhError::Invalid("Validation Failed: The \"push\" event cannot have more than 20 hooks".into())
         );
-        assert_eq!(error_for(StatusCode::UNAUTHORIZED, &HeaderMap::new(), ""), GhError::Unauthorized);
-        assert!(matches!(error_for(StatusCode::BAD_GATEWAY, &HeaderMap::new(), ""), GhError::Unavailable(_)));
+        assert_eq!(
+            error_for(StatusCode::UNAUTHORIZED, &HeaderMap::new(), ""),
+            GhError::Unauthorized
+        );
+        assert!(matches!(
+            error_for(StatusCode::BAD_GATEWAY, &HeaderMap::new(), ""),
+            GhError::Unavailable(_)
+        ));
     }
 }

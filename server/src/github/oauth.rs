@@ -2,7 +2,10 @@
 //! configured web base URL (github.com or GitHub Enterprise).
 
 use oauth2::basic::BasicClient;
-use oauth2::{AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, RedirectUrl, Scope, TokenResponse, TokenUrl};
+use oauth2::{
+    AuthUrl, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointNotSet, EndpointSet, RedirectUrl, Scope,
+    TokenResponse, TokenUrl,
+};
 
 use super::Github;
 
@@ -13,7 +16,9 @@ type Client = BasicClient<EndpointSet, EndpointNotSet, EndpointNotSet, EndpointN
 pub enum SignInError {
     #[error("You declined to let Sicuro use your GitHub account, so you are not signed in.")]
     Denied,
-    #[error("The sign-in link expired or did not start here (the state did not match). Start again from the sign-in page.")]
+    #[error(
+        "The sign-in link expired or did not start here (the state did not match). Start again from the sign-in page."
+    )]
     StateMismatch,
     #[error("GitHub did not accept the sign-in code: {0}. Start again from the sign-in page.")]
     Exchange(String),

@@ -54,7 +54,10 @@ pub fn status_for(build: &Build) -> (&'static str, String) {
         BuildStatus::Failure => ("failure", format!("Build #{n} failed in {took}")),
         BuildStatus::Error => (
             "error",
-            format!("Build #{n} errored: {}", build.error.as_deref().unwrap_or("see the build page")),
+            format!(
+                "Build #{n} errored: {}",
+                build.error.as_deref().unwrap_or("see the build page")
+            ),
         ),
         BuildStatus::Canceled => ("error", "canceled".to_string()),
     };
@@ -79,7 +82,12 @@ pub struct StatusPoster {
 }
 
 impl StatusPoster {
-    pub fn start(db: Db, github: Arc<Github>, keys: Arc<Keys>, changes: mpsc::UnboundedReceiver<BuildChange>) -> Arc<Self> {
+    pub fn start(
+        db: Db,
+        github: Arc<Github>,
+        keys: Arc<Keys>,
+        changes: mpsc::UnboundedReceiver<BuildChange>,
+    ) -> Arc<Self> {
         let poster = Arc::new(Self {
             db,
             github,
@@ -147,12 +155,18 @@ impl StatusPoster {
                 }
                 Err(PostError::Retry(after, why)) if pending.attempts + 1 < MAX_ATTEMPTS => {
                     let after = after.unwrap_or_else(|| backoff(pending.attempts));
-                    tracing::warn!(build = build.id, "commit status not posted ({why}); retrying in {after:?}");
+                    tracing::warn!(
+                        build = build.id,
+                        "commit status not posted ({why}); retrying in {after:?}"
+                    );
                     let at = now_ms() + after.as_millis() as i64;
                     db::statuses::retry_later(&self.db, pending.id, at, &why).await?;
                 }
                 Err(PostError::Retry(_, why)) => {
-                    tracing::error!(build = build.id, "commit status given up after {MAX_ATTEMPTS} attempts: {why}");
+                    tracing::error!(
+                        build = build.id,
+                        "commit status given up after {MAX_ATTEMPTS} attempts: {why}"
+                    );
                     db::statuses::delete(&self.db, pending.id).await?;
                 }
             }
@@ -162,16 +176,27 @@ impl StatusPoster {
 
     async fn post(&self, repo: &Repo, build: &Build, state: &str, description: &str) -> Result<(), PostError> {
         let token = self.subscriber_token(repo).await?;
-        let path = format!("/repos/{}/{}/statuses/{}", enc(&repo.owner), enc(&repo.name), build.commit_sha);
+        let path = format!(
+            "/repos/{}/{}/statuses/{}",
+            enc(&repo.owner),
+            enc(&repo.name),
+            build.commit_sha
+        );
         let body = json!({
             "state": state,
             "target_url": target_url(&self.github, repo, build),
             "description": description,
             "context": context(build.event()),
         });
-        match self.github.request::<serde_json::Value, _>(&token, Method::POST, &path, Some(&body)).await {
+        match self
+            .github
+            .request::<serde_json::Value, _>(&token, Method::POST, &path, Some(&body))
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(GhError::RateLimited { retry_after }) => Err(PostError::Retry(Some(retry_after), "rate limited".into())),
+            Err(GhError::RateLimited { retry_after }) => {
+                Err(PostError::Retry(Some(retry_after), "rate limited".into()))
+            }
             Err(GhError::Unavailable(e)) => Err(PostError::Retry(None, e)),
             Err(GhError::Unauthorized) => {
                 self.token_revoked(repo).await;
@@ -190,7 +215,9 @@ impl StatusPoster {
             .map_err(|e| PostError::Retry(None, e.to_string()))?
             .ok_or_else(|| PostError::Drop("the subscriber no longer exists".into()))?;
         if user.token_revoked_at.is_some() {
-            return Err(PostError::Drop("the subscriber's token was revoked; someone must sign in again".into()));
+            return Err(PostError::Drop(
+                "the subscriber's token was revoked; someone must sign in again".into(),
+            ));
         }
         user.token_ciphertext
             .as_deref()
@@ -207,8 +234,7 @@ impl StatusPoster {
 }
 
 /// What the repository page says when builds can no longer use the subscriber's token.
-pub const TOKEN_PROBLEM: &str =
-    "GitHub no longer accepts the token of the person who subscribed this repository, so Sicuro cannot post \
+pub const TOKEN_PROBLEM: &str = "GitHub no longer accepts the token of the person who subscribed this repository, so Sicuro cannot post \
      commit statuses or fetch private code. Someone with admin rights must sign in to Sicuro again.";
 
 /// 1 s, 2 s, 4 s … up to 5 minutes.
@@ -256,11 +282,26 @@ mod tests {
 
     #[test]
     fn descriptions_say_what_happened_and_how_long_it_took() {
-        assert_eq!(status_for(&build("queued", None)), ("pending", "Build #12 queued".into()));
-        assert_eq!(status_for(&build("running", None)), ("pending", "Build #12 running".into()));
-        assert_eq!(status_for(&build("success", None)), ("success", "Build #12 passed in 1m 03s".into()));
-        assert_eq!(status_for(&build("failure", None)), ("failure", "Build #12 failed in 1m 03s".into()));
-        assert_eq!(status_for(&build("canceled", Some("canceled by alice"))), ("error", "canceled".into()));
+        assert_eq!(
+            status_for(&build("queued", None)),
+            ("pending", "Build #12 queued".into())
+        );
+        assert_eq!(
+            status_for(&build("running", None)),
+            ("pending", "Build #12 running".into())
+        );
+        assert_eq!(
+            status_for(&build("success", None)),
+            ("success", "Build #12 passed in 1m 03s".into())
+        );
+        assert_eq!(
+            status_for(&build("failure", None)),
+            ("failure", "Build #12 failed in 1m 03s".into())
+        );
+        assert_eq!(
+            status_for(&build("canceled", Some("canceled by alice"))),
+            ("error", "canceled".into())
+        );
         let (state, d) = status_for(&build("error", Some(&"x".repeat(500))));
         assert_eq!(state, "error");
         assert_eq!(d.chars().count(), MAX_DESCRIPTION);

@@ -38,7 +38,10 @@ impl PermissionCache {
     }
 
     pub fn forget_user(&self, user_id: i64) {
-        self.entries.lock().expect("permission cache").retain(|(u, _), _| *u != user_id);
+        self.entries
+            .lock()
+            .expect("permission cache")
+            .retain(|(u, _), _| *u != user_id);
     }
 }
 
@@ -54,9 +57,17 @@ pub async fn permission(state: &AppState, session: &RequestSession, repo: &Repo)
     }
     if repo.kind() != RepoKind::Github {
         // Repositories added by URL or path exist for local use; signed-in people may look.
-        return if session.user.is_some() { Permission::Read } else { Permission::None };
+        return if session.user.is_some() {
+            Permission::Read
+        } else {
+            Permission::None
+        };
     }
-    let public = if repo.is_private() { Permission::None } else { Permission::Read };
+    let public = if repo.is_private() {
+        Permission::None
+    } else {
+        Permission::Read
+    };
     let (Some(user), Some(github)) = (&session.user, &state.github) else {
         return public;
     };

@@ -67,7 +67,12 @@ struct Callback {
     error: Option<String>,
 }
 
-async fn callback(State(state): State<AppState>, Session(s): Session, jar: PrivateCookieJar, Query(q): Query<Callback>) -> Response {
+async fn callback(
+    State(state): State<AppState>,
+    Session(s): Session,
+    jar: PrivateCookieJar,
+    Query(q): Query<Callback>,
+) -> Response {
     let Some(github) = state.github.clone() else {
         return error_page("not_configured").into_response();
     };
@@ -86,7 +91,10 @@ async fn callback(State(state): State<AppState>, Session(s): Session, jar: Priva
         if q.error.is_some() {
             return Err(SignInError::Denied);
         }
-        let code = q.code.as_deref().ok_or_else(|| SignInError::Exchange("no code in the callback".into()))?;
+        let code = q
+            .code
+            .as_deref()
+            .ok_or_else(|| SignInError::Exchange("no code in the callback".into()))?;
         let token = github.exchange_code(code).await?;
         let user = github
             .user(&token.access_token)
@@ -138,9 +146,18 @@ struct SignOut {
 }
 
 /// A plain form POST (works without JavaScript); its CSRF token travels in the form.
-async fn sign_out(State(state): State<AppState>, Session(s): Session, jar: PrivateCookieJar, Form(f): Form<SignOut>) -> Response {
+async fn sign_out(
+    State(state): State<AppState>,
+    Session(s): Session,
+    jar: PrivateCookieJar,
+    Form(f): Form<SignOut>,
+) -> Response {
     if !state.keys.csrf_valid(&s.id, &f.csrf) {
-        return (StatusCode::FORBIDDEN, "invalid CSRF token; reload the page and try again").into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            "invalid CSRF token; reload the page and try again",
+        )
+            .into_response();
     }
     let _ = db::sessions::delete(&state.db, &hash_session_id(&s.id)).await;
     let jar = jar.remove(Cookie::build(session::COOKIE).path("/"));

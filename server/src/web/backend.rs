@@ -3,9 +3,7 @@
 
 use std::collections::HashMap;
 
-use app::api::{
-    BuildDetail, BuildPage, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, Viewer,
-};
+use app::api::{BuildDetail, BuildPage, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, Viewer};
 use app::backend::{Backend, BackendError, Parts};
 
 use super::AppState;
@@ -71,18 +69,19 @@ pub fn summary(repo: &Repo, b: &Build) -> BuildSummary {
             .as_ref()
             .map(|u| format!("{}/commit/{}", u.trim_end_matches('/'), b.commit_sha)),
         author: b.author.clone(),
-        title: b
-            .message
-            .as_deref()
-            .and_then(|m| m.lines().next())
-            .map(str::to_string),
+        title: b.message.as_deref().and_then(|m| m.lines().next()).map(str::to_string),
         created_at: b.created_at,
         started_at: b.started_at,
         finished_at: b.finished_at,
     }
 }
 
-pub fn repo_summary(repo: &Repo, permission: Permission, last: Option<&Build>, description: Option<String>) -> RepoSummary {
+pub fn repo_summary(
+    repo: &Repo,
+    permission: Permission,
+    last: Option<&Build>,
+    description: Option<String>,
+) -> RepoSummary {
     RepoSummary {
         id: Some(repo.id),
         slug: repo.slug(),
@@ -169,7 +168,13 @@ async fn latest_builds(state: &AppState, repo_ids: Vec<i64>) -> Result<HashMap<i
 }
 
 /// A repository the viewer may see at least with `need`; hidden ones are "not found".
-pub async fn find_repo(state: &AppState, session: &RequestSession, owner: &str, name: &str, need: Permission) -> Result<(Repo, Permission)> {
+pub async fn find_repo(
+    state: &AppState,
+    session: &RequestSession,
+    owner: &str,
+    name: &str,
+    need: Permission,
+) -> Result<(Repo, Permission)> {
     let repo = repos::by_slug(&state.db, owner, name)
         .await
         .map_err(db_error)?
@@ -177,7 +182,12 @@ pub async fn find_repo(state: &AppState, session: &RequestSession, owner: &str, 
     check(state, session, repo, need).await
 }
 
-pub async fn check(state: &AppState, session: &RequestSession, repo: Repo, need: Permission) -> Result<(Repo, Permission)> {
+pub async fn check(
+    state: &AppState,
+    session: &RequestSession,
+    repo: Repo,
+    need: Permission,
+) -> Result<(Repo, Permission)> {
     let p = access::permission(state, session, &repo).await;
     if p < Permission::Read {
         if session.user.is_none() && state.github.is_some() {
@@ -196,7 +206,12 @@ pub async fn check(state: &AppState, session: &RequestSession, repo: Repo, need:
 }
 
 /// A build by id, with the viewer's permission on its repository.
-pub async fn find_build(state: &AppState, session: &RequestSession, build_id: i64, need: Permission) -> Result<(Repo, Build, Permission)> {
+pub async fn find_build(
+    state: &AppState,
+    session: &RequestSession,
+    build_id: i64,
+    need: Permission,
+) -> Result<(Repo, Build, Permission)> {
     let build = builds::get(&state.db, build_id)
         .await
         .map_err(db_error)?
@@ -211,7 +226,13 @@ pub async fn find_build(state: &AppState, session: &RequestSession, build_id: i6
 
 pub const PER_PAGE: i64 = 25;
 
-pub async fn builds_page(state: &AppState, session: &RequestSession, owner: &str, name: &str, page: i64) -> Result<BuildPage> {
+pub async fn builds_page(
+    state: &AppState,
+    session: &RequestSession,
+    owner: &str,
+    name: &str,
+    page: i64,
+) -> Result<BuildPage> {
     let (repo, p) = find_repo(state, session, owner, name, Permission::Read).await?;
     let (rows, total) = builds::page(&state.db, repo.id, page.max(0), PER_PAGE)
         .await
@@ -227,8 +248,12 @@ pub async fn builds_page(state: &AppState, session: &RequestSession, owner: &str
     })
 }
 
-pub async fn build_detail(state: &AppState, session: &RequestSession, repo: &Repo, b: &Build, p: Permission) -> Result<BuildDetail> {
-    let _ = session;
+pub async fn build_detail(
+    state: &AppState,
+    repo: &Repo,
+    b: &Build,
+    p: Permission,
+) -> Result<BuildDetail> {
     let recent = builds::recent_success_durations(&state.db, repo.id, 5)
         .await
         .map_err(db_error)?;
@@ -247,13 +272,19 @@ pub async fn build_detail(state: &AppState, session: &RequestSession, repo: &Rep
     })
 }
 
-pub async fn build_by_number(state: &AppState, session: &RequestSession, owner: &str, name: &str, number: i64) -> Result<BuildDetail> {
+pub async fn build_by_number(
+    state: &AppState,
+    session: &RequestSession,
+    owner: &str,
+    name: &str,
+    number: i64,
+) -> Result<BuildDetail> {
     let (repo, p) = find_repo(state, session, owner, name, Permission::Read).await?;
     let b = builds::by_number(&state.db, repo.id, number)
         .await
         .map_err(db_error)?
         .ok_or_else(|| BackendError::NotFound(format!("build #{number} of {owner}/{name}")))?;
-    build_detail(state, session, &repo, &b, p).await
+    build_detail(state, &repo, &b, p).await
 }
 
 /// The server side of the pages' `#[server]` functions.

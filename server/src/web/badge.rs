@@ -17,7 +17,12 @@ pub struct BadgeQuery {
     branch: Option<String>,
 }
 
-pub async fn badge(State(state): State<AppState>, Session(s): Session, Path((owner, file)): Path<(String, String)>, Query(q): Query<BadgeQuery>) -> Response {
+pub async fn badge(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path((owner, file)): Path<(String, String)>,
+    Query(q): Query<BadgeQuery>,
+) -> Response {
     let Some(name) = file.strip_suffix(".svg") else {
         return StatusCode::NOT_FOUND.into_response();
     };

@@ -25,7 +25,11 @@ pub async fn protect(State(state): State<AppState>, req: Request, next: Next) ->
         return next.run(req).await;
     }
     if let Err(why) = check(&state, req.headers(), req.extensions().get::<RequestSession>()) {
-        return (StatusCode::FORBIDDEN, axum::Json(app::api::ApiError { error: why.into() })).into_response();
+        return (
+            StatusCode::FORBIDDEN,
+            axum::Json(app::api::ApiError { error: why.into() }),
+        )
+            .into_response();
     }
     next.run(req).await
 }

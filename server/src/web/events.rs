@@ -20,7 +20,11 @@ use super::backend;
 use super::session::RequestSession;
 
 /// `GET /api/repos/{owner}/{name}/events`
-pub async fn repo_events(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Response> {
+pub async fn repo_events(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
     Ok(sse(events(state, s, Some(repo.id))))
 }
@@ -34,11 +38,16 @@ fn sse(stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -
     let mut r = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
-    r.headers_mut().insert("x-accel-buffering", HeaderValue::from_static("no"));
+    r.headers_mut()
+        .insert("x-accel-buffering", HeaderValue::from_static("no"));
     r
 }
 
-fn events(state: AppState, session: RequestSession, repo_id: Option<i64>) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+fn events(
+    state: AppState,
+    session: RequestSession,
+    repo_id: Option<i64>,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     let rx = state.engine.changes();
     futures::stream::unfold((rx, state, session), move |(mut rx, state, session)| async move {
         loop {

@@ -41,7 +41,11 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
         },
     };
     let ok = database.ok && docker.ok;
-    let code = if ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let code = if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (
         code,
         Json(Health {

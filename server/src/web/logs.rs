@@ -43,7 +43,10 @@ pub async fn stream(
         .and_then(|v| v.trim().parse::<u64>().ok());
     let after = last_event_id.or(q.after).unwrap_or(0);
     if let Some(line) = last_event_id {
-        tracing::info!(build = id, "log stream of build {id} resumed after line {line} (Last-Event-ID)");
+        tracing::info!(
+            build = id,
+            "log stream of build {id} resumed after line {line} (Last-Event-ID)"
+        );
     }
     let mut response = Sse::new(events(state, id, after))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
@@ -51,13 +54,20 @@ pub async fn stream(
     let h = response.headers_mut();
     // Tell nginx and friends not to buffer: each line must go out as it is printed.
     h.insert("x-accel-buffering", HeaderValue::from_static("no"));
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-cache, no-transform"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("no-cache, no-transform"),
+    );
     Ok(response)
 }
 
 fn events(state: AppState, id: i64, after: u64) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     // A dropped connection is resumed after one second (browsers wait three by default).
-    let retry = futures::stream::once(async { Ok(Event::default().retry(Duration::from_secs(1)).comment("resume after 1 s")) });
+    let retry = futures::stream::once(async {
+        Ok(Event::default()
+            .retry(Duration::from_secs(1))
+            .comment("resume after 1 s"))
+    });
     let lines = state.engine.logs().read(id, after).filter_map(move |batch| async move {
         match batch {
             Ok(batch) if !batch.is_empty() => {
@@ -78,13 +88,20 @@ fn events(state: AppState, id: i64, after: u64) -> impl Stream<Item = Result<Eve
             status: build.as_ref().map_or(app::api::BuildStatus::Error, |b| b.status()),
             lines: build.as_ref().map_or(0, |b| b.log_lines.max(0) as u64),
         };
-        Ok(Event::default().event("end").data(serde_json::to_string(&end).unwrap_or_default()))
+        Ok(Event::default()
+            .event("end")
+            .data(serde_json::to_string(&end).unwrap_or_default()))
     });
     retry.chain(lines).chain(end)
 }
 
 /// `GET /api/builds/{id}/log?after=N`: the lines written so far, as JSON.
-pub async fn json(State(state): State<AppState>, Session(s): Session, Path(id): Path<i64>, Query(q): Query<After>) -> ApiResult<Json<Vec<LogLine>>> {
+pub async fn json(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path(id): Path<i64>,
+    Query(q): Query<After>,
+) -> ApiResult<Json<Vec<LogLine>>> {
     backend::find_build(&state, &s, id, Permission::Read).await?;
     let mut out = Vec::new();
     let mut reader = std::pin::pin!(snapshot(&state, id, q.after.unwrap_or(0)));
@@ -109,7 +126,10 @@ pub async fn text(State(state): State<AppState>, Session(s): Session, Path(id): 
     Ok((
         [
             (header::CONTENT_TYPE, "text/plain; charset=utf-8".to_string()),
-            (header::CONTENT_DISPOSITION, format!("attachment; filename=\"{filename}\"")),
+            (
+                header::CONTENT_DISPOSITION,
+                format!("attachment; filename=\"{filename}\""),
+            ),
         ],
         Body::from_stream(body),
     )
@@ -118,5 +138,9 @@ pub async fn text(State(state): State<AppState>, Session(s): Session, Path(id): 
 
 /// The lines written so far, without waiting for more.
 fn snapshot(state: &AppState, id: i64, after: u64) -> impl Stream<Item = Vec<LogLine>> + Send + 'static + use<> {
-    state.engine.logs().snapshot(id, after).filter_map(|b| async move { b.ok() })
+    state
+        .engine
+        .logs()
+        .snapshot(id, after)
+        .filter_map(|b| async move { b.ok() })
 }

@@ -64,10 +64,16 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(auth::routes())
         .route("/healthz", axum::routing::get(healthz::healthz))
-        .route("/hooks/github", axum::routing::post(webhook::receive).layer(axum::extract::DefaultBodyLimit::max(webhook::MAX_BODY)))
+        .route(
+            "/hooks/github",
+            axum::routing::post(webhook::receive).layer(axum::extract::DefaultBodyLimit::max(webhook::MAX_BODY)),
+        )
         .route("/badge/{owner}/{repo}", axum::routing::get(badge::badge))
         .leptos_routes_with_context(&state, routes, context, move || app::shell(shell_options.clone()))
-        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(|| {}, app::shell))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
+            || {},
+            app::shell,
+        ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect))
         .layer(axum::middleware::from_fn_with_state(state.clone(), session::layer))
         .layer(SetResponseHeaderLayer::if_not_present(

@@ -27,7 +27,9 @@ pub fn fixtures() -> PathBuf {
 
 /// Server defaults, with the extra CA certificates of this machine, and small limits for tests.
 pub fn engine_config() -> EngineConfig {
-    let mut c = Config::from_env(&Env::from_pairs([])).expect("defaults are valid").engine;
+    let mut c = Config::from_env(&Env::from_pairs([]))
+        .expect("defaults are valid")
+        .engine;
     c.max_concurrent_builds = 3;
     c.default_timeout = Duration::from_secs(600);
     c.shutdown_grace = Duration::from_secs(5);
@@ -54,8 +56,13 @@ pub async fn database_url(dir: &Path, postgres: bool) -> Option<String> {
     let admin_url = std::env::var("SICURO_TEST_DATABASE_URL").ok()?;
     let name = format!("sicuro_test_{}", random_suffix());
     sqlx::any::install_default_drivers();
-    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url).await.unwrap();
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut admin).await.unwrap();
+    let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)
+        .await
+        .unwrap();
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&mut admin)
+        .await
+        .unwrap();
     match admin_url.rsplit_once('/') {
         Some((base, _)) => Some(format!("{base}/{name}")),
         None => panic!("SICURO_TEST_DATABASE_URL must end with /database"),
@@ -177,8 +184,16 @@ impl TestEngine {
             if b.status() == status {
                 return b;
             }
-            assert!(!b.status().is_finished() || status.is_finished(), "build ended {:?} while waiting for {status:?}: {:?}", b.status(), b.error);
-            tokio::time::timeout(Duration::from_secs(900), changes.recv()).await.expect("status change").ok();
+            assert!(
+                !b.status().is_finished() || status.is_finished(),
+                "build ended {:?} while waiting for {status:?}: {:?}",
+                b.status(),
+                b.error
+            );
+            tokio::time::timeout(Duration::from_secs(900), changes.recv())
+                .await
+                .expect("status change")
+                .ok();
         }
     }
 
@@ -242,7 +257,11 @@ impl GitRepo {
             .env("GIT_COMMITTER_EMAIL", "ada@example.com")
             .output()
             .unwrap();
-        assert!(out.status.success(), "git {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_string()
     }
 
@@ -282,7 +301,12 @@ pub async fn leftovers(engine: &Engine, build_id: i64) -> (usize, usize) {
     let key = build_id.to_string();
     let filters = label_filter(&[(LABEL_BUILD, &key), (LABEL_INSTANCE, engine.instance())]);
     let c = docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
         .await
         .unwrap()
         .len();

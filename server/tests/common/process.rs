@@ -20,7 +20,12 @@ pub struct ServerProcess {
 impl ServerProcess {
     pub async fn start(data: &Path, env: &[(&str, &str)]) -> ServerProcess {
         let port = free_port();
-        Self::start_on(data, port, env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()).await
+        Self::start_on(
+            data,
+            port,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        )
+        .await
     }
 
     async fn start_on(data: &Path, port: u16, env: Vec<(String, String)>) -> ServerProcess {
@@ -48,7 +53,11 @@ impl ServerProcess {
         let stdout = child.stdout.take().unwrap();
         let stderr = child.stderr.take().unwrap();
         let log = std::sync::Arc::new(std::sync::Mutex::new(
-            std::fs::OpenOptions::new().create(true).append(true).open(&log_path).unwrap(),
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log_path)
+                .unwrap(),
         ));
         let mut ready_tx = Some(ready_tx);
         let log_out = log.clone();
@@ -76,8 +85,15 @@ impl ServerProcess {
             port,
             env,
         };
-        if tokio::time::timeout(Duration::from_secs(120), ready_rx).await.map(|r| r.is_ok()) != Ok(true) {
-            panic!("the server did not start; log:\n{}", std::fs::read_to_string(&log_path).unwrap_or_default());
+        if tokio::time::timeout(Duration::from_secs(120), ready_rx)
+            .await
+            .map(|r| r.is_ok())
+            != Ok(true)
+        {
+            panic!(
+                "the server did not start; log:\n{}",
+                std::fs::read_to_string(&log_path).unwrap_or_default()
+            );
         }
         server
     }
@@ -104,13 +120,22 @@ impl ServerProcess {
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
-        let r = reqwest::Client::new().post(format!("{}{path}", self.url)).json(&body).send().await.unwrap();
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or_default())
     }
 
     pub async fn get(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = reqwest::Client::new().get(format!("{}{path}", self.url)).send().await.unwrap();
+        let r = reqwest::Client::new()
+            .get(format!("{}{path}", self.url))
+            .send()
+            .await
+            .unwrap();
         let s = r.status().as_u16();
         (s, r.json().await.unwrap_or_default())
     }
@@ -124,11 +149,18 @@ impl Drop for ServerProcess {
 }
 
 fn unsafe_kill(pid: u32, signal: &str) {
-    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+    let _ = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status();
 }
 
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// One server-sent event.
@@ -141,7 +173,11 @@ pub struct SseEvent {
 
 /// Reads server-sent events from `url`, sending `last_event_id` if given, until `stop` says so
 /// or the stream ends. Returns what was read.
-pub async fn read_sse(url: &str, last_event_id: Option<&str>, mut stop: impl FnMut(&SseEvent) -> bool) -> Vec<SseEvent> {
+pub async fn read_sse(
+    url: &str,
+    last_event_id: Option<&str>,
+    mut stop: impl FnMut(&SseEvent) -> bool,
+) -> Vec<SseEvent> {
     let client = reqwest::Client::new();
     let mut req = client.get(url).header("accept", "text/event-stream");
     if let Some(id) = last_event_id {
@@ -164,7 +200,14 @@ pub async fn read_sse(url: &str, last_event_id: Option<&str>, mut stop: impl FnM
             let line = line.trim_end_matches('\n').trim_end_matches('\r');
             if line.is_empty() {
                 if !current.data.is_empty() || current.event != "message" {
-                    let e = std::mem::replace(&mut current, SseEvent { event: "message".into(), id: None, data: String::new() });
+                    let e = std::mem::replace(
+                        &mut current,
+                        SseEvent {
+                            event: "message".into(),
+                            id: None,
+                            data: String::new(),
+                        },
+                    );
                     let done = stop(&e);
                     out.push(e);
                     if done {
@@ -176,7 +219,10 @@ pub async fn read_sse(url: &str, last_event_id: Option<&str>, mut stop: impl FnM
             if line.starts_with(':') {
                 continue;
             }
-            let (field, value) = line.split_once(':').map(|(f, v)| (f, v.strip_prefix(' ').unwrap_or(v))).unwrap_or((line, ""));
+            let (field, value) = line
+                .split_once(':')
+                .map(|(f, v)| (f, v.strip_prefix(' ').unwrap_or(v)))
+                .unwrap_or((line, ""));
             match field {
                 "event" => current.event = value.to_string(),
                 "id" => current.id = Some(value.to_string()),

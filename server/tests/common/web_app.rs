@@ -51,7 +51,9 @@ impl TestApp {
         let addr = listener.local_addr().unwrap();
         let url = format!("http://{addr}");
         let data = dir.path().display().to_string();
-        let database_url = super::database_url(dir.path(), postgres).await.expect("SICURO_TEST_DATABASE_URL");
+        let database_url = super::database_url(dir.path(), postgres)
+            .await
+            .expect("SICURO_TEST_DATABASE_URL");
         let web = fake.web_url();
         let api = fake.api_url();
         let mut pairs = vec![
@@ -110,11 +112,19 @@ impl TestApp {
         let Some(repo) = sicuro::db::repos::by_slug(&self.state.db, owner, name).await.unwrap() else {
             return Vec::new();
         };
-        sicuro::db::builds::page(&self.state.db, repo.id, 0, 1000).await.unwrap().0
+        sicuro::db::builds::page(&self.state.db, repo.id, 0, 1000)
+            .await
+            .unwrap()
+            .0
     }
 
     /// Waits (on the engine's announcements, not a timer) until `check` holds for the builds.
-    pub async fn wait_builds<T>(&self, slug: &str, what: &str, check: impl Fn(&[sicuro::db::builds::Build]) -> Option<T>) -> T {
+    pub async fn wait_builds<T>(
+        &self,
+        slug: &str,
+        what: &str,
+        check: impl Fn(&[sicuro::db::builds::Build]) -> Option<T>,
+    ) -> T {
         let mut changes = self.state.engine.changes();
         let deadline = tokio::time::Instant::now() + Duration::from_secs(600);
         loop {
@@ -137,16 +147,31 @@ pub struct Browser {
 
 impl Browser {
     pub fn url(&self, path: &str) -> String {
-        if path.starts_with("http") { path.to_string() } else { format!("{}{path}", self.base) }
+        if path.starts_with("http") {
+            path.to_string()
+        } else {
+            format!("{}{path}", self.base)
+        }
     }
 
     /// Loads a page the way a browser does (this also gives the browser its session cookie).
     pub async fn page(&self, path: &str) -> reqwest::Response {
-        self.client.get(self.url(path)).header(ACCEPT, "text/html").send().await.unwrap()
+        self.client
+            .get(self.url(path))
+            .header(ACCEPT, "text/html")
+            .send()
+            .await
+            .unwrap()
     }
 
     pub async fn get_json(&self, path: &str) -> (u16, serde_json::Value) {
-        let r = self.client.get(self.url(path)).header(ACCEPT, "application/json").send().await.unwrap();
+        let r = self
+            .client
+            .get(self.url(path))
+            .header(ACCEPT, "application/json")
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
@@ -175,7 +200,12 @@ impl Browser {
         self.page("/").await;
         let start = self.client.get(self.url("/auth/github")).send().await.unwrap();
         let authorize = location(start.headers()).ok_or("no redirect to GitHub")?;
-        let approved = self.client.get(format!("{authorize}&login={login}")).send().await.unwrap();
+        let approved = self
+            .client
+            .get(format!("{authorize}&login={login}"))
+            .send()
+            .await
+            .unwrap();
         let callback = location(approved.headers()).ok_or("the fake did not redirect back")?;
         let done = self.client.get(callback).send().await.unwrap();
         let end = location(done.headers()).unwrap_or_default();

@@ -63,11 +63,7 @@ async fn the_binary_serves_the_admin_routes() {
     let receiver = Receiver::start().await;
 
     let (status, alice) = fake
-        .call(
-            Method::POST,
-            "/_admin/users",
-            Some(json!({"login": "alice"})),
-        )
+        .call(Method::POST, "/_admin/users", Some(json!({"login": "alice"})))
         .await;
     assert_eq!(status, 200);
     let token = alice["token"].as_str().unwrap().to_string();
@@ -83,11 +79,7 @@ async fn the_binary_serves_the_admin_routes() {
     assert_eq!(status, 200, "{repo}");
     assert_eq!(repo["clone_url"], format!("{}/alice/app.git", fake.base));
     let (status, _) = fake
-        .call(
-            Method::POST,
-            "/_admin/repos",
-            Some(json!({"full_name": "alice/app"})),
-        )
+        .call(Method::POST, "/_admin/repos", Some(json!({"full_name": "alice/app"})))
         .await;
     assert_eq!(status, 409);
 
@@ -96,32 +88,21 @@ async fn the_binary_serves_the_admin_routes() {
         .call(Method::POST, "/_admin/repos/alice/app/hooks", Some(hook))
         .await;
     assert_eq!(status, 200);
-    let (_, hooks) = fake
-        .call(Method::GET, "/_admin/repos/alice/app/hooks", None)
-        .await;
+    let (_, hooks) = fake.call(Method::GET, "/_admin/repos/alice/app/hooks", None).await;
     assert_eq!(hooks[0]["config"]["secret"], "s");
 
     let commit = json!({"branch": "main", "message": "first", "files": {"Gemfile": "source 'https://rubygems.org'\n"}});
     let (status, push) = fake
-        .call(
-            Method::POST,
-            "/_admin/repos/alice/app/commits",
-            Some(commit),
-        )
+        .call(Method::POST, "/_admin/repos/alice/app/commits", Some(commit))
         .await;
     assert_eq!(status, 200, "{push}");
     assert_eq!(push["deliveries"][0]["status"], 202);
     assert_eq!(push["ref"], "refs/heads/main");
     let sha = push["after"].as_str().unwrap().to_string();
 
-    let branch =
-        json!({"branch": "topic", "message": "topic", "files": {"a": "1"}, "deliver": false});
-    fake.call(
-        Method::POST,
-        "/_admin/repos/alice/app/commits",
-        Some(branch),
-    )
-    .await;
+    let branch = json!({"branch": "topic", "message": "topic", "files": {"a": "1"}, "deliver": false});
+    fake.call(Method::POST, "/_admin/repos/alice/app/commits", Some(branch))
+        .await;
     let pull = json!({"base": "main", "head": "topic", "title": "Topic", "user": "alice"});
     let (status, opened) = fake
         .call(Method::POST, "/_admin/repos/alice/app/pulls", Some(pull))
@@ -137,20 +118,12 @@ async fn the_binary_serves_the_admin_routes() {
     );
 
     let (status, ping) = fake
-        .call(
-            Method::POST,
-            &format!("/_admin/hooks/{}/pings", hook["id"]),
-            None,
-        )
+        .call(Method::POST, &format!("/_admin/hooks/{}/pings", hook["id"]), None)
         .await;
     assert_eq!((status, ping["event"].as_str()), (200, Some("ping")));
     let guid = ping["guid"].as_str().unwrap();
     let (status, again) = fake
-        .call(
-            Method::POST,
-            &format!("/_admin/deliveries/{guid}/redeliver"),
-            None,
-        )
+        .call(Method::POST, &format!("/_admin/deliveries/{guid}/redeliver"), None)
         .await;
     assert_eq!((status, again["redelivery"].as_bool()), (200, Some(true)));
     let (_, deliveries) = fake.call(Method::GET, "/_admin/deliveries", None).await;
@@ -158,12 +131,7 @@ async fn the_binary_serves_the_admin_routes() {
     assert_eq!(receiver.received().len(), 5);
 
     let fault = json!({"kind": "server_error", "count": 1, "path_contains": "/statuses/"});
-    assert_eq!(
-        fake.call(Method::POST, "/_admin/faults", Some(fault))
-            .await
-            .0,
-        204
-    );
+    assert_eq!(fake.call(Method::POST, "/_admin/faults", Some(fault)).await.0, 204);
     let status_path = format!("/api/v3/repos/alice/app/statuses/{sha}");
     let resp = client()
         .post(format!("{}{status_path}", fake.base))
@@ -181,16 +149,10 @@ async fn the_binary_serves_the_admin_routes() {
         .await
         .unwrap();
     assert_eq!(resp.status(), 201);
-    let (_, statuses) = fake
-        .call(Method::GET, "/_admin/repos/alice/app/statuses", None)
-        .await;
+    let (_, statuses) = fake.call(Method::GET, "/_admin/repos/alice/app/statuses", None).await;
     assert_eq!(statuses.as_array().unwrap().len(), 1);
     let (_, requests) = fake
-        .call(
-            Method::GET,
-            "/_admin/requests?path_contains=/statuses/",
-            None,
-        )
+        .call(Method::GET, "/_admin/requests?path_contains=/statuses/", None)
         .await;
     let codes: Vec<u64> = requests
         .as_array()
@@ -213,9 +175,7 @@ async fn the_binary_serves_the_admin_routes() {
     assert_eq!(resp.status(), 401);
     let (status, git) = fake.call(Method::GET, "/_admin/git-requests", None).await;
     assert_eq!((status, git.as_array().map(Vec::len)), (200, Some(0)));
-    let (status, err) = fake
-        .call(Method::GET, "/_admin/repos/alice/nope", None)
-        .await;
+    let (status, err) = fake.call(Method::GET, "/_admin/repos/alice/nope", None).await;
     assert_eq!(status, 404);
     assert!(err["error"].as_str().unwrap().contains("alice/nope"));
 

@@ -17,10 +17,7 @@ async fn user_needs_a_live_token() {
     assert!(user["avatar_url"].is_string() && user["name"].is_string());
 
     let (status, body) = get(&fake, Some("gho_nope"), "user").await;
-    assert_eq!(
-        (status, body["message"].as_str()),
-        (401, Some("Bad credentials"))
-    );
+    assert_eq!((status, body["message"].as_str()), (401, Some("Bad credentials")));
     let (status, body) = get(&fake, None, "user").await;
     assert_eq!(
         (status, body["message"].as_str()),
@@ -29,10 +26,7 @@ async fn user_needs_a_live_token() {
 
     assert!(fake.revoke_token(&token));
     let (status, body) = get(&fake, Some(&token), "user").await;
-    assert_eq!(
-        (status, body["message"].as_str()),
-        (401, Some("Bad credentials"))
-    );
+    assert_eq!((status, body["message"].as_str()), (401, Some("Bad credentials")));
 }
 
 #[tokio::test]
@@ -41,13 +35,9 @@ async fn user_repos_are_paginated_with_link_headers() {
     let alice = fake.add_user("alice").unwrap();
     fake.add_user("bob").unwrap();
     for name in ["e", "d", "c", "b", "a"] {
-        fake.add_repo(RepoSpec::new(&format!("alice/{name}")))
-            .await
-            .unwrap();
+        fake.add_repo(RepoSpec::new(&format!("alice/{name}"))).await.unwrap();
     }
-    fake.add_repo(RepoSpec::new("bob/secret").private())
-        .await
-        .unwrap();
+    fake.add_repo(RepoSpec::new("bob/secret").private()).await.unwrap();
     fake.add_repo(
         RepoSpec::new("bob/shared")
             .private()
@@ -84,16 +74,11 @@ async fn user_repos_are_paginated_with_link_headers() {
         .unwrap();
     let link = second.headers()["link"].to_str().unwrap().to_string();
     assert!(
-        link.contains("rel=\"prev\"")
-            && link.contains("rel=\"first\"")
-            && !link.contains("rel=\"next\""),
+        link.contains("rel=\"prev\"") && link.contains("rel=\"first\"") && !link.contains("rel=\"next\""),
         "{link}"
     );
     let repos: Vec<serde_json::Value> = second.json().await.unwrap();
-    let names: Vec<&str> = repos
-        .iter()
-        .map(|r| r["full_name"].as_str().unwrap())
-        .collect();
+    let names: Vec<&str> = repos.iter().map(|r| r["full_name"].as_str().unwrap()).collect();
     // Alice's own and the one she collaborates on; not bob's private or public ones.
     assert_eq!(names, ["alice/d", "alice/e", "bob/shared"]);
     assert_eq!(
@@ -102,17 +87,9 @@ async fn user_repos_are_paginated_with_link_headers() {
     );
     assert_eq!(repos[2]["private"], true);
     assert_eq!(repos[0]["permissions"]["admin"], true);
-    assert_eq!(
-        repos[0]["clone_url"],
-        format!("{}alice/d.git", fake.web_url())
-    );
+    assert_eq!(repos[0]["clone_url"], format!("{}alice/d.git", fake.web_url()));
 
-    let (_, owned) = get(
-        &fake,
-        Some(&alice),
-        "user/repos?affiliation=owner&per_page=100",
-    )
-    .await;
+    let (_, owned) = get(&fake, Some(&alice), "user/repos?affiliation=owner&per_page=100").await;
     assert_eq!(owned.as_array().unwrap().len(), 5);
 }
 
@@ -180,51 +157,31 @@ async fn statuses_need_push_and_an_existing_commit() {
         .after;
     let path = format!("repos/alice/app/statuses/{sha}");
 
-    let pending = json!({"state": "pending", "target_url": "http://ci/1", "description": "Running", "context": "SicuroCI"});
+    let pending =
+        json!({"state": "pending", "target_url": "http://ci/1", "description": "Running", "context": "SicuroCI"});
     let (status, body) = send(&fake, Method::POST, &alice, &path, &pending).await;
     assert_eq!(status, 201);
     assert_eq!(body["state"], "pending");
     assert_eq!(body["context"], "SicuroCI");
     assert_eq!(body["creator"]["login"], "alice");
-    let success = json!({"state": "success", "target_url": "http://ci/1", "description": "Passed", "context": "SicuroCI"});
-    assert_eq!(
-        send(&fake, Method::POST, &alice, &path, &success).await.0,
-        201
-    );
+    let success =
+        json!({"state": "success", "target_url": "http://ci/1", "description": "Passed", "context": "SicuroCI"});
+    assert_eq!(send(&fake, Method::POST, &alice, &path, &success).await.0, 201);
 
     assert_eq!(
         send(&fake, Method::POST, &reader, &path, &success).await.0,
         404,
         "read access is not enough"
     );
-    let (status, body) = send(
-        &fake,
-        Method::POST,
-        &alice,
-        &path,
-        &json!({"state": "passed"}),
-    )
-    .await;
-    assert_eq!(
-        (status, body["message"].as_str()),
-        (422, Some("Validation Failed"))
-    );
+    let (status, body) = send(&fake, Method::POST, &alice, &path, &json!({"state": "passed"})).await;
+    assert_eq!((status, body["message"].as_str()), (422, Some("Validation Failed")));
     assert_eq!(body["errors"][0]["field"], "state");
     let missing = format!("repos/alice/app/statuses/{}", "1".repeat(40));
     let (status, body) = send(&fake, Method::POST, &alice, &missing, &success).await;
     assert_eq!(status, 422);
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("No commit found for SHA")
-    );
+    assert!(body["message"].as_str().unwrap().starts_with("No commit found for SHA"));
 
-    let states: Vec<String> = fake
-        .statuses("alice/app")
-        .iter()
-        .map(|s| s.state.clone())
-        .collect();
+    let states: Vec<String> = fake.statuses("alice/app").iter().map(|s| s.state.clone()).collect();
     assert_eq!(states, ["pending", "success"]);
     let (status, listed) = get(&fake, Some(&alice), "repos/alice/app/commits/main/statuses").await;
     assert_eq!(status, 200);
@@ -235,12 +192,7 @@ async fn statuses_need_push_and_an_existing_commit() {
         .map(|s| s["state"].as_str().unwrap())
         .collect();
     assert_eq!(listed, ["success", "pending"], "newest first");
-    let (_, combined) = get(
-        &fake,
-        Some(&alice),
-        &format!("repos/alice/app/commits/{sha}/status"),
-    )
-    .await;
+    let (_, combined) = get(&fake, Some(&alice), &format!("repos/alice/app/commits/{sha}/status")).await;
     assert_eq!(
         (combined["state"].as_str(), combined["total_count"].as_u64()),
         (Some("success"), Some(1))
@@ -270,22 +222,12 @@ async fn a_commit_resolves_from_a_branch() {
     assert_eq!(commit["sha"], second.after);
     assert_eq!(commit["commit"]["message"], "Second commit\n\nWith a body");
     assert_eq!(commit["commit"]["author"]["name"], "Alice");
-    assert!(
-        commit["commit"]["author"]["date"]
-            .as_str()
-            .unwrap()
-            .ends_with('Z')
-    );
+    assert!(commit["commit"]["author"]["date"].as_str().unwrap().ends_with('Z'));
     assert_eq!(commit["author"]["login"], "alice");
     assert_eq!(commit["parents"][0]["sha"], first.after);
     assert_eq!(commit["files"][0]["filename"], "b");
 
-    let (status, body) = get(
-        &fake,
-        Some(&alice),
-        "repos/alice/app/commits/no-such-branch",
-    )
-    .await;
+    let (status, body) = get(&fake, Some(&alice), "repos/alice/app/commits/no-such-branch").await;
     assert_eq!(status, 422);
     assert!(body["message"].as_str().unwrap().contains("no-such-branch"));
 }

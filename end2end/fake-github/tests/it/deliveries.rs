@@ -15,12 +15,8 @@ async fn subscribed(receiver: &Receiver) -> (FakeGithub, String) {
         .commit("alice/app", CommitSpec::new("main", "first").file("a", "1"))
         .await
         .unwrap();
-    fake.add_hook(
-        "alice/app",
-        receiver.config("s3cret"),
-        &["push", "pull_request"],
-    )
-    .unwrap();
+    fake.add_hook("alice/app", receiver.config("s3cret"), &["push", "pull_request"])
+        .unwrap();
     (fake, first.after)
 }
 
@@ -64,11 +60,7 @@ async fn a_push_is_signed_and_shaped_like_githubs() {
         (Some(first.as_str()), Some(push.after.as_str()))
     );
     assert_eq!(
-        (
-            p["created"].as_bool(),
-            p["deleted"].as_bool(),
-            p["forced"].as_bool()
-        ),
+        (p["created"].as_bool(), p["deleted"].as_bool(), p["forced"].as_bool()),
         (Some(false), Some(false), Some(false))
     );
     assert_eq!(p["commits"].as_array().unwrap().len(), 1);
@@ -93,10 +85,7 @@ async fn new_branches_tags_and_deletions_are_pushes_too() {
     let receiver = Receiver::start().await;
     let (fake, first) = subscribed(&receiver).await;
     let branch = fake
-        .commit(
-            "alice/app",
-            CommitSpec::new("feature", "feat").file("f", "1"),
-        )
+        .commit("alice/app", CommitSpec::new("feature", "feat").file("f", "1"))
         .await
         .unwrap();
     assert_eq!(branch.before, ZERO_SHA);
@@ -134,10 +123,7 @@ async fn pull_requests_from_forks_and_their_lifecycle() {
         .await
         .unwrap();
     let first = fake
-        .commit(
-            "bob/app",
-            CommitSpec::new("fix", "fix").file("a", "2").author("bob"),
-        )
+        .commit("bob/app", CommitSpec::new("fix", "fix").file("a", "2").author("bob"))
         .await
         .unwrap();
     let spec = PullRequestSpec {
@@ -150,45 +136,28 @@ async fn pull_requests_from_forks_and_their_lifecycle() {
         user: "bob".into(),
     };
     let n = fake.open_pull_request(spec).await.unwrap();
-    let opened = fake
-        .deliver_pull_request("alice/app", n, "opened")
-        .await
-        .unwrap();
+    let opened = fake.deliver_pull_request("alice/app", n, "opened").await.unwrap();
     assert_eq!(opened[0].action.as_deref(), Some("opened"));
 
     let second = fake
         .commit(
             "bob/app",
-            CommitSpec::new("fix", "fix more")
-                .file("a", "3")
-                .author("bob"),
+            CommitSpec::new("fix", "fix more").file("a", "3").author("bob"),
         )
         .await
         .unwrap();
     fake.synchronize_pull_request("alice/app", n).await.unwrap();
-    fake.deliver_pull_request("alice/app", n, "synchronize")
-        .await
-        .unwrap();
-    fake.edit_pull_request_title("alice/app", n, "Fix a properly")
-        .unwrap();
-    fake.deliver_pull_request("alice/app", n, "edited")
-        .await
-        .unwrap();
+    fake.deliver_pull_request("alice/app", n, "synchronize").await.unwrap();
+    fake.edit_pull_request_title("alice/app", n, "Fix a properly").unwrap();
+    fake.deliver_pull_request("alice/app", n, "edited").await.unwrap();
     fake.close_pull_request("alice/app", n).unwrap();
-    fake.deliver_pull_request("alice/app", n, "closed")
-        .await
-        .unwrap();
+    fake.deliver_pull_request("alice/app", n, "closed").await.unwrap();
     fake.reopen_pull_request("alice/app", n).unwrap();
-    fake.deliver_pull_request("alice/app", n, "reopened")
-        .await
-        .unwrap();
+    fake.deliver_pull_request("alice/app", n, "reopened").await.unwrap();
 
     let got: Vec<serde_json::Value> = receiver.received().iter().map(|r| r.json()).collect();
     let actions: Vec<&str> = got.iter().map(|p| p["action"].as_str().unwrap()).collect();
-    assert_eq!(
-        actions,
-        ["opened", "synchronize", "edited", "closed", "reopened"]
-    );
+    assert_eq!(actions, ["opened", "synchronize", "edited", "closed", "reopened"]);
     let pr = &got[0]["pull_request"];
     assert_eq!(got[0]["number"], n);
     assert_eq!(pr["state"], "open");
@@ -235,10 +204,7 @@ async fn a_redelivery_repeats_the_id_and_the_bytes() {
     let got = receiver.received();
     assert_eq!(got.len(), 2);
     assert_eq!(got[0].body, got[1].body);
-    assert_eq!(
-        got[0].header("x-github-delivery"),
-        got[1].header("x-github-delivery")
-    );
+    assert_eq!(got[0].header("x-github-delivery"), got[1].header("x-github-delivery"));
     assert_eq!(
         got[0].header("x-hub-signature-256"),
         got[1].header("x-hub-signature-256")
@@ -260,10 +226,7 @@ async fn only_active_subscribed_hooks_get_events_and_failures_are_recorded() {
         .unwrap();
     let sent = fake.deliver_push(&push).await.unwrap();
     assert_eq!(sent.len(), 2);
-    let failed = sent
-        .iter()
-        .find(|d| d.url.ends_with("/unreachable"))
-        .unwrap();
+    let failed = sent.iter().find(|d| d.url.ends_with("/unreachable")).unwrap();
     assert_eq!(failed.status, None);
     assert!(failed.error.is_some());
 
@@ -277,15 +240,8 @@ async fn only_active_subscribed_hooks_get_events_and_failures_are_recorded() {
         user: "alice".into(),
     };
     let n = fake.open_pull_request(spec).await.unwrap();
-    let sent = fake
-        .deliver_pull_request("alice/app", n, "opened")
-        .await
-        .unwrap();
-    assert_eq!(
-        sent.len(),
-        1,
-        "the push-only hook does not get pull_request"
-    );
+    let sent = fake.deliver_pull_request("alice/app", n, "opened").await.unwrap();
+    assert_eq!(sent.len(), 1, "the push-only hook does not get pull_request");
     assert_eq!(sent[0].url, receiver.url);
 }
 
@@ -300,10 +256,7 @@ async fn form_hooks_get_the_payload_form_encoded() {
     let hook = fake.add_hook("alice/app", config, &["push"]).unwrap();
     let ping = fake.deliver_ping(hook.id).await.unwrap();
     let got = &receiver.received()[0];
-    assert_eq!(
-        got.header("content-type"),
-        "application/x-www-form-urlencoded"
-    );
+    assert_eq!(got.header("content-type"), "application/x-www-form-urlencoded");
     let body = std::str::from_utf8(&got.body).unwrap();
     assert_eq!(
         got.header("x-hub-signature-256"),

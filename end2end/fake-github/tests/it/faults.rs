@@ -29,11 +29,7 @@ async fn server_errors_hit_only_matching_paths_and_only_n_times() {
         send(&fake, Method::POST, &alice, &path, &body).await.0,
     ];
     assert_eq!(codes, [500, 500, 201]);
-    assert_eq!(
-        fake.statuses("alice/app").len(),
-        1,
-        "failed requests change nothing"
-    );
+    assert_eq!(fake.statuses("alice/app").len(), 1, "failed requests change nothing");
 
     let recorded: Vec<_> = fake
         .api_requests()
@@ -43,10 +39,7 @@ async fn server_errors_hit_only_matching_paths_and_only_n_times() {
     let statuses: Vec<u16> = recorded.iter().map(|r| r.status).collect();
     assert_eq!(statuses, [500, 500, 201]);
     assert_eq!(recorded[0].method, "POST");
-    assert_eq!(
-        recorded[0].path,
-        format!("/api/v3/repos/alice/app/statuses/{sha}")
-    );
+    assert_eq!(recorded[0].path, format!("/api/v3/repos/alice/app/statuses/{sha}"));
     assert_eq!(recorded[0].body, Some(body));
     assert_eq!(
         recorded[0].header("authorization"),
@@ -81,22 +74,13 @@ async fn rate_limits_look_like_githubs() {
         "reset {reset} is a moment ahead of {now}"
     );
     let body: serde_json::Value = limited.json().await.unwrap();
-    assert!(
-        body["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("API rate limit exceeded")
-    );
+    assert!(body["message"].as_str().unwrap().starts_with("API rate limit exceeded"));
 
     let secondary = client().get(&url).bearer_auth(&alice).send().await.unwrap();
     assert_eq!(secondary.status(), 429);
     assert_eq!(secondary.headers()["retry-after"], "1");
 
-    assert_eq!(
-        get(&fake, Some(&alice), "user").await.0,
-        200,
-        "faults are used up"
-    );
+    assert_eq!(get(&fake, Some(&alice), "user").await.0, 200, "faults are used up");
     fake.inject_fault(FaultKind::ServerError, 5, None);
     fake.clear_faults();
     assert_eq!(get(&fake, Some(&alice), "user").await.0, 200);

@@ -24,31 +24,19 @@ async fn a_public_repository_clones_anonymously() {
         .unwrap()
         .after;
     let dir = tempfile::tempdir().unwrap();
-    git(
-        dir.path(),
-        &["clone", "-q", &fake.clone_url("alice/app"), "app"],
-    )
-    .await
-    .unwrap();
+    git(dir.path(), &["clone", "-q", &fake.clone_url("alice/app"), "app"])
+        .await
+        .unwrap();
     let work = dir.path().join("app");
-    assert_eq!(
-        std::fs::read_to_string(work.join("README.md")).unwrap(),
-        "hello\n"
-    );
+    assert_eq!(std::fs::read_to_string(work.join("README.md")).unwrap(), "hello\n");
     assert_eq!(git(&work, &["rev-parse", "HEAD"]).await.unwrap(), sha);
     assert_eq!(
-        git(&work, &["rev-parse", "--abbrev-ref", "HEAD"])
-            .await
-            .unwrap(),
+        git(&work, &["rev-parse", "--abbrev-ref", "HEAD"]).await.unwrap(),
         "main"
     );
 
     let requests = fake.git_requests();
-    assert!(
-        requests
-            .iter()
-            .any(|r| r.path == "info/refs" && r.status == 200)
-    );
+    assert!(requests.iter().any(|r| r.path == "info/refs" && r.status == 200));
     assert!(
         requests
             .iter()
@@ -61,54 +49,37 @@ async fn a_private_repository_needs_a_token_that_can_read_it() {
     let fake = fake().await;
     let alice = fake.add_user("alice").unwrap();
     let mallory = fake.add_user("mallory").unwrap();
-    fake.add_repo(RepoSpec::new("alice/secret").private())
+    fake.add_repo(RepoSpec::new("alice/secret").private()).await.unwrap();
+    fake.commit("alice/secret", CommitSpec::new("main", "first").file("key", "42"))
         .await
         .unwrap();
-    fake.commit(
-        "alice/secret",
-        CommitSpec::new("main", "first").file("key", "42"),
-    )
-    .await
-    .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let url = fake.clone_url("alice/secret");
 
-    let anonymous = git(dir.path(), &["clone", "-q", &url, "a"])
-        .await
-        .unwrap_err();
+    let anonymous = git(dir.path(), &["clone", "-q", &url, "a"]).await.unwrap_err();
     assert!(
         anonymous.contains("401")
             || anonymous.contains("Authentication failed")
             || anonymous.contains("could not read Username"),
         "{anonymous}"
     );
-    let stranger = git(
-        dir.path(),
-        &["-c", &basic(&mallory), "clone", "-q", &url, "m"],
-    )
-    .await
-    .unwrap_err();
-    assert!(
-        stranger.contains("not found") || stranger.contains("404"),
-        "{stranger}"
-    );
+    let stranger = git(dir.path(), &["-c", &basic(&mallory), "clone", "-q", &url, "m"])
+        .await
+        .unwrap_err();
+    assert!(stranger.contains("not found") || stranger.contains("404"), "{stranger}");
 
-    git(
-        dir.path(),
-        &["-c", &basic(&alice), "clone", "-q", &url, "ok"],
-    )
-    .await
-    .unwrap();
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("ok/key")).unwrap(),
-        "42"
-    );
+    git(dir.path(), &["-c", &basic(&alice), "clone", "-q", &url, "ok"])
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read_to_string(dir.path().join("ok/key")).unwrap(), "42");
     let requests = fake.git_requests();
     let served: Vec<_> = requests.iter().filter(|r| r.status == 200).collect();
     assert!(!served.is_empty());
-    assert!(served.iter().all(
-        |r| r.credentials == Some(CredentialKind::Basic) && r.user.as_deref() == Some("alice")
-    ));
+    assert!(
+        served
+            .iter()
+            .all(|r| r.credentials == Some(CredentialKind::Basic) && r.user.as_deref() == Some("alice"))
+    );
 
     // Bearer works too; a wrong token is refused even where none is needed.
     let resp = client()
@@ -135,12 +106,7 @@ async fn only_what_the_dumb_protocol_needs_is_served() {
     fake.add_user("alice").unwrap();
     fake.add_repo(RepoSpec::new("alice/app")).await.unwrap();
     let base = fake.clone_url("alice/app");
-    for path in [
-        "config",
-        "hooks/pre-receive.sample",
-        "objects/../config",
-        "description",
-    ] {
+    for path in ["config", "hooks/pre-receive.sample", "objects/../config", "description"] {
         let resp = client().get(format!("{base}/{path}")).send().await.unwrap();
         assert_eq!(resp.status(), 404, "{path}");
     }
@@ -170,12 +136,7 @@ async fn a_pull_request_from_a_fork_is_fetchable_from_the_base() {
         .await
         .unwrap();
     let head = fake
-        .commit(
-            "bob/app",
-            CommitSpec::new("fix", "fix it")
-                .file("a", "2")
-                .author("bob"),
-        )
+        .commit("bob/app", CommitSpec::new("fix", "fix it").file("a", "2").author("bob"))
         .await
         .unwrap();
     let spec = PullRequestSpec {
@@ -191,36 +152,20 @@ async fn a_pull_request_from_a_fork_is_fetchable_from_the_base() {
     assert_eq!(number, 1);
 
     let dir = tempfile::tempdir().unwrap();
-    git(
-        dir.path(),
-        &["clone", "-q", &fake.clone_url("alice/app"), "app"],
-    )
-    .await
-    .unwrap();
+    git(dir.path(), &["clone", "-q", &fake.clone_url("alice/app"), "app"])
+        .await
+        .unwrap();
     let work = dir.path().join("app");
     git(&work, &["fetch", "-q", "origin", "refs/pull/1/head"])
         .await
         .unwrap();
-    assert_eq!(
-        git(&work, &["rev-parse", "FETCH_HEAD"]).await.unwrap(),
-        head.after
-    );
+    assert_eq!(git(&work, &["rev-parse", "FETCH_HEAD"]).await.unwrap(), head.after);
     // The fork itself is served too.
     git(
         dir.path(),
-        &[
-            "clone",
-            "-q",
-            "--branch",
-            "fix",
-            &fake.clone_url("bob/app"),
-            "fork",
-        ],
+        &["clone", "-q", "--branch", "fix", &fake.clone_url("bob/app"), "fork"],
     )
     .await
     .unwrap();
-    assert_eq!(
-        std::fs::read_to_string(dir.path().join("fork/a")).unwrap(),
-        "2"
-    );
+    assert_eq!(std::fs::read_to_string(dir.path().join("fork/a")).unwrap(), "2");
 }

@@ -26,18 +26,13 @@ async fn creating_a_hook_pings_it_and_the_hook_can_be_read_changed_and_deleted()
     .await;
     assert_eq!(status, 201);
     let id = hook["id"].as_u64().unwrap();
-    assert_eq!(
-        hook["config"]["secret"], "********",
-        "secrets are never shown"
-    );
+    assert_eq!(hook["config"]["secret"], "********", "secrets are never shown");
     assert_eq!(hook["config"]["url"], receiver.url);
     assert_eq!(hook["events"], json!(["push", "pull_request"]));
     assert_eq!(hook["last_response"]["status"], "unused");
 
     let ping = fake
-        .wait_for("the ping", |f| {
-            f.deliveries().into_iter().find(|d| d.event == "ping")
-        })
+        .wait_for("the ping", |f| f.deliveries().into_iter().find(|d| d.event == "ping"))
         .await
         .unwrap();
     assert_eq!(ping.status, Some(202));
@@ -45,10 +40,7 @@ async fn creating_a_hook_pings_it_and_the_hook_can_be_read_changed_and_deleted()
     let got = &receiver.received()[0];
     assert_eq!(got.header("x-github-event"), "ping");
     assert_eq!(got.json()["hook_id"], id);
-    assert_eq!(
-        fake.hooks("alice/app")[0].config.secret.as_deref(),
-        Some("s3cret")
-    );
+    assert_eq!(fake.hooks("alice/app")[0].config.secret.as_deref(), Some("s3cret"));
 
     let (status, listed) = get(&fake, Some(&alice), "repos/alice/app/hooks").await;
     assert_eq!((status, listed.as_array().unwrap().len()), (200, 1));
@@ -83,9 +75,7 @@ async fn creating_a_hook_pings_it_and_the_hook_can_be_read_changed_and_deleted()
     assert_eq!(status, 204);
     assert!(fake.hooks("alice/app").is_empty());
     assert_eq!(
-        get(&fake, Some(&alice), &format!("repos/alice/app/hooks/{id}"))
-            .await
-            .0,
+        get(&fake, Some(&alice), &format!("repos/alice/app/hooks/{id}")).await.0,
         404
     );
 }
@@ -169,29 +159,13 @@ async fn bad_hook_requests_are_refused() {
     assert_eq!(resp.status(), 400);
     let no_url = json!({"name": "web", "config": {"content_type": "json"}});
     assert_eq!(
-        send(
-            &fake,
-            Method::POST,
-            &alice,
-            "repos/alice/app/hooks",
-            &no_url
-        )
-        .await
-        .0,
+        send(&fake, Method::POST, &alice, "repos/alice/app/hooks", &no_url)
+            .await
+            .0,
         422
     );
     let bad_event = json!({"config": {"url": "http://127.0.0.1:9/"}, "events": ["pushh"]});
-    let (status, body) = send(
-        &fake,
-        Method::POST,
-        &alice,
-        "repos/alice/app/hooks",
-        &bad_event,
-    )
-    .await;
-    assert_eq!(
-        (status, body["errors"][0]["field"].as_str()),
-        (422, Some("events"))
-    );
+    let (status, body) = send(&fake, Method::POST, &alice, "repos/alice/app/hooks", &bad_event).await;
+    assert_eq!((status, body["errors"][0]["field"].as_str()), (422, Some("events")));
     assert!(fake.hooks("alice/app").is_empty());
 }

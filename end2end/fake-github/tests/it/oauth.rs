@@ -98,11 +98,7 @@ async fn approving_gives_a_single_use_code_for_a_working_token() {
 async fn the_login_shortcut_approves_at_once() {
     let fake = fake().await;
     fake.add_user("alice").unwrap();
-    let resp = client()
-        .get(authorize_url(&fake, "&login=alice"))
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(authorize_url(&fake, "&login=alice")).send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let q = query_of(resp.headers()["location"].to_str().unwrap());
     assert!(param(&q, "code").is_some_and(|c| c.len() == 20));
@@ -112,11 +108,7 @@ async fn the_login_shortcut_approves_at_once() {
 async fn denying_redirects_with_access_denied() {
     let fake = fake().await;
     fake.add_user("alice").unwrap();
-    let resp = client()
-        .get(authorize_url(&fake, "&deny=1"))
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(authorize_url(&fake, "&deny=1")).send().await.unwrap();
     assert_eq!(resp.status(), 302);
     let q = query_of(resp.headers()["location"].to_str().unwrap());
     assert_eq!(param(&q, "error"), Some("access_denied"));
@@ -129,11 +121,7 @@ async fn denying_redirects_with_access_denied() {
 async fn a_wrong_secret_or_client_is_refused_like_github() {
     let fake = fake().await;
     fake.add_user("alice").unwrap();
-    let resp = client()
-        .get(authorize_url(&fake, "&login=alice"))
-        .send()
-        .await
-        .unwrap();
+    let resp = client().get(authorize_url(&fake, "&login=alice")).send().await.unwrap();
     let q = query_of(resp.headers()["location"].to_str().unwrap());
     let code = param(&q, "code").unwrap().to_string();
 
@@ -156,18 +144,13 @@ async fn a_wrong_secret_or_client_is_refused_like_github() {
     let resp = client()
         .post(format!("{}login/oauth/access_token", fake.web_url()))
         .basic_auth(fake.client_id(), Some(fake.client_secret()))
-        .form(&[
-            ("code", code.as_str()),
-            ("grant_type", "authorization_code"),
-        ])
+        .form(&[("code", code.as_str()), ("grant_type", "authorization_code")])
         .send()
         .await
         .unwrap();
     // Without `Accept: application/json` GitHub answers form-encoded.
     let text = resp.text().await.unwrap();
-    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes())
-        .into_owned()
-        .collect();
+    let pairs: Vec<(String, String)> = url::form_urlencoded::parse(text.as_bytes()).into_owned().collect();
     assert!(
         param(&pairs, "access_token").is_some_and(|t| t.starts_with("gho_")),
         "{text}"

@@ -11,13 +11,8 @@ use serde_json::{Value, json};
 use crate::support::{Receiver, fake, get, send};
 
 fn spec() -> OpenApi {
-    let path = std::env::var("FAKE_GITHUB_OPENAPI").unwrap_or_else(|_| {
-        concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/tests/fixtures/openapi-subset.json"
-        )
-        .into()
-    });
+    let path = std::env::var("FAKE_GITHUB_OPENAPI")
+        .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/openapi-subset.json").into());
     OpenApi::load(Path::new(&path)).unwrap()
 }
 
@@ -62,22 +57,15 @@ async fn api_answers_match_githubs_schemas() {
     check(&spec, "repos/get", status, &fork);
 
     let hook = json!({"name": "web", "active": false, "events": ["push"], "config": {"url": "http://127.0.0.1:9/", "content_type": "json", "secret": "s"}});
-    spec.validate_request("repos/create-webhook", &hook)
-        .unwrap();
+    spec.validate_request("repos/create-webhook", &hook).unwrap();
     let (status, created) = send(&fake, Method::POST, &alice, "repos/alice/app/hooks", &hook).await;
     check(&spec, "repos/create-webhook", status, &created);
     let (status, hooks) = get(&fake, Some(&alice), "repos/alice/app/hooks").await;
     check(&spec, "repos/list-webhooks", status, &hooks);
-    let (status, one) = get(
-        &fake,
-        Some(&alice),
-        &format!("repos/alice/app/hooks/{}", created["id"]),
-    )
-    .await;
+    let (status, one) = get(&fake, Some(&alice), &format!("repos/alice/app/hooks/{}", created["id"])).await;
     check(&spec, "repos/get-webhook", status, &one);
     let patch = json!({"active": true, "events": ["push", "pull_request"]});
-    spec.validate_request("repos/update-webhook", &patch)
-        .unwrap();
+    spec.validate_request("repos/update-webhook", &patch).unwrap();
     let (status, patched) = send(
         &fake,
         Method::PATCH,
@@ -98,20 +86,10 @@ async fn api_answers_match_githubs_schemas() {
     )
     .await;
     check(&spec, "repos/create-commit-status", status, &st);
-    let (status, list) = get(
-        &fake,
-        Some(&alice),
-        &format!("repos/alice/app/commits/{sha}/statuses"),
-    )
-    .await;
+    let (status, list) = get(&fake, Some(&alice), &format!("repos/alice/app/commits/{sha}/statuses")).await;
     check(&spec, "repos/list-commit-statuses-for-ref", status, &list);
     let (status, combined) = get(&fake, Some(&alice), "repos/alice/app/commits/main/status").await;
-    check(
-        &spec,
-        "repos/get-combined-status-for-ref",
-        status,
-        &combined,
-    );
+    check(&spec, "repos/get-combined-status-for-ref", status, &combined);
     let (status, commit) = get(&fake, Some(&alice), "repos/alice/app/commits/main").await;
     check(&spec, "repos/get-commit", status, &commit);
     let (status, limits) = get(&fake, Some(&alice), "rate_limit").await;
@@ -123,11 +101,8 @@ async fn api_answers_match_githubs_schemas() {
         .into_iter()
         .find(|r| r.method == "POST" && r.path.contains("/statuses/"))
         .unwrap();
-    spec.validate_request(
-        "repos/create-commit-status",
-        recorded.body.as_ref().unwrap(),
-    )
-    .unwrap();
+    spec.validate_request("repos/create-commit-status", recorded.body.as_ref().unwrap())
+        .unwrap();
 }
 
 #[tokio::test]
@@ -153,17 +128,12 @@ async fn webhook_payloads_match_githubs_schemas() {
             .0,
         201
     );
-    fake.wait_for("the ping", |f| {
-        f.deliveries().into_iter().find(|d| d.event == "ping")
-    })
-    .await
-    .unwrap();
+    fake.wait_for("the ping", |f| f.deliveries().into_iter().find(|d| d.event == "ping"))
+        .await
+        .unwrap();
 
     let push = fake
-        .commit(
-            "alice/app",
-            CommitSpec::new("main", "second").file("b", "2"),
-        )
+        .commit("alice/app", CommitSpec::new("main", "second").file("b", "2"))
         .await
         .unwrap();
     fake.deliver_push(&push).await.unwrap();
@@ -175,12 +145,9 @@ async fn webhook_payloads_match_githubs_schemas() {
     fake.deliver_push(&fake.delete_branch("alice/app", "new").await.unwrap())
         .await
         .unwrap();
-    fake.commit(
-        "bob/app",
-        CommitSpec::new("fix", "fix").file("a", "2").author("bob"),
-    )
-    .await
-    .unwrap();
+    fake.commit("bob/app", CommitSpec::new("fix", "fix").file("a", "2").author("bob"))
+        .await
+        .unwrap();
     let spec_pr = PullRequestSpec {
         repo: "alice/app".into(),
         base: "main".into(),
@@ -191,32 +158,18 @@ async fn webhook_payloads_match_githubs_schemas() {
         user: "bob".into(),
     };
     let n = fake.open_pull_request(spec_pr).await.unwrap();
-    fake.deliver_pull_request("alice/app", n, "opened")
+    fake.deliver_pull_request("alice/app", n, "opened").await.unwrap();
+    fake.commit("bob/app", CommitSpec::new("fix", "more").file("a", "3").author("bob"))
         .await
         .unwrap();
-    fake.commit(
-        "bob/app",
-        CommitSpec::new("fix", "more").file("a", "3").author("bob"),
-    )
-    .await
-    .unwrap();
     fake.synchronize_pull_request("alice/app", n).await.unwrap();
-    fake.deliver_pull_request("alice/app", n, "synchronize")
-        .await
-        .unwrap();
-    fake.edit_pull_request_title("alice/app", n, "Fix!")
-        .unwrap();
-    fake.deliver_pull_request("alice/app", n, "edited")
-        .await
-        .unwrap();
+    fake.deliver_pull_request("alice/app", n, "synchronize").await.unwrap();
+    fake.edit_pull_request_title("alice/app", n, "Fix!").unwrap();
+    fake.deliver_pull_request("alice/app", n, "edited").await.unwrap();
     fake.close_pull_request("alice/app", n).unwrap();
-    fake.deliver_pull_request("alice/app", n, "closed")
-        .await
-        .unwrap();
+    fake.deliver_pull_request("alice/app", n, "closed").await.unwrap();
     fake.reopen_pull_request("alice/app", n).unwrap();
-    fake.deliver_pull_request("alice/app", n, "reopened")
-        .await
-        .unwrap();
+    fake.deliver_pull_request("alice/app", n, "reopened").await.unwrap();
 
     let names = [
         "ping",
@@ -233,10 +186,7 @@ async fn webhook_payloads_match_githubs_schemas() {
     assert_eq!(got.len(), names.len());
     for (name, delivery) in names.iter().zip(&got) {
         if let Err(e) = spec.validate_webhook(name, &delivery.json()) {
-            panic!(
-                "{e}\n{}",
-                serde_json::to_string_pretty(&delivery.json()).unwrap()
-            );
+            panic!("{e}\n{}", serde_json::to_string_pretty(&delivery.json()).unwrap());
         }
     }
 }

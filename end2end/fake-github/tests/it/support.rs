@@ -35,13 +35,7 @@ pub async fn get(fake: &FakeGithub, token: Option<&str>, path: &str) -> (u16, Va
 }
 
 /// Sends JSON to an API path with a token; returns status and JSON.
-pub async fn send(
-    fake: &FakeGithub,
-    method: reqwest::Method,
-    token: &str,
-    path: &str,
-    body: &Value,
-) -> (u16, Value) {
+pub async fn send(fake: &FakeGithub, method: reqwest::Method, token: &str, path: &str, body: &Value) -> (u16, Value) {
     let resp = client()
         .request(method, format!("{}{path}", fake.api_url()))
         .header("authorization", format!("token {token}"))
@@ -61,10 +55,7 @@ pub struct Received {
 
 impl Received {
     pub fn header(&self, name: &str) -> &str {
-        self.headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or_default()
+        self.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default()
     }
 
     pub fn json(&self) -> Value {
@@ -95,11 +86,7 @@ impl Receiver {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}/hook", listener.local_addr().unwrap());
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-        Receiver {
-            url,
-            received,
-            status,
-        }
+        Receiver { url, received, status }
     }
 
     pub fn received(&self) -> Vec<Received> {

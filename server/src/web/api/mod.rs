@@ -23,10 +23,16 @@ pub fn routes() -> Router<AppState> {
         .route("/api/me", get(me))
         .route("/api/repos", get(repos::list).post(repos::add))
         .route("/api/repos/{owner}/{name}", get(repos::show))
-        .route("/api/repos/{owner}/{name}/builds", get(repos::builds).post(repos::trigger))
+        .route(
+            "/api/repos/{owner}/{name}/builds",
+            get(repos::builds).post(repos::trigger),
+        )
         .route("/api/repos/{owner}/{name}/subscribe", post(repos::subscribe))
         .route("/api/repos/{owner}/{name}/unsubscribe", post(repos::unsubscribe))
-        .route("/api/repos/{owner}/{name}/settings", get(repos::settings).post(repos::update_settings))
+        .route(
+            "/api/repos/{owner}/{name}/settings",
+            get(repos::settings).post(repos::update_settings),
+        )
         .route("/api/repos/{owner}/{name}/caches/clear", post(repos::clear_caches))
         .route("/api/repos/{owner}/{name}/events", get(super::events::repo_events))
         .route("/api/events", get(super::events::all_events))
@@ -39,7 +45,10 @@ pub fn routes() -> Router<AppState> {
 }
 
 /// `GET /api/me`: who is asking, and the CSRF token their state changes must carry.
-async fn me(axum::extract::State(state): axum::extract::State<AppState>, Session(s): Session) -> Json<app::api::Viewer> {
+async fn me(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    Session(s): Session,
+) -> Json<app::api::Viewer> {
     Json(super::backend::viewer(&state, &s))
 }
 

@@ -20,9 +20,15 @@ pub async fn list(State(state): State<AppState>, Session(s): Session) -> ApiResu
     Ok(Json(backend::list_repos(&state, &s).await?))
 }
 
-pub async fn show(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<RepoSummary>> {
+pub async fn show(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<RepoSummary>> {
     let (repo, p) = backend::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
-    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id]).await.map_err(db_error)?;
+    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id])
+        .await
+        .map_err(db_error)?;
     Ok(Json(backend::repo_summary(&repo, p, last.first(), None)))
 }
 
@@ -51,7 +57,11 @@ pub struct AddRepo {
 }
 
 /// Adds a repository by URL or path (local mode, from this machine).
-pub async fn add(State(state): State<AppState>, Session(s): Session, Json(req): Json<AddRepo>) -> ApiResult<(StatusCode, Json<RepoSummary>)> {
+pub async fn add(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Json(req): Json<AddRepo>,
+) -> ApiResult<(StatusCode, Json<RepoSummary>)> {
     if !is_local_admin(&state, &s) {
         return Err(ApiFailure(
             StatusCode::FORBIDDEN,
@@ -60,21 +70,37 @@ pub async fn add(State(state): State<AppState>, Session(s): Session, Json(req): 
     }
     let url = req.url.trim().to_string();
     checkout::validate_url(&url).map_err(bad_request)?;
-    let kind = if url.starts_with('/') || url.starts_with("file://") { RepoKind::Local } else { RepoKind::Git };
+    let kind = if url.starts_with('/') || url.starts_with("file://") {
+        RepoKind::Local
+    } else {
+        RepoKind::Git
+    };
     let (owner, name) = match req.slug.as_deref().map(|s| s.split_once('/')) {
         Some(Some((o, n))) if valid_segment(o) && valid_segment(n) => (o.to_string(), n.to_string()),
-        Some(_) => return Err(bad_request("slug must look like owner/name (letters, digits, '.', '-', '_')")),
+        Some(_) => {
+            return Err(bad_request(
+                "slug must look like owner/name (letters, digits, '.', '-', '_')",
+            ));
+        }
         None => slug_from_url(&url, kind),
     };
     let default_branch = checkout::remote_default_branch(&url, &Credentials::default())
         .await
-        .map_err(|e| ApiFailure(StatusCode::UNPROCESSABLE_ENTITY, format!("Sicuro cannot read that repository: {e}")))?;
+        .map_err(|e| {
+            ApiFailure(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                format!("Sicuro cannot read that repository: {e}"),
+            )
+        })?;
     if let Some(existing) = repos::by_slug(&state.db, &owner, &name).await.map_err(db_error)?
         && existing.clone_url != url
     {
         return Err(ApiFailure(
             StatusCode::CONFLICT,
-            format!("{owner}/{name} already names {}; pass another \"slug\"", existing.clone_url),
+            format!(
+                "{owner}/{name} already names {}; pass another \"slug\"",
+                existing.clone_url
+            ),
         ));
     }
     let repo = repos::upsert(
@@ -94,17 +120,34 @@ pub async fn add(State(state): State<AppState>, Session(s): Session, Json(req): 
     )
     .await
     .map_err(db_error)?;
-    Ok((StatusCode::CREATED, Json(backend::repo_summary(&repo, Permission::Admin, None, None))))
+    Ok((
+        StatusCode::CREATED,
+        Json(backend::repo_summary(&repo, Permission::Admin, None, None)),
+    ))
 }
 
 fn valid_segment(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 100 && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_')) && s != "." && s != ".."
+    !s.is_empty()
+        && s.len() <= 100
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'))
+        && s != "."
+        && s != ".."
 }
 
 /// `https://host/owner/name.git` → (owner, name); a path → ("local", its last component).
 fn slug_from_url(url: &str, kind: RepoKind) -> (String, String) {
     let clean = |s: &str| -> String {
-        let s: String = s.chars().map(|c| if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') { c } else { '-' }).collect();
+        let s: String = s
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
         let s = s.trim_matches('.').to_string();
         if s.is_empty() { "repo".into() } else { s }
     };
@@ -114,7 +157,11 @@ fn slug_from_url(url: &str, kind: RepoKind) -> (String, String) {
     if kind == RepoKind::Local {
         return ("local".into(), name);
     }
-    let owner = parts.len().checked_sub(2).and_then(|i| parts.get(i)).map_or("git".to_string(), |o| clean(o));
+    let owner = parts
+        .len()
+        .checked_sub(2)
+        .and_then(|i| parts.get(i))
+        .map_or("git".to_string(), |o| clean(o));
     (owner, name)
 }
 
@@ -171,18 +218,32 @@ pub async fn trigger(
         }
         None => {
             let branch = branch.unwrap_or_else(|| repo.default_branch.clone());
-            state.engine.enqueue_branch(&repo, &branch, TriggerEvent::Manual).await?
+            state
+                .engine
+                .enqueue_branch(&repo, &branch, TriggerEvent::Manual)
+                .await?
         }
     };
-    let code = if matches!(created, Created::New(_)) { StatusCode::CREATED } else { StatusCode::OK };
+    let code = if matches!(created, Created::New(_)) {
+        StatusCode::CREATED
+    } else {
+        StatusCode::OK
+    };
     tracing::info!(repo = %repo.slug(), by = %actor_name(&s), "build requested");
     Ok((code, Json(backend::summary(&repo, created.build()))))
 }
 
 /// Subscribes a GitHub repository: needs admin rights; creates (or reuses) Sicuro's webhook.
-pub async fn subscribe(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<RepoSummary>> {
+pub async fn subscribe(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<RepoSummary>> {
     let Some(github) = state.github.clone() else {
-        return Err(ApiFailure(StatusCode::CONFLICT, "subscribing needs GitHub settings (SICURO_GITHUB_CLIENT_ID, …)".into()));
+        return Err(ApiFailure(
+            StatusCode::CONFLICT,
+            "subscribing needs GitHub settings (SICURO_GITHUB_CLIENT_ID, …)".into(),
+        ));
     };
     let user = s.user.clone().ok_or(BackendError::SignInRequired)?;
     let token = access::user_token(&state, &user).ok_or(BackendError::SignInRequired)?;
@@ -216,29 +277,47 @@ pub async fn subscribe(State(state): State<AppState>, Session(s): Session, Path(
     // Watched before the hook exists: GitHub pings a new hook at once, and that ping must find
     // the repository watched to start the first build.
     let was_watched = repo.is_watched();
-    repos::set_watched(&state.db, repo.id, repo.hook_id, Some(user.id)).await.map_err(db_error)?;
+    repos::set_watched(&state.db, repo.id, repo.hook_id, Some(user.id))
+        .await
+        .map_err(db_error)?;
     let (hook_id, reused) = match github.ensure_hook(&token, &repo.owner, &repo.name).await {
         Ok(h) => h,
         Err(e) => {
             if !was_watched {
                 let _ = repos::set_unwatched(&state.db, repo.id).await;
             }
-            return Err(ApiFailure(StatusCode::BAD_GATEWAY, format!("the webhook could not be created: {e}")));
+            return Err(ApiFailure(
+                StatusCode::BAD_GATEWAY,
+                format!("the webhook could not be created: {e}"),
+            ));
         }
     };
-    repos::set_watched(&state.db, repo.id, Some(hook_id), Some(user.id)).await.map_err(db_error)?;
+    repos::set_watched(&state.db, repo.id, Some(hook_id), Some(user.id))
+        .await
+        .map_err(db_error)?;
     if reused {
         // GitHub pings new hooks by itself; a reused one is pinged so the first build still comes.
         let _ = github.ping_hook(&token, &repo.owner, &repo.name, hook_id).await;
     }
     tracing::info!(repo = %repo.slug(), by = %user.login, hook = hook_id, "subscribed");
     let repo = repos::get(&state.db, repo.id).await.map_err(db_error)?.unwrap_or(repo);
-    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id]).await.map_err(db_error)?;
-    Ok(Json(backend::repo_summary(&repo, permission, last.first(), gh.description)))
+    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id])
+        .await
+        .map_err(db_error)?;
+    Ok(Json(backend::repo_summary(
+        &repo,
+        permission,
+        last.first(),
+        gh.description,
+    )))
 }
 
 /// Unsubscribes: removes the webhook; the build history stays.
-pub async fn unsubscribe(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<RepoSummary>> {
+pub async fn unsubscribe(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<RepoSummary>> {
     let (repo, p) = backend::find_repo(&state, &s, &owner, &name, Permission::Admin).await?;
     if let (Some(github), Some(hook_id)) = (&state.github, repo.hook_id) {
         let user = s.user.clone().ok_or(BackendError::SignInRequired)?;
@@ -246,16 +325,27 @@ pub async fn unsubscribe(State(state): State<AppState>, Session(s): Session, Pat
         github
             .delete_hook(&token, &repo.owner, &repo.name, hook_id)
             .await
-            .map_err(|e| ApiFailure(StatusCode::BAD_GATEWAY, format!("the webhook could not be removed: {e}")))?;
+            .map_err(|e| {
+                ApiFailure(
+                    StatusCode::BAD_GATEWAY,
+                    format!("the webhook could not be removed: {e}"),
+                )
+            })?;
     }
     repos::set_unwatched(&state.db, repo.id).await.map_err(db_error)?;
     tracing::info!(repo = %repo.slug(), by = %actor_name(&s), "unsubscribed");
     let repo = repos::get(&state.db, repo.id).await.map_err(db_error)?.unwrap_or(repo);
-    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id]).await.map_err(db_error)?;
+    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id])
+        .await
+        .map_err(db_error)?;
     Ok(Json(backend::repo_summary(&repo, p, last.first(), None)))
 }
 
-pub async fn settings(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<RepoSettings>> {
+pub async fn settings(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<RepoSettings>> {
     let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
     Ok(Json(repo.settings()))
 }
@@ -268,7 +358,9 @@ pub async fn update_settings(
 ) -> ApiResult<Json<RepoSettings>> {
     let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Admin).await?;
     validate_settings(&new).map_err(bad_request)?;
-    repos::update_settings(&state.db, repo.id, &new).await.map_err(db_error)?;
+    repos::update_settings(&state.db, repo.id, &new)
+        .await
+        .map_err(db_error)?;
     let repo = repos::get(&state.db, repo.id).await.map_err(db_error)?.unwrap_or(repo);
     Ok(Json(repo.settings()))
 }
@@ -297,7 +389,11 @@ pub struct Cleared {
     pub removed: usize,
 }
 
-pub async fn clear_caches(State(state): State<AppState>, Session(s): Session, Path((owner, name)): Path<(String, String)>) -> ApiResult<Json<Cleared>> {
+pub async fn clear_caches(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path((owner, name)): Path<(String, String)>,
+) -> ApiResult<Json<Cleared>> {
     let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Push).await?;
     let removed = state.engine.clear_caches(repo.id).await?;
     Ok(Json(Cleared { removed }))
@@ -309,9 +405,18 @@ mod tests {
 
     #[test]
     fn slugs_come_from_urls_and_paths() {
-        assert_eq!(slug_from_url("https://github.com/rust-lang/bors.git", RepoKind::Git), ("rust-lang".into(), "bors".into()));
-        assert_eq!(slug_from_url("git@host:team/app.git", RepoKind::Git), ("team".into(), "app".into()));
-        assert_eq!(slug_from_url("/home/me/my project/", RepoKind::Local), ("local".into(), "my-project".into()));
+        assert_eq!(
+            slug_from_url("https://github.com/rust-lang/bors.git", RepoKind::Git),
+            ("rust-lang".into(), "bors".into())
+        );
+        assert_eq!(
+            slug_from_url("git@host:team/app.git", RepoKind::Git),
+            ("team".into(), "app".into())
+        );
+        assert_eq!(
+            slug_from_url("/home/me/my project/", RepoKind::Local),
+            ("local".into(), "my-project".into())
+        );
         assert!(!valid_segment(".."));
         assert!(valid_segment("a.b-c_d"));
     }

@@ -108,7 +108,11 @@ pub enum Trigger {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Decision {
-    Build { repo_github_id: i64, repo_full_name: String, trigger: Trigger },
+    Build {
+        repo_github_id: i64,
+        repo_full_name: String,
+        trigger: Trigger,
+    },
     Ignore(String),
 }
 
@@ -178,7 +182,10 @@ pub fn decide(event: &str, body: &[u8]) -> Result<Decision, PayloadError> {
         "pull_request" => {
             let p: PullRequestEvent = serde_json::from_slice(body).map_err(err)?;
             if !matches!(p.action.as_str(), "opened" | "synchronize" | "reopened") {
-                return Ok(Decision::Ignore(format!("pull request action `{}` needs no build", p.action)));
+                return Ok(Decision::Ignore(format!(
+                    "pull request action `{}` needs no build",
+                    p.action
+                )));
             }
             let fork_clone_url = p
                 .pull_request
@@ -226,10 +233,15 @@ mod tests {
             Decision::Build {
                 repo_github_id: 1,
                 repo_full_name: "o/r".into(),
-                trigger: Trigger::Ping { default_branch: Some("main".into()) }
+                trigger: Trigger::Ping {
+                    default_branch: Some("main".into())
+                }
             }
         );
-        assert!(matches!(decide_json("ping", json!({"zen": "z", "hook_id": 5})), Decision::Ignore(_)));
+        assert!(matches!(
+            decide_json("ping", json!({"zen": "z", "hook_id": 5})),
+            Decision::Ignore(_)
+        ));
     }
 
     #[test]
@@ -240,18 +252,43 @@ mod tests {
                    "repository": repo(), "pusher": {"name": "ann"}})
         };
         match decide_json("push", push("refs/heads/feature/x", false, "Fix it")) {
-            Decision::Build { trigger: Trigger::Push { branch, is_tag, sha, author, .. }, .. } => {
-                assert_eq!((branch.as_str(), is_tag, sha.len(), author.as_deref()), ("feature/x", false, 40, Some("ann")));
+            Decision::Build {
+                trigger:
+                    Trigger::Push {
+                        branch,
+                        is_tag,
+                        sha,
+                        author,
+                        ..
+                    },
+                ..
+            } => {
+                assert_eq!(
+                    (branch.as_str(), is_tag, sha.len(), author.as_deref()),
+                    ("feature/x", false, 40, Some("ann"))
+                );
             }
             other => panic!("{other:?}"),
         }
         assert!(matches!(
             decide_json("push", push("refs/tags/v1.0", false, "Release")),
-            Decision::Build { trigger: Trigger::Push { is_tag: true, .. }, .. }
+            Decision::Build {
+                trigger: Trigger::Push { is_tag: true, .. },
+                ..
+            }
         ));
-        assert!(matches!(decide_json("push", push("refs/heads/x", true, "")), Decision::Ignore(_)));
-        assert!(matches!(decide_json("push", push("refs/heads/x", false, "Docs [skip ci]")), Decision::Ignore(_)));
-        assert!(matches!(decide_json("push", push("refs/heads/x", false, "Docs\n\n[ci skip]")), Decision::Ignore(_)));
+        assert!(matches!(
+            decide_json("push", push("refs/heads/x", true, "")),
+            Decision::Ignore(_)
+        ));
+        assert!(matches!(
+            decide_json("push", push("refs/heads/x", false, "Docs [skip ci]")),
+            Decision::Ignore(_)
+        ));
+        assert!(matches!(
+            decide_json("push", push("refs/heads/x", false, "Docs\n\n[ci skip]")),
+            Decision::Ignore(_)
+        ));
     }
 
     #[test]
@@ -263,20 +300,34 @@ mod tests {
                                     "base": {"ref": "main", "sha": "d".repeat(40), "repo": repo()}}})
         };
         match decide_json("pull_request", pr("opened", repo())) {
-            Decision::Build { trigger: Trigger::PullRequest { number, fork_clone_url, .. }, .. } => {
+            Decision::Build {
+                trigger: Trigger::PullRequest {
+                    number, fork_clone_url, ..
+                },
+                ..
+            } => {
                 assert_eq!((number, fork_clone_url), (7, None));
             }
             other => panic!("{other:?}"),
         }
         let fork = json!({"id": 2, "full_name": "bob/r", "clone_url": "https://github.com/bob/r.git"});
         match decide_json("pull_request", pr("synchronize", fork)) {
-            Decision::Build { trigger: Trigger::PullRequest { fork_clone_url, .. }, .. } => {
+            Decision::Build {
+                trigger: Trigger::PullRequest { fork_clone_url, .. },
+                ..
+            } => {
                 assert_eq!(fork_clone_url.as_deref(), Some("https://github.com/bob/r.git"));
             }
             other => panic!("{other:?}"),
         }
-        assert!(matches!(decide_json("pull_request", pr("closed", repo())), Decision::Ignore(_)));
-        assert!(matches!(decide_json("pull_request", pr("labeled", repo())), Decision::Ignore(_)));
+        assert!(matches!(
+            decide_json("pull_request", pr("closed", repo())),
+            Decision::Ignore(_)
+        ));
+        assert!(matches!(
+            decide_json("pull_request", pr("labeled", repo())),
+            Decision::Ignore(_)
+        ));
     }
 
     #[test]

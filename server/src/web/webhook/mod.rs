@@ -20,18 +20,35 @@ use decide::{Decision, Trigger};
 /// GitHub caps payloads at 25 MB.
 pub const MAX_BODY: usize = 25 * 1024 * 1024;
 
-pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> (StatusCode, Json<serde_json::Value>) {
+pub async fn receive(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> (StatusCode, Json<serde_json::Value>) {
     let reply = |code: StatusCode, msg: &str| (code, Json(json!({ "message": msg })));
     let Some(github) = &state.github else {
-        return reply(StatusCode::NOT_FOUND, "webhooks are off: this server has no GitHub settings");
+        return reply(
+            StatusCode::NOT_FOUND,
+            "webhooks are off: this server has no GitHub settings",
+        );
     };
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    if let Err(e) = signature::verify(github.config.webhook_secret.as_bytes(), header("x-hub-signature-256"), &body) {
-        tracing::warn!(delivery = header("x-github-delivery").unwrap_or("?"), "webhook refused: {e}");
+    if let Err(e) = signature::verify(
+        github.config.webhook_secret.as_bytes(),
+        header("x-hub-signature-256"),
+        &body,
+    ) {
+        tracing::warn!(
+            delivery = header("x-github-delivery").unwrap_or("?"),
+            "webhook refused: {e}"
+        );
         return reply(StatusCode::UNAUTHORIZED, &e.to_string());
     }
     let (Some(event), Some(delivery)) = (header("x-github-event"), header("x-github-delivery")) else {
-        return reply(StatusCode::BAD_REQUEST, "missing X-GitHub-Event or X-GitHub-Delivery header");
+        return reply(
+            StatusCode::BAD_REQUEST,
+            "missing X-GitHub-Event or X-GitHub-Delivery header",
+        );
     };
     let (event, delivery) = (event.to_string(), delivery.to_string());
     match deliveries::record_first(&state.db, &delivery, &event).await {
@@ -42,7 +59,10 @@ pub async fn receive(State(state): State<AppState>, headers: HeaderMap, body: By
         }
         Err(e) => {
             tracing::error!(%delivery, "webhook could not be recorded: {e}");
-            return reply(StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; GitHub will let you redeliver");
+            return reply(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the database is unavailable; GitHub will let you redeliver",
+            );
         }
     }
     tokio::spawn(async move {
@@ -72,7 +92,10 @@ pub async fn handle(state: &AppState, event: &str, delivery: &str, body: &[u8]) 
             trigger,
         } => (repo_github_id, repo_full_name, trigger),
     };
-    let Some(repo) = repos::by_github_id(&state.db, github_id).await?.filter(|r| r.is_watched()) else {
+    let Some(repo) = repos::by_github_id(&state.db, github_id)
+        .await?
+        .filter(|r| r.is_watched())
+    else {
         tracing::info!(%delivery, %event, repo = %full_name, "webhook ignored: Sicuro does not watch this repository");
         return Ok(());
     };

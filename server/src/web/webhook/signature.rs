@@ -45,8 +45,17 @@ mod tests {
         assert_eq!(verify(b"other", Some(&good), body), Err(SignatureError::Mismatch));
         assert_eq!(verify(b"s3cret", Some(&good), b"{}"), Err(SignatureError::Mismatch));
         assert_eq!(verify(b"s3cret", None, body), Err(SignatureError::Missing));
-        assert_eq!(verify(b"s3cret", Some(&good[..good.len() - 2]), body), Err(SignatureError::Malformed));
-        assert_eq!(verify(b"s3cret", Some("sha1=0123456789abcdef0123456789abcdef01234567"), body), Err(SignatureError::Malformed));
-        assert_eq!(verify(b"s3cret", Some(&good.replace("sha256=", "sha256=zz")[..71]), body), Err(SignatureError::Malformed));
+        assert_eq!(
+            verify(b"s3cret", Some(&good[..good.len() - 2]), body),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(b"s3cret", Some("sha1=0123456789abcdef0123456789abcdef01234567"), body),
+            Err(SignatureError::Malformed)
+        );
+        assert_eq!(
+            verify(b"s3cret", Some(&good.replace("sha256=", "sha256=zz")[..71]), body),
+            Err(SignatureError::Malformed)
+        );
     }
 }
