@@ -54,9 +54,14 @@ RUN wbg=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3;
  && cargo install wasm-bindgen-cli --version "$wbg"
 
 COPY . .
+# Only the results stay in the layer (target/ is about 2.5 GB and no later build reuses it).
 RUN cargo leptos build --release \
- && strip target/release/sicuro \
- && test -f target/site/pkg/sicuro.wasm
+ && test -f target/site/pkg/sicuro.wasm \
+ && mkdir /out \
+ && cp target/release/sicuro /out/sicuro \
+ && strip /out/sicuro \
+ && cp -r target/site /out/site \
+ && rm -rf target
 
 # ---------------------------------------------------------------------------------------------
 FROM ${RUNTIME_IMAGE}
@@ -80,8 +85,8 @@ RUN apt-get update \
  && mkdir -p /data \
  && chown sicuro:sicuro /data
 
-COPY --from=build /src/target/release/sicuro /usr/local/bin/sicuro
-COPY --from=build /src/target/site /usr/share/sicuro/site
+COPY --from=build /out/sicuro /usr/local/bin/sicuro
+COPY --from=build /out/site /usr/share/sicuro/site
 
 # The socket's group differs per host: add it at run time (`group_add` in docker-compose.yml,
 # `--group-add "$(stat -c %g /var/run/docker.sock)"` with docker run).

@@ -28,7 +28,7 @@ cargo test --workspace --exclude frontend -- --test-threads "${SICURO_TEST_THREA
 
 if [ "${SICURO_MANAGED_DOCKERD:-}" = 1 ]; then
   step "the Docker-outage test (stops and restarts the dockerd this script started)"
-  SICURO_TEST_RESTART_DOCKERD=1 cargo test -p server --test docker_outage -- --ignored
+  SICURO_TEST_RESTART_DOCKERD=1 cargo test -p server --test it docker_outage -- --ignored
 else
   say "skipping the Docker-outage test: this dockerd was not started by make test"
 fi

@@ -248,12 +248,7 @@ pub async fn builds_page(
     })
 }
 
-pub async fn build_detail(
-    state: &AppState,
-    repo: &Repo,
-    b: &Build,
-    p: Permission,
-) -> Result<BuildDetail> {
+pub async fn build_detail(state: &AppState, repo: &Repo, b: &Build, p: Permission) -> Result<BuildDetail> {
     let recent = builds::recent_success_durations(&state.db, repo.id, 5)
         .await
         .map_err(db_error)?;

@@ -4,11 +4,9 @@
 //! or SHA-1-only one); the requests Sicuro sends to create hooks and statuses match GitHub's
 //! OpenAPI description in `@octokit/openapi`.
 
-mod common;
-
 use std::path::PathBuf;
 
-use common::web_app::{TestApp, WEBHOOK_SECRET};
+use crate::common::web_app::{TestApp, WEBHOOK_SECRET};
 use fake_github::openapi::OpenApi;
 use fake_github::{CommitSpec, Permission, RepoSpec};
 use serde_json::Value;

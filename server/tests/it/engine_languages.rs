@@ -1,10 +1,8 @@
 //! Each language's image and defaults, end to end on the real Docker engine: a sample project
 //! whose tests pass ends `success`, one whose tests fail ends `failure` at its test command.
 
-mod common;
-
+use crate::common::{TestEngine, leftovers};
 use app::api::{BuildStatus, LineKind};
-use common::{TestEngine, leftovers};
 
 async fn verdict(t: &TestEngine, fixture: &str) -> (BuildStatus, String, Vec<app::api::LogLine>, i64) {
     let (repo, git) = t.fixture_repo(fixture).await;

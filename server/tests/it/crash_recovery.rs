@@ -2,11 +2,9 @@
 //! restart no build stays `running`, none of Sicuro's containers or networks is left, the log
 //! is intact up to the kill, and queued builds still run.
 
-mod common;
-
+use crate::common::GitRepo;
+use crate::common::process::{ServerProcess, SseEvent, read_sse};
 use app::api::{BuildStatus, BuildSummary, LogLine};
-use common::GitRepo;
-use common::process::{ServerProcess, SseEvent, read_sse};
 
 const SLOW: &str = r#"{"test": {"custom": ["echo started", "for i in $(seq 1 50000); do echo line $i; done", "echo printed-all", "sleep 600"]}}"#;
 const QUICK: &str = r#"{"test": {"custom": ["echo quick"]}}"#;

@@ -1,17 +1,15 @@
 //! Running many builds safely, on the real Docker engine: exactly-once queueing, supersede,
 //! cancel, timeouts, resource limits, services, dependency caches and graceful shutdown.
 
-mod common;
-
 use std::time::{Duration, Instant};
 
+use crate::common::{TestEngine, leftovers, postgres_available};
 use app::api::{BuildStatus, RepoSettings, TriggerEvent};
-use common::{TestEngine, leftovers, postgres_available};
 use sicuro::db::builds::{Created, NewBuild};
 use sicuro::db::repos;
 
 async fn exactly_once_under_concurrency(postgres: bool) {
-    let t = TestEngine::start_with(common::engine_config(), postgres).await;
+    let t = TestEngine::start_with(crate::common::engine_config(), postgres).await;
     let (repo, git) = t
         .script_repo("dedup", r#"{"test": {"custom": ["sleep 30"]}}"#, &[])
         .await;
@@ -297,7 +295,7 @@ async fn a_repeat_build_downloads_no_dependencies_and_caches_can_be_cleared() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn shutdown_lets_builds_finish_within_the_grace_period_then_cancels_them() {
-    let mut config = common::engine_config();
+    let mut config = crate::common::engine_config();
     config.shutdown_grace = Duration::from_secs(1);
     let t = TestEngine::start_with(config, false).await;
     let (repo, git) = t

@@ -3,10 +3,8 @@
 //! build → statuses in order; redelivery; forged webhooks; pull requests from forks; revoked
 //! tokens; who may see and do what; unsubscribe.
 
-mod common;
-
+use crate::common::web_app::{TestApp, WEBHOOK_SECRET, location};
 use app::api::{BuildStatus, Permission as P, RepoSummary};
-use common::web_app::{TestApp, WEBHOOK_SECRET, location};
 use fake_github::{CommitSpec, FaultKind, Permission, PullRequestSpec, RepoSpec};
 
 const SICURO_JSON: &str = r#"{"test": {"custom": ["echo hello from $SICURO_REPO at $SICURO_COMMIT"]}}"#;
@@ -250,7 +248,7 @@ async fn forged_webhooks_are_refused_and_change_nothing() {
 }
 
 fn uuid() -> String {
-    format!("forged-{}", common::random_suffix())
+    format!("forged-{}", crate::common::random_suffix())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -593,7 +591,7 @@ async fn failed_sign_ins_end_on_a_page_that_says_why() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_same_flow_works_on_postgresql() {
-    if !common::postgres_available() {
+    if !crate::common::postgres_available() {
         eprintln!("SICURO_TEST_DATABASE_URL is not set; `make test` sets it");
         return;
     }

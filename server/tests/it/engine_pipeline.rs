@@ -2,10 +2,8 @@
 //! the first failing command stops everything, bad sicuro.json ends `error` with a position,
 //! checkout of local paths and file:// URLs at a given commit, and the log of a chatty job.
 
-mod common;
-
+use crate::common::{TestEngine, leftovers};
 use app::api::{BuildStatus, LineKind};
-use common::{TestEngine, leftovers};
 use sicuro::db::repos;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -68,7 +66,7 @@ async fn language_defaults_run_before_custom_commands_unless_overridden() {
     let t = TestEngine::start().await;
     let src = t.dir.path().join("node-custom");
     std::fs::create_dir_all(&src).unwrap();
-    common::copy_dir(&common::fixtures().join("node-pass"), &src);
+    crate::common::copy_dir(&crate::common::fixtures().join("node-pass"), &src);
     std::fs::write(
         src.join("sicuro.json"),
         r#"{"setup": {"custom": ["echo after-npm-install-NODE_ENV=$NODE_ENV"]}, "test": {"override": true, "custom": ["echo custom-test"]}, "env": {"FROM_ENV": "42"}, "timeout": "5m"}"#,

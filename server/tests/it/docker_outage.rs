@@ -3,16 +3,14 @@
 //! succeeds once the daemon is back.
 //!
 //! It stops the machine's dockerd, so it runs only when asked (`make test` does, after the other
-//! tests, when it started dockerd itself): `SICURO_TEST_RESTART_DOCKERD=1 cargo test --test
-//! docker_outage -- --ignored`.
-
-mod common;
+//! tests, when it started dockerd itself): `SICURO_TEST_RESTART_DOCKERD=1 cargo test -p server
+//! --test it docker_outage -- --ignored`.
 
 use std::process::Command;
 use std::time::Duration;
 
-use common::GitRepo;
-use common::process::{ServerProcess, read_sse};
+use crate::common::GitRepo;
+use crate::common::process::{ServerProcess, read_sse};
 
 fn docker_answers() -> bool {
     Command::new("docker")

@@ -2,14 +2,12 @@
 //! make exactly one build per distinct change; an SSE reader that disconnects and reconnects 100
 //! times during a running build reassembles the exact log.
 
-mod common;
-
 use std::collections::HashSet;
 use std::sync::Arc;
 
+use crate::common::process::read_sse;
+use crate::common::web_app::{TestApp, WEBHOOK_SECRET};
 use app::api::{BuildStatus, LineKind, LogLine};
-use common::process::read_sse;
-use common::web_app::{TestApp, WEBHOOK_SECRET};
 use fake_github::{CommitSpec, Permission, RepoSpec};
 use sicuro::web::webhook::signature::sign;
 

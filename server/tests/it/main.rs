@@ -1,0 +1,16 @@
+//! Sicuro's integration tests, in one binary (one link instead of one per file): the engine on
+//! the real Docker engine, the GitHub half against the fake GitHub, the real binary killed and
+//! restarted, property tests. `cargo test -p server --test it <name>` runs a part.
+
+mod common;
+
+mod cli_run;
+mod crash_recovery;
+mod docker_outage;
+mod engine_languages;
+mod engine_pipeline;
+mod engine_runtime;
+mod github_artefacts;
+mod github_flow;
+mod load_faults;
+mod properties;
