@@ -40,6 +40,11 @@ step "browser end-to-end tests (headless Chromium)"
 cargo leptos build
 npm test --prefix end2end
 
+step "the release build (what the Dockerfile ships and make bench measures)"
+cargo leptos build --release
+wasm=target/site/pkg/sicuro.wasm
+say "release WASM: $(wc -c <"$wasm") bytes, $(gzip -9c "$wasm" | wc -c) gzip"
+
 step "fuzzing, ${SICURO_FUZZ_SECONDS:-30}s per target"
 sh scripts/fuzz.sh
 

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use app::api::{BuildStatus, LineKind, format_duration};
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, NetworkCreateRequest};
+use bollard::models::{ContainerCreateBody, HostConfig, HostConfigLogConfig, Mount, MountType, NetworkCreateRequest};
 use bollard::query_parameters::{
     AttachContainerOptionsBuilder, CreateContainerOptionsBuilder, RemoveContainerOptionsBuilder, StatsOptionsBuilder,
     UploadToContainerOptionsBuilder,
@@ -296,6 +296,13 @@ async fn run_plan(deps: &RunnerDeps, job: &Job, plan: &Plan, log: &mut LogWriter
             network_mode: network.clone(),
             mounts: Some(mounts),
             security_opt: Some(vec!["no-new-privileges".into()]),
+            // The output is read through the attach stream and kept in Sicuro's log store; the
+            // daemon's own json-file copy of every line would cost as much again (200,000 lines:
+            // 0.70 s instead of 0.41 s with `docker run`) and fill the host's disk.
+            log_config: Some(HostConfigLogConfig {
+                typ: Some("none".into()),
+                config: None,
+            }),
             ..Default::default()
         }),
         ..Default::default()

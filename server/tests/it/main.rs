@@ -10,6 +10,7 @@ mod docker_outage;
 mod engine_languages;
 mod engine_pipeline;
 mod engine_runtime;
+mod github_access;
 mod github_artefacts;
 mod github_flow;
 mod load_faults;
