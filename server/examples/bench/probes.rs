@@ -8,8 +8,10 @@ use std::time::{Duration, Instant};
 use futures::StreamExt;
 
 /// Reads an SSE log stream to its `end`, calling `each` with every line's text.
-pub(crate) async fn sse_lines(url: &str, mut each: impl FnMut(&str)) {
+/// Returns when the stream was open (response headers received), in seconds since the epoch.
+pub(crate) async fn sse_lines(url: &str, mut each: impl FnMut(&str)) -> f64 {
     let response = reqwest::get(url).await.unwrap();
+    let opened = crate::stats::now_secs();
     let mut body = response.bytes_stream();
     let mut buf = Vec::new();
     while let Some(chunk) = body.next().await {
@@ -18,7 +20,7 @@ pub(crate) async fn sse_lines(url: &str, mut each: impl FnMut(&str)) {
             let block: Vec<u8> = buf.drain(..i + 2).collect();
             let block = String::from_utf8_lossy(&block);
             if block.contains("event: end") || block.starts_with("event:end") {
-                return;
+                return opened;
             }
             if let Some(data) = block
                 .lines()
@@ -32,6 +34,7 @@ pub(crate) async fn sse_lines(url: &str, mut each: impl FnMut(&str)) {
             }
         }
     }
+    opened
 }
 
 pub(crate) async fn sse_until(url: &str, needle: &str) {
