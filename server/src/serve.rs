@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use leptos::prelude::LeptosOptions;
 
 use crate::config::Config;
@@ -75,6 +76,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {listen} (SICURO_LISTEN); is another server using it?"))?;
     tracing::info!("Sicuro is listening on http://{listen}");
+    // No Nagle: server-sent events are small writes that must leave at once. With it, a log
+    // line could wait for the client's delayed ACK (about 40 ms) behind the previous one.
+    let listener = listener.tap_io(|tcp| {
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!("TCP_NODELAY not set: {e}");
+        }
+    });
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown_signal())
         .await?;

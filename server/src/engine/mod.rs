@@ -123,6 +123,7 @@ impl Engine {
         engine.recover().await?;
         tokio::spawn(queue::run(engine.clone()));
         tokio::spawn(engine.clone().reap_periodically());
+        tokio::spawn(engine.clone().reap_strays());
         Ok(engine)
     }
 
@@ -179,6 +180,25 @@ impl Engine {
         while self.accepting() {
             tick.tick().await;
             self.reap().await;
+        }
+    }
+
+    /// Reaps as soon as Docker reports a container of this installation that no running build
+    /// owns: one whose creation a killed process had asked for just before it died, which
+    /// Docker completes after the start-up reaping has listed what there was.
+    async fn reap_strays(self) {
+        use futures::StreamExt;
+        while self.accepting() {
+            if let Ok(docker) = self.0.docker.get().await {
+                let mut creations = reaper::creations(&docker, &self.0.instance);
+                while let Some(build) = creations.next().await {
+                    if !self.running_ids().iter().any(|id| id.to_string() == build) {
+                        self.reap().await;
+                    }
+                }
+            }
+            // Docker went away (or never answered): listen again once it is back.
+            tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 

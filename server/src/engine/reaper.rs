@@ -5,8 +5,9 @@ use std::collections::HashSet;
 
 use bollard::Docker;
 use bollard::query_parameters::{
-    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
+    EventsOptionsBuilder, ListContainersOptionsBuilder, ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder,
 };
+use futures::{Stream, StreamExt};
 
 use super::docker::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
 
@@ -72,4 +73,25 @@ pub async fn reap(
         }
     }
     Ok(reaped)
+}
+
+/// The build label of every container of this instance that Docker creates from now on; ends
+/// when the event stream does (the daemon stopped).
+pub fn creations(docker: &Docker, instance: &str) -> impl Stream<Item = String> + use<> {
+    let filters = std::collections::HashMap::from([
+        ("type", vec!["container".to_string()]),
+        ("event", vec!["create".to_string()]),
+        ("label", vec![format!("{LABEL_INSTANCE}={instance}")]),
+    ]);
+    docker
+        .events(Some(EventsOptionsBuilder::default().filters(&filters).build()))
+        .take_while(|e| std::future::ready(e.is_ok()))
+        .filter_map(|e| {
+            let build = e
+                .ok()
+                .and_then(|e| e.actor)
+                .and_then(|a| a.attributes)
+                .and_then(|a| a.get(LABEL_BUILD).cloned());
+            std::future::ready(build)
+        })
 }

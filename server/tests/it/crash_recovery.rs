@@ -201,3 +201,62 @@ async fn sigterm_lets_a_running_build_finish_then_exits() {
         "the build finished within the grace period"
     );
 }
+
+/// A creation a killed process asked for can complete after the next process's start-up
+/// reaping: Docker's `create` event for a container no running build owns removes it at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_container_that_no_running_build_owns_is_removed_as_soon_as_it_appears() {
+    use bollard::models::ContainerCreateBody;
+    use bollard::query_parameters::EventsOptionsBuilder;
+    use futures::StreamExt;
+    use sicuro::engine::docker::{LABEL_BUILD, LABEL_INSTANCE};
+
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let _server = ServerProcess::start(&data, &[]).await;
+    let instance = instance_id(&data).await;
+    let docker = sicuro::engine::docker::DockerHandle::new().get().await.unwrap();
+
+    let since = (std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        - 1)
+    .to_string();
+    let filters = std::collections::HashMap::from([
+        ("type", vec!["container".to_string()]),
+        ("event", vec!["destroy".to_string()]),
+        ("label", vec![format!("{LABEL_INSTANCE}={instance}")]),
+    ]);
+    let mut destroyed = docker.events(Some(
+        EventsOptionsBuilder::default().since(&since).filters(&filters).build(),
+    ));
+    let labels = std::collections::HashMap::from([
+        (LABEL_INSTANCE.to_string(), instance.clone()),
+        (LABEL_BUILD.to_string(), "999999".to_string()),
+    ]);
+    let created = docker
+        .create_container(
+            None::<bollard::query_parameters::CreateContainerOptions>,
+            ContainerCreateBody {
+                image: Some("sicuro/base".into()),
+                cmd: Some(vec!["true".into()]),
+                labels: Some(labels),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    let gone = tokio::time::timeout(std::time::Duration::from_secs(30), async {
+        while let Some(Ok(e)) = destroyed.next().await {
+            if e.actor.and_then(|a| a.id).as_deref() == Some(created.id.as_str()) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(gone, Ok(true), "the stray container was removed");
+    assert_eq!(leftovers_of_instance(&instance).await, (0, 0));
+}
