@@ -2,7 +2,7 @@
 //! restart no build stays `running`, none of Sicuro's containers or networks is left, the log
 //! is intact up to the kill, and queued builds still run.
 
-use crate::common::GitRepo;
+use crate::common::data_and_repo;
 use crate::common::process::{ServerProcess, SseEvent, read_sse};
 use app::api::{BuildStatus, BuildSummary, LogLine};
 
@@ -58,14 +58,8 @@ async fn build_now(server: &ServerProcess, branch: &str) -> BuildSummary {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_at_five_points_loses_no_build_and_leaks_no_container() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let tree = dir.path().join("tree");
-    std::fs::create_dir_all(&tree).unwrap();
-    std::fs::write(tree.join("sicuro.json"), SLOW).unwrap();
-    let src = dir.path().join("src");
-    let git = GitRepo::from_dir(src.clone(), &tree);
+    let (_dir, data, git) = data_and_repo(SLOW);
+    let src = git.path.clone();
     git.git(&["checkout", "-q", "-b", "quick"]);
     git.write("sicuro.json", QUICK);
     git.commit_all("quick");
@@ -162,18 +156,9 @@ async fn sigkill_at_five_points_loses_no_build_and_leaks_no_container() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigterm_lets_a_running_build_finish_then_exits() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let tree = dir.path().join("tree");
-    std::fs::create_dir_all(&tree).unwrap();
-    std::fs::write(
-        tree.join("sicuro.json"),
-        r#"{"test": {"custom": ["echo started", "sleep 2", "echo finished-cleanly"]}}"#,
-    )
-    .unwrap();
-    let src = dir.path().join("src");
-    GitRepo::from_dir(src.clone(), &tree);
+    let (_dir, data, git) =
+        data_and_repo(r#"{"test": {"custom": ["echo started", "sleep 2", "echo finished-cleanly"]}}"#);
+    let src = git.path.clone();
     let mut server = ServerProcess::start(&data, &[("SICURO_SHUTDOWN_GRACE", "60s")]).await;
     server
         .post(

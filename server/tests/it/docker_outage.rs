@@ -9,7 +9,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::common::GitRepo;
+use crate::common::data_and_repo;
 use crate::common::process::{ServerProcess, read_sse};
 
 fn docker_answers() -> bool {
@@ -41,17 +41,7 @@ async fn a_vanished_docker_daemon_ends_the_build_with_an_error_and_the_server_re
         Ok("1"),
         "only where this test may restart dockerd"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    std::fs::create_dir_all(&data).unwrap();
-    let tree = dir.path().join("tree");
-    std::fs::create_dir_all(&tree).unwrap();
-    std::fs::write(
-        tree.join("sicuro.json"),
-        r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#,
-    )
-    .unwrap();
-    let git = GitRepo::from_dir(dir.path().join("src"), &tree);
+    let (_dir, data, git) = data_and_repo(r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#);
     git.git(&["checkout", "-q", "-b", "quick"]);
     git.write("sicuro.json", r#"{"test": {"custom": ["echo quick"]}}"#);
     git.commit_all("quick");

@@ -168,15 +168,7 @@ async fn failed_sign_ins_end_on_a_page_that_says_why() {
     let b = app.browser();
     b.page("/").await;
     // Denied on GitHub.
-    let start = b.client.get(b.url("/auth/github")).send().await.unwrap();
-    let authorize = location(start.headers()).unwrap();
-    let state = url::Url::parse(&authorize)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .to_string();
+    let state = sign_in_state(&b).await;
     let denied = b
         .client
         .get(b.url(&format!("/auth/github/callback?error=access_denied&state={state}")))
@@ -193,15 +185,7 @@ async fn failed_sign_ins_end_on_a_page_that_says_why() {
         .unwrap();
     assert_eq!(location(forged.headers()).as_deref(), Some("/auth/error?reason=state"));
     // A code GitHub does not accept.
-    let start = b.client.get(b.url("/auth/github")).send().await.unwrap();
-    let authorize = location(start.headers()).unwrap();
-    let state = url::Url::parse(&authorize)
-        .unwrap()
-        .query_pairs()
-        .find(|(k, _)| k == "state")
-        .unwrap()
-        .1
-        .to_string();
+    let state = sign_in_state(&b).await;
     let bad = b
         .client
         .get(b.url(&format!("/auth/github/callback?code=not-a-real-code&state={state}")))
@@ -231,4 +215,17 @@ async fn failed_sign_ins_end_on_a_page_that_says_why() {
         .unwrap();
     assert_eq!(location(r.headers()).as_deref(), Some("/"));
     assert_eq!(alice.refresh_csrf().await.login, None, "signed out");
+}
+
+/// Starts a sign-in and returns the `state` Sicuro sent to GitHub's authorize page.
+async fn sign_in_state(b: &crate::common::web_app::Browser) -> String {
+    let start = b.client.get(b.url("/auth/github")).send().await.unwrap();
+    let authorize = location(start.headers()).unwrap();
+    url::Url::parse(&authorize)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .unwrap()
+        .1
+        .to_string()
 }

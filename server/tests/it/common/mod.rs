@@ -317,3 +317,16 @@ pub async fn leftovers(engine: &Engine, build_id: i64) -> (usize, usize) {
         .len();
     (c, n)
 }
+
+/// A scratch directory holding an empty data directory for a server process and a git
+/// repository whose one file is `sicuro.json`, committed on `main`.
+pub fn data_and_repo(sicuro_json: &str) -> (tempfile::TempDir, PathBuf, GitRepo) {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(&tree).unwrap();
+    std::fs::write(tree.join("sicuro.json"), sicuro_json).unwrap();
+    let git = GitRepo::from_dir(dir.path().join("src"), &tree);
+    (dir, data, git)
+}
