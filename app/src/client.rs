@@ -22,7 +22,7 @@ pub async fn post<T: DeserializeOwned>(url: &str, csrf: &str, body: Option<serde
             return response.json::<T>().await.map_err(|e| e.to_string());
         }
         let status = response.status();
-        match response.json::<crate::api::ApiError>().await {
+        match response.json::<sicuro_types::ApiError>().await {
             Ok(e) => Err(e.error),
             Err(_) => Err(format!("the server answered {status}")),
         }

@@ -2,12 +2,11 @@
 //! types shared by the server and the browser.
 
 pub mod ansi;
-pub mod api;
-#[cfg(feature = "ssr")]
-pub mod backend;
 pub mod client;
 pub mod components;
 pub mod log_model;
+#[cfg(feature = "ssr")]
+pub mod page_data;
 pub mod pages;
 pub mod server_fns;
 pub mod time;
@@ -42,7 +41,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 
 /// The viewer (who is looking, their CSRF token), loaded once per page load.
 #[derive(Clone, Copy)]
-pub struct ViewerResource(pub Resource<Result<api::Viewer, ServerFnError>>);
+pub struct ViewerResource(pub Resource<Result<sicuro_types::Viewer, ServerFnError>>);
 
 impl ViewerResource {
     /// The CSRF token for state-changing requests, once the viewer is known.

@@ -4,7 +4,7 @@
 
 use std::collections::HashSet;
 
-use crate::api::{LineKind, LogLine};
+use sicuro_types::{LineKind, LogLine};
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Section {

@@ -12,7 +12,7 @@ pub mod decide;
 pub mod language;
 
 #[path = "../../server/src/engine/service_kind.rs"]
-pub mod services;
+pub mod service_kind;
 
 #[path = "../../server/src/engine/sicuro_json.rs"]
 pub mod sicuro_json;

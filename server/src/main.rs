@@ -81,8 +81,8 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn ca_args(config: &Config) -> sicuro::engine::images::BuildArgs {
-    sicuro::engine::images::BuildArgs::with_extra_ca_certs(config.engine.extra_ca_certs.clone())
+fn ca_args(config: &Config) -> sicuro::engine::executor::docker::images::BuildArgs {
+    sicuro::engine::executor::docker::images::BuildArgs::with_extra_ca_certs(config.engine.extra_ca_certs.clone())
 }
 
 fn init_tracing(server: bool) {

@@ -11,17 +11,34 @@ use leptos::prelude::LeptosOptions;
 use crate::config::Config;
 use crate::crypto::Keys;
 use crate::db::Db;
-use crate::engine::{CredentialSource, Engine, EngineOptions, NoCredentials};
+use crate::engine::executor::Executor;
+use crate::engine::executor::docker::DockerExecutor;
+use crate::engine::executor::docker::images::BuildArgs;
+use crate::engine::{self, CredentialSource, Engine, EngineOptions, NoCredentials};
 use crate::github::Github;
 use crate::github::credentials::SubscriberTokens;
 use crate::github::statuses::StatusPoster;
 use crate::web::{self, AppState};
 
-/// Builds the application state: database (migrated), keys, engine (recovered), GitHub.
+/// Builds the application state: database (migrated), keys, engine (recovered) on the local
+/// Docker engine, GitHub.
 pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
+    app_state_with(config, None).await
+}
+
+/// The same, with jobs run by `executor` instead (tests of the web app use a fake one).
+pub async fn app_state_with(config: Config, executor: Option<Arc<dyn Executor>>) -> anyhow::Result<AppState> {
     let db = Db::connect(&config.database_url)
         .await
         .context("the database could not be opened")?;
+    let executor = match executor {
+        Some(e) => e,
+        None => {
+            let instance = engine::instance_id(&db).await?;
+            let args = BuildArgs::with_extra_ca_certs(config.engine.extra_ca_certs.clone());
+            Arc::new(DockerExecutor::new(&instance, args))
+        }
+    };
     let keys = Arc::new(Keys::load(&config.secret_key)?);
     let github = match &config.github {
         Some(g) => Some(Arc::new(Github::new(
@@ -43,6 +60,7 @@ pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
         config: config.engine.clone(),
         data_dir: config.data_dir.clone(),
         credentials,
+        executor,
     })
     .await?;
     if let Some(g) = &github {

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 
-use crate::api::{ServerInfo, Viewer};
+use sicuro_types::{ServerInfo, Viewer};
 
 #[component]
 pub fn Header(

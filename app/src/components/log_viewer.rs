@@ -8,8 +8,11 @@ use leptos::html;
 use leptos::prelude::*;
 
 use crate::ansi::{self, Color, Segment};
-use crate::api::{LineKind, LogEnd, LogLine, format_duration};
 use crate::log_model::LogModel;
+#[cfg(feature = "hydrate")]
+use sicuro_types::routes::event;
+use sicuro_types::routes::{fill, path};
+use sicuro_types::{LineKind, LogEnd, LogLine, format_duration};
 
 /// Height of one row in pixels; `style/main.css` uses the same value.
 pub const ROW_HEIGHT: f64 = 20.0;
@@ -162,31 +165,35 @@ pub fn LogViewer(
         if pending_hash.get_untracked().is_some() {
             follow.set(false);
         }
-        let url = format!("/api/builds/{build_id}/log/stream");
-        let stream = super::sse::Stream::open(&url, &["lines", "end"], move |event, data, source| match event {
-            "lines" => {
-                if let Ok(batch) = serde_json::from_str::<Vec<LogLine>>(&data) {
-                    let added = model.try_update_value(|m| m.append(batch)).unwrap_or(0);
-                    if added > 0 {
-                        version.update(|v| *v += 1);
-                    }
-                    if let Some(n) = pending_hash.get_untracked()
-                        && let Some(i) = model.with_value(|m| m.index_of_number(n))
-                    {
-                        pending_hash.set(None);
-                        jump_to_line(i);
+        let url = fill(path::BUILD_LOG_STREAM, &[&build_id]);
+        let stream = super::sse::Stream::open(
+            &url,
+            &[event::LINES, event::END],
+            move |name, data, source| match name {
+                event::LINES => {
+                    if let Ok(batch) = serde_json::from_str::<Vec<LogLine>>(&data) {
+                        let added = model.try_update_value(|m| m.append(batch)).unwrap_or(0);
+                        if added > 0 {
+                            version.update(|v| *v += 1);
+                        }
+                        if let Some(n) = pending_hash.get_untracked()
+                            && let Some(i) = model.with_value(|m| m.index_of_number(n))
+                        {
+                            pending_hash.set(None);
+                            jump_to_line(i);
+                        }
                     }
                 }
-            }
-            "end" => {
-                source.close();
-                ended.set(true);
-                if let Ok(end) = serde_json::from_str::<LogEnd>(&data) {
-                    on_end.run(end);
+                event::END => {
+                    source.close();
+                    ended.set(true);
+                    if let Ok(end) = serde_json::from_str::<LogEnd>(&data) {
+                        on_end.run(end);
+                    }
                 }
-            }
-            _ => {}
-        });
+                _ => {}
+            },
+        );
         super::sse::keep_for_component(stream);
 
         // `#L123` in the address: jump there (also when the reader clicks a line number).
@@ -296,7 +303,7 @@ pub fn LogViewer(
                     on:click=move |_| follow.set(true)>
                     {move || if follow.get() { "Following" } else { "Follow" }}
                 </button>
-                <a class="button" href=format!("/api/builds/{build_id}/log.txt") download="">"Download"</a>
+                <a class="button" href=fill(path::BUILD_LOG_TEXT, &[&build_id]) download="">"Download"</a>
             </div>
             <div class="log" node_ref=scroller tabindex="0" role="log" aria-live="off" aria-label="Log lines"
                 data-testid="log" on:scroll=on_scroll>

@@ -2,7 +2,7 @@
 
 use leptos::prelude::*;
 
-use crate::api::BuildStatus;
+use sicuro_types::BuildStatus;
 
 #[component]
 pub fn StatusBadge(#[prop(into)] status: Signal<BuildStatus>) -> impl IntoView {

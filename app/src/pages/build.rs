@@ -6,12 +6,15 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
 
 use crate::ViewerResource;
-use crate::api::{BuildDetail, BuildStatus, BuildSummary, LogEnd, format_duration};
 use crate::client;
 use crate::components::log_viewer::LogViewer;
 use crate::components::status::StatusBadge;
 use crate::server_fns::get_build;
 use crate::time::{format_utc, use_clock};
+#[cfg(feature = "hydrate")]
+use sicuro_types::routes::{event, fill_repo};
+use sicuro_types::routes::{fill, path};
+use sicuro_types::{BuildDetail, BuildStatus, BuildSummary, LogEnd, format_duration};
 
 #[component]
 pub fn BuildPage() -> impl IntoView {
@@ -90,7 +93,20 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            match client::post::<BuildSummary>(&format!("/api/builds/{build_id}/{action}"), &csrf, None).await {
+            match client::post::<BuildSummary>(
+                &fill(
+                    if action == "rebuild" {
+                        path::BUILD_REBUILD
+                    } else {
+                        path::BUILD_CANCEL
+                    },
+                    &[&build_id],
+                ),
+                &csrf,
+                None,
+            )
+            .await
+            {
                 Ok(nb) if action == "rebuild" => {
                     navigate(&format!("/repos/{}/builds/{}", nb.repo, nb.number), Default::default())
                 }
@@ -104,9 +120,9 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
     // The build's state changes (queued → running → …) arrive on the repository's event stream.
     #[cfg(feature = "hydrate")]
     {
-        let url = format!("/api/repos/{}/events", b.repo);
-        let stream = crate::components::sse::Stream::open(&url, &["build"], move |_, data, _| {
-            if let Ok(e) = serde_json::from_str::<crate::api::BuildEvent>(&data)
+        let url = fill_repo(path::REPO_EVENTS, &b.repo);
+        let stream = crate::components::sse::Stream::open(&url, &[event::BUILD], move |_, data, _| {
+            if let Ok(e) = serde_json::from_str::<sicuro_types::BuildEvent>(&data)
                 && e.build.id == build_id
             {
                 status.set(e.build.status);

@@ -6,10 +6,13 @@ use leptos::prelude::*;
 use leptos_router::components::A;
 
 use crate::ViewerResource;
-use crate::api::{BuildEvent, Permission, RepoKind, RepoSummary};
 use crate::client;
 use crate::components::status::StatusBadge;
 use crate::server_fns::get_repos;
+#[cfg(feature = "hydrate")]
+use sicuro_types::routes::event;
+use sicuro_types::routes::{fill_repo, path};
+use sicuro_types::{BuildEvent, Permission, RepoKind, RepoSummary};
 
 #[component]
 pub fn Dashboard() -> impl IntoView {
@@ -21,21 +24,20 @@ pub fn Dashboard() -> impl IntoView {
     let live = RwSignal::new(Vec::<BuildEvent>::new());
     #[cfg(feature = "hydrate")]
     {
-        let stream = crate::components::sse::Stream::open(
-            "/api/events",
-            &["build", "resync"],
-            move |event, data, _| match event {
-                "build" => {
-                    if let Ok(e) = serde_json::from_str::<BuildEvent>(&data) {
-                        live.update(|l| {
-                            l.retain(|x| x.build.repo != e.build.repo);
-                            l.push(e);
-                        });
+        let stream =
+            crate::components::sse::Stream::open(path::EVENTS, &[event::BUILD, event::RESYNC], move |name, data, _| {
+                match name {
+                    event::BUILD => {
+                        if let Ok(e) = serde_json::from_str::<BuildEvent>(&data) {
+                            live.update(|l| {
+                                l.retain(|x| x.build.repo != e.build.repo);
+                                l.push(e);
+                            });
+                        }
                     }
+                    _ => reload.update(|r| *r += 1),
                 }
-                _ => reload.update(|r| *r += 1),
-            },
-        );
+            });
         crate::components::sse::keep_for_component(stream);
     }
 
@@ -113,7 +115,20 @@ fn RepoItem(repo: RepoSummary, live: RwSignal<Vec<BuildEvent>>) -> impl IntoView
         error.set(None);
         let csrf = viewer.csrf();
         leptos::task::spawn_local(async move {
-            match client::post::<RepoSummary>(&format!("/api/repos/{slug}/{action}"), &csrf, None).await {
+            match client::post::<RepoSummary>(
+                &fill_repo(
+                    if action == "subscribe" {
+                        path::REPO_SUBSCRIBE
+                    } else {
+                        path::REPO_UNSUBSCRIBE
+                    },
+                    &slug,
+                ),
+                &csrf,
+                None,
+            )
+            .await
+            {
                 Ok(updated) => state.set(updated),
                 Err(e) => error.set(Some(e)),
             }
@@ -167,7 +182,7 @@ fn AddRepo(on_added: Callback<()>) -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            match client::post::<RepoSummary>("/api/repos", &csrf, Some(body)).await {
+            match client::post::<RepoSummary>(path::REPOS, &csrf, Some(body)).await {
                 Ok(_) => {
                     url.set(String::new());
                     on_added.run(());

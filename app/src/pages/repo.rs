@@ -6,11 +6,14 @@ use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map, use_query_map};
 
 use crate::ViewerResource;
-use crate::api::{BuildPage, BuildSummary, format_duration};
 use crate::client;
 use crate::components::status::StatusBadge;
 use crate::server_fns::get_repo_builds;
 use crate::time::{format_utc, use_clock};
+#[cfg(feature = "hydrate")]
+use sicuro_types::routes::{event, fill};
+use sicuro_types::routes::{fill_repo, path};
+use sicuro_types::{BuildPage, BuildSummary, format_duration};
 
 #[component]
 pub fn RepoPage() -> impl IntoView {
@@ -34,12 +37,14 @@ pub fn RepoPage() -> impl IntoView {
 
     #[cfg(feature = "hydrate")]
     Effect::new(move |_| {
-        let url = format!("/api/repos/{}/{}/events", owner(), name());
+        let url = fill(path::REPO_EVENTS, &[&owner(), &name()]);
         live.set(Vec::new());
-        let stream =
-            crate::components::sse::Stream::open(&url, &["build", "resync"], move |event, data, _| match event {
-                "build" => {
-                    if let Ok(e) = serde_json::from_str::<crate::api::BuildEvent>(&data) {
+        let stream = crate::components::sse::Stream::open(
+            &url,
+            &[event::BUILD, event::RESYNC],
+            move |name, data, _| match name {
+                event::BUILD => {
+                    if let Ok(e) = serde_json::from_str::<sicuro_types::BuildEvent>(&data) {
                         live.update(|l| {
                             l.retain(|b| b.id != e.build.id);
                             l.push(e.build);
@@ -47,7 +52,8 @@ pub fn RepoPage() -> impl IntoView {
                     }
                 }
                 _ => reload.update(|r| *r += 1),
-            });
+            },
+        );
         crate::components::sse::keep_for_component(stream);
     });
 
@@ -156,7 +162,7 @@ fn BuildNow(slug: String, default_branch: String) -> impl IntoView {
         ev.prevent_default();
         let body = serde_json::json!({ "branch": branch.get_untracked() });
         let csrf = viewer.csrf();
-        let url = format!("/api/repos/{}/builds", slug.get_value());
+        let url = fill_repo(path::REPO_BUILDS, &slug.get_value());
         let navigate = navigate.clone();
         busy.set(true);
         error.set(None);

@@ -26,7 +26,7 @@ pub(crate) async fn sse_lines(url: &str, mut each: impl FnMut(&str)) -> f64 {
                 .lines()
                 .find_map(|l| l.strip_prefix("data: ").or_else(|| l.strip_prefix("data:")))
                 && block.contains("event: lines")
-                && let Ok(lines) = serde_json::from_str::<Vec<app::api::LogLine>>(data)
+                && let Ok(lines) = serde_json::from_str::<Vec<sicuro_types::LogLine>>(data)
             {
                 for l in &lines {
                     each(l.text());
@@ -51,8 +51,11 @@ pub(crate) async fn sse_until(url: &str, needle: &str) {
 
 pub(crate) async fn containers_of_build(instance: &str, id: i64) -> usize {
     use bollard::query_parameters::ListContainersOptionsBuilder;
-    use sicuro::engine::docker::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
-    let docker = sicuro::engine::docker::DockerHandle::new().get().await.unwrap();
+    use sicuro::engine::executor::docker::client::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
+    let docker = sicuro::engine::executor::docker::client::DockerHandle::new()
+        .get()
+        .await
+        .unwrap();
     let key = id.to_string();
     let f = label_filter(&[(LABEL_INSTANCE, instance), (LABEL_BUILD, &key)]);
     docker
@@ -72,7 +75,10 @@ pub(crate) fn container_starts(instance: &str) -> Starts {
     let instance = instance.to_string();
     tokio::spawn(async move {
         use bollard::query_parameters::EventsOptionsBuilder;
-        let docker = sicuro::engine::docker::DockerHandle::new().get().await.unwrap();
+        let docker = sicuro::engine::executor::docker::client::DockerHandle::new()
+            .get()
+            .await
+            .unwrap();
         let filters = std::collections::HashMap::from([
             ("type", vec!["container".to_string()]),
             ("event", vec!["start".to_string()]),

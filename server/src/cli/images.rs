@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use crate::engine::docker::DockerHandle;
-use crate::engine::images::{self, BuildArgs, Images};
+use crate::engine::executor::docker::client::DockerHandle;
+use crate::engine::executor::docker::images::{self, BuildArgs, Images};
 
 pub async fn build(names: &[String], args: BuildArgs) -> anyhow::Result<()> {
     let docker = Arc::new(DockerHandle::new());

@@ -8,23 +8,28 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use app::api::{BuildStatus, LineKind, LogLine};
 use futures::StreamExt;
+use sicuro_types::{BuildStatus, LineKind, LogLine};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EngineConfig;
 use crate::engine::checkout::working_tree_tar;
-use crate::engine::docker::DockerHandle;
-use crate::engine::images::{BuildArgs, Images};
-use crate::engine::log_store::{LogStore, plain_text};
-use crate::engine::runner::{self, CacheSpec, Job, RunnerDeps, StopRequest};
+use crate::engine::executor::docker::DockerExecutor;
+use crate::engine::executor::docker::images::BuildArgs;
+use crate::engine::job::{self, CacheOwner, JobInputs};
+use crate::engine::log_store::{LogEvent, LogStore};
+use crate::engine::plan::Plan;
 use crate::engine::sicuro_json;
+use crate::engine::verdict::{StopRequest, Verdict};
 
 pub struct RunOptions {
     pub path: PathBuf,
     pub timeout: Option<Duration>,
     pub no_cache: bool,
 }
+
+/// The instance label of `sicuro run`'s containers and caches (never a server's).
+const INSTANCE: &str = "sicuro-run";
 
 /// Runs the pipeline; returns the process exit code.
 pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i32> {
@@ -44,31 +49,6 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
     let mut log = logs.create(1, engine.log_limit_bytes)?;
     let printer = tokio::spawn(print_log(logs.clone()));
 
-    let language = runner::cache_language(&root_files, sicuro_json.as_deref(), None);
-    let cache = (!options.no_cache).then(|| CacheSpec {
-        volume: format!("sicuro-run-cache-{}-{language}", short_hash(&path)),
-        repo_id: 0,
-    });
-    let docker = Arc::new(DockerHandle::new());
-    let deps = RunnerDeps {
-        images: Arc::new(Images::new(
-            docker.clone(),
-            BuildArgs::with_extra_ca_certs(engine.extra_ca_certs.clone()),
-        )),
-        docker,
-        instance: "sicuro-run".into(),
-    };
-    let job = Job {
-        key: format!("run-{}", std::process::id()),
-        root_files,
-        sicuro_json,
-        github_language: None,
-        source_tar,
-        env: vec![("CI".into(), "true".into()), ("SICURO".into(), "true".into())],
-        limits: engine.limits,
-        timeout: options.timeout.unwrap_or(engine.default_timeout),
-        cache,
-    };
     let stop = CancellationToken::new();
     let ctrl_c = {
         let stop = stop.clone();
@@ -78,11 +58,32 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
             }
         })
     };
-    let verdict = runner::run(&deps, job, &mut log, stop, || StopRequest {
-        status: BuildStatus::Canceled,
-        message: "canceled with Ctrl-C".into(),
-    })
-    .await;
+    let verdict = match Plan::new(&root_files, sicuro_json.as_deref(), None) {
+        Err(e) => {
+            let message = e.to_string();
+            log.push(LineKind::Notice, &message);
+            Verdict::error(message)
+        }
+        Ok(plan) => {
+            let executor = DockerExecutor::new(INSTANCE, BuildArgs::with_extra_ca_certs(engine.extra_ca_certs.clone()));
+            let inputs = JobInputs {
+                key: format!("run-{}", std::process::id()),
+                source_tar,
+                env: vec![("CI".into(), "true".into()), ("SICURO".into(), "true".into())],
+                limits: engine.limits,
+                timeout: options.timeout.unwrap_or(engine.default_timeout),
+                cache: (!options.no_cache).then_some(CacheOwner {
+                    repo_id: tree_id(&path),
+                    untrusted: false,
+                }),
+            };
+            let canceled = || StopRequest {
+                status: BuildStatus::Canceled,
+                message: "canceled with Ctrl-C".into(),
+            };
+            job::run(&executor, &plan, inputs, &mut log, stop, canceled).await
+        }
+    };
     ctrl_c.abort();
     let summary = match (&verdict.status, &verdict.message) {
         (BuildStatus::Success, _) => "passed".to_string(),
@@ -90,7 +91,7 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
         (s, None) => s.label().to_string(),
     };
     log.push(LineKind::Notice, &format!("Result: {summary}"));
-    log.finish()?;
+    log.finish(verdict.status)?;
     printer.await.ok();
     Ok(match verdict.status {
         BuildStatus::Success => 0,
@@ -108,16 +109,19 @@ fn root_files(path: &Path) -> anyhow::Result<Vec<String>> {
     Ok(names)
 }
 
-fn short_hash(path: &Path) -> String {
+/// Caches of `sicuro run` are per working tree: a number from the tree's path stands in for
+/// the repository id (under the `sicuro-run` instance label, never a server's).
+fn tree_id(path: &Path) -> i64 {
     use sha2::Digest;
-    hex::encode(&sha2::Sha256::digest(path.to_string_lossy().as_bytes())[..6])
+    let digest = sha2::Sha256::digest(path.to_string_lossy().as_bytes());
+    i64::from_le_bytes(digest[..8].try_into().expect("8 bytes")) & i64::MAX
 }
 
 /// Prints lines as they arrive; Sicuro's own lines are styled when stdout is a terminal.
 async fn print_log(logs: Arc<LogStore>) {
     let color = std::io::stdout().is_terminal();
     let mut lines = std::pin::pin!(logs.read(1, 0));
-    while let Some(Ok(batch)) = lines.next().await {
+    while let Some(Ok(LogEvent::Lines(batch))) = lines.next().await {
         let mut out = std::io::stdout().lock();
         for line in &batch {
             let _ = writeln!(out, "{}", styled(line, color));
@@ -127,7 +131,7 @@ async fn print_log(logs: Arc<LogStore>) {
 }
 
 fn styled(line: &LogLine, color: bool) -> String {
-    let text = plain_text(line);
+    let text = line.plain_text();
     if !color {
         return text;
     }

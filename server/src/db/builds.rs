@@ -1,7 +1,7 @@
 //! Builds: the persistent queue and the history. The database is the source of truth for what
 //! is queued and running; the engine only acts on what these functions return.
 
-use app::api::{BuildStatus, TriggerEvent};
+use sicuro_types::{BuildStatus, TriggerEvent};
 use sqlx::FromRow;
 
 use super::{Db, flag, now_ms};
@@ -227,11 +227,20 @@ pub async fn recent_success_durations(db: &Db, repo_id: i64, n: i64) -> Result<V
     Ok(rows.into_iter().map(|(s, f)| f - s).collect())
 }
 
+/// A queued build, and its repository's limit, for the queue's index.
+#[derive(Clone, Debug, FromRow, PartialEq)]
+pub struct QueuedBuild {
+    pub build_id: i64,
+    pub repo_id: i64,
+    pub max_concurrent: i64,
+}
+
 /// Queued builds in order of arrival.
-pub async fn queued(db: &Db) -> Result<Vec<Build>, sqlx::Error> {
-    sqlx::query_as(&format!(
-        "SELECT {COLUMNS} FROM builds WHERE status = 'queued' ORDER BY id"
-    ))
+pub async fn queued_with_limits(db: &Db) -> Result<Vec<QueuedBuild>, sqlx::Error> {
+    sqlx::query_as(
+        "SELECT b.id AS build_id, b.repo_id, r.max_concurrent FROM builds b JOIN repos r ON r.id = b.repo_id \
+         WHERE b.status = 'queued' ORDER BY b.id",
+    )
     .fetch_all(&db.pool)
     .await
 }
@@ -244,14 +253,16 @@ pub async fn running(db: &Db) -> Result<Vec<Build>, sqlx::Error> {
     .await
 }
 
-/// Moves a queued build to `running`; false when it was canceled (or claimed) meanwhile.
-pub async fn claim(db: &Db, id: i64) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query("UPDATE builds SET status = 'running', started_at = $1 WHERE id = $2 AND status = 'queued'")
-        .bind(now_ms())
-        .bind(id)
-        .execute(&db.pool)
-        .await?;
-    Ok(r.rows_affected() == 1)
+/// Moves a queued build to `running` and returns it; `None` when it was canceled (or claimed)
+/// meanwhile.
+pub async fn claim(db: &Db, id: i64) -> Result<Option<Build>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE builds SET status = 'running', started_at = $1 WHERE id = $2 AND status = 'queued' RETURNING {COLUMNS}"
+    ))
+    .bind(now_ms())
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
 }
 
 /// The verdict of a running build.
@@ -282,18 +293,17 @@ pub async fn finish(db: &Db, id: i64, f: &Finish) -> Result<bool, sqlx::Error> {
     Ok(r.rows_affected() == 1)
 }
 
-/// Cancels a build that has not started; false when it is no longer queued.
-pub async fn cancel_queued(db: &Db, id: i64, reason: &str) -> Result<bool, sqlx::Error> {
-    let r = sqlx::query(
+/// Cancels a build that has not started and returns it; `None` when it is no longer queued.
+pub async fn cancel_queued(db: &Db, id: i64, reason: &str) -> Result<Option<Build>, sqlx::Error> {
+    sqlx::query_as(&format!(
         "UPDATE builds SET status = 'canceled', error = $1, finished_at = $2, cancel_requested = 1 \
-         WHERE id = $3 AND status = 'queued'",
-    )
+         WHERE id = $3 AND status = 'queued' RETURNING {COLUMNS}"
+    ))
     .bind(reason)
     .bind(now_ms())
     .bind(id)
-    .execute(&db.pool)
-    .await?;
-    Ok(r.rows_affected() == 1)
+    .fetch_optional(&db.pool)
+    .await
 }
 
 /// Notes that a running build is being canceled, so a restart does not report it otherwise.

@@ -23,3 +23,12 @@ pub async fn prune(db: &Db, older_than_ms: i64) -> Result<u64, sqlx::Error> {
         .await?;
     Ok(r.rows_affected())
 }
+
+/// Forgets one delivery, so that GitHub's "Redeliver" can try it again (its handling failed).
+pub async fn forget(db: &Db, delivery_id: &str) -> Result<(), sqlx::Error> {
+    sqlx::query("DELETE FROM webhook_deliveries WHERE delivery_id = $1")
+        .bind(delivery_id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}

@@ -26,11 +26,11 @@ static POSTGRES_MIGRATIONS: Migrator = sqlx::migrate!("./migrations/postgres");
 #[derive(Clone, Debug)]
 pub struct Db {
     pub pool: AnyPool,
-    backend: Backend,
+    kind: DbKind,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Backend {
+pub enum DbKind {
     Sqlite,
     Postgres,
 }
@@ -51,12 +51,12 @@ impl Db {
     /// Opens (creating if needed) the database and brings its schema up to date.
     pub async fn connect(url: &str) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
-        let backend = if url.starts_with("sqlite:") {
-            Backend::Sqlite
+        let kind = if url.starts_with("sqlite:") {
+            DbKind::Sqlite
         } else {
-            Backend::Postgres
+            DbKind::Postgres
         };
-        let url = if backend == Backend::Sqlite {
+        let url = if kind == DbKind::Sqlite {
             sqlite_url(url)?
         } else {
             url.to_string()
@@ -70,11 +70,11 @@ impl Db {
             .map_err(connect_err)?
             .disable_statement_logging();
         let pool = AnyPoolOptions::new()
-            .max_connections(if backend == Backend::Sqlite { 8 } else { 16 })
+            .max_connections(if kind == DbKind::Sqlite { 8 } else { 16 })
             .acquire_timeout(Duration::from_secs(10))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    if backend == Backend::Sqlite {
+                    if kind == DbKind::Sqlite {
                         // WAL lets readers go on while a build appends; writers wait instead of failing.
                         conn.execute("PRAGMA journal_mode = WAL").await?;
                         conn.execute("PRAGMA busy_timeout = 10000").await?;
@@ -87,15 +87,23 @@ impl Db {
             .connect_with(options)
             .await
             .map_err(connect_err)?;
-        match backend {
-            Backend::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
-            Backend::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
+        match kind {
+            DbKind::Sqlite => SQLITE_MIGRATIONS.run(&pool).await?,
+            DbKind::Postgres => POSTGRES_MIGRATIONS.run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        Ok(Self { pool, kind })
     }
 
-    pub fn backend(&self) -> Backend {
-        self.backend
+    pub fn kind(&self) -> DbKind {
+        self.kind
+    }
+
+    /// "sqlite" or "postgres", for health reports.
+    pub fn kind_name(&self) -> &'static str {
+        match self.kind {
+            DbKind::Sqlite => "sqlite",
+            DbKind::Postgres => "postgres",
+        }
     }
 
     /// A cheap round trip, for `/healthz`.
@@ -107,7 +115,7 @@ impl Db {
     /// read-then-write never fails with "database is locked" half way.
     pub async fn begin_write(&self) -> Result<sqlx::Transaction<'static, sqlx::Any>, sqlx::Error> {
         let mut tx = self.pool.begin().await?;
-        if self.backend == Backend::Sqlite {
+        if self.kind == DbKind::Sqlite {
             // An empty write takes SQLite's RESERVED lock now instead of at the first real write.
             sqlx::query("UPDATE server_meta SET value = value WHERE 0 = 1")
                 .execute(&mut *tx)

@@ -1,6 +1,6 @@
 //! Repositories Sicuro knows: GitHub ones (watched or not), git URLs and local paths.
 
-use app::api::{RepoKind, RepoSettings};
+use sicuro_types::{RepoKind, RepoSettings};
 use sqlx::FromRow;
 
 use super::{Db, flag, now_ms};
@@ -37,11 +37,7 @@ impl Repo {
     }
 
     pub fn kind(&self) -> RepoKind {
-        match self.kind.as_str() {
-            "github" => RepoKind::Github,
-            "local" => RepoKind::Local,
-            _ => RepoKind::Git,
-        }
+        RepoKind::parse(&self.kind)
     }
 
     pub fn is_private(&self) -> bool {
@@ -79,14 +75,6 @@ pub struct NewRepo {
     pub watched: bool,
 }
 
-fn kind_str(kind: RepoKind) -> &'static str {
-    match kind {
-        RepoKind::Github => "github",
-        RepoKind::Git => "git",
-        RepoKind::Local => "local",
-    }
-}
-
 const COLUMNS: &str = "id, kind, owner, name, clone_url, html_url, github_id, private, default_branch, \
     language, watched, hook_id, subscriber_id, token_problem, build_counter, max_concurrent, supersede, \
     timeout_secs, memory_bytes, cpus, pids, created_at";
@@ -102,7 +90,7 @@ pub async fn upsert(db: &Db, r: &NewRepo) -> Result<Repo, sqlx::Error> {
          RETURNING {COLUMNS}"
     );
     sqlx::query_as(&sql)
-        .bind(kind_str(r.kind))
+        .bind(r.kind.as_str())
         .bind(&r.owner)
         .bind(&r.name)
         .bind(&r.clone_url)

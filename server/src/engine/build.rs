@@ -1,77 +1,95 @@
-//! One build from claim to verdict: checkout from the mirror, the job (see `runner`), then the
-//! verdict in the database and the announcement.
+//! One build from claim to verdict: checkout from the mirror, the plan, the job (see `job`),
+//! then the verdict in the database and at the end of the log.
 
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use app::api::{BuildStatus, LineKind, format_duration};
+use sicuro_types::{BuildStatus, LineKind, format_duration};
 use tokio_util::sync::CancellationToken;
 
-use super::runner::{self, CacheSpec, Job, RunnerDeps, StopRequest, Verdict};
+use super::Engine;
+use super::checkout::CheckoutError;
+use super::job::{self, CacheOwner, JobInputs};
+use super::log_store::LogWriter;
+use super::plan::Plan;
 use super::sicuro_json;
-use super::{Engine, checkout::CheckoutError};
+use super::verdict::{StopRequest, Verdict};
 use crate::db::builds::{self, Build, Finish};
-use crate::db::repos::{self, Repo};
+use crate::db::repos::Repo;
 
-pub async fn execute(engine: Engine, build: Build, stop: CancellationToken, reason: Arc<Mutex<Option<StopRequest>>>) {
-    let started = std::time::Instant::now();
-    engine.announce(build.clone()).await;
-    let repo = match repos::get(&engine.0.db, build.repo_id).await {
-        Ok(Some(r)) => r,
-        _ => {
-            record_internal_error(&engine, build.id, "the repository vanished from the database").await;
-            return;
-        }
-    };
+/// Why a running build is being stopped, set by whoever stops it.
+pub type StopSlot = Arc<Mutex<Option<StopRequest>>>;
+
+pub async fn execute(engine: Engine, build: Build, repo: Arc<Repo>, stop: CancellationToken, reason: StopSlot) {
+    let started = Instant::now();
+    engine.announce(&repo, build.clone());
     let mut log = match engine.0.logs.create(build.id, engine.0.config.log_limit_bytes) {
         Ok(l) => l,
         Err(e) => {
-            record_internal_error(&engine, build.id, &format!("the log file could not be created: {e}")).await;
+            record_internal_error(
+                &engine,
+                &repo,
+                build.id,
+                &format!("the log file could not be created: {e}"),
+            )
+            .await;
             return;
         }
     };
     tracing::info!(build = build.id, repo = %repo.slug(), number = build.number, "started");
-
-    let stop_reason = {
-        let reason = reason.clone();
-        move || {
-            reason.lock().expect("stop reason").clone().unwrap_or(StopRequest {
-                status: BuildStatus::Canceled,
-                message: "canceled".into(),
-            })
-        }
+    let stop_reason = move || {
+        reason.lock().expect("stop reason").clone().unwrap_or(StopRequest {
+            status: BuildStatus::Canceled,
+            message: "canceled".into(),
+        })
     };
 
     log.push(LineKind::Section, "checkout");
-    let prepared = tokio::select! {
-        p = prepare(&engine, &repo, &build) => p,
-        _ = stop.cancelled() => {
-            let r = stop_reason();
-            Err(Verdict { status: r.status, exit_code: None, message: Some(r.message) })
-        }
+    let checked_out = tokio::select! {
+        c = checkout(&engine, &repo, &build) => c,
+        _ = stop.cancelled() => Err(Verdict::stopped(stop_reason())),
     };
-    let verdict = match prepared {
+    let verdict = match checked_out.and_then(|c| plan(c, &build, &mut log)) {
         Err(v) => {
             if let Some(m) = &v.message {
                 log.push(LineKind::Notice, m);
             }
             v
         }
-        Ok(job) => {
-            log.push(
-                LineKind::Notice,
-                &format!("Checked out {} ({})", short(&build.commit_sha), describe_ref(&build)),
-            );
-            let _ = log.flush();
-            let deps = RunnerDeps {
-                docker: engine.0.docker.clone(),
-                images: engine.0.images.clone(),
-                instance: engine.0.instance.clone(),
+        Ok((plan, source_tar)) => {
+            let inputs = JobInputs {
+                key: build.id.to_string(),
+                source_tar,
+                env: build_env(&repo, &build),
+                limits: engine
+                    .0
+                    .config
+                    .limits
+                    .with_overrides(repo.memory_bytes, repo.cpus, repo.pids),
+                timeout: repo
+                    .timeout_secs
+                    .filter(|s| *s > 0)
+                    .map_or(engine.0.config.default_timeout, |s| Duration::from_secs(s as u64)),
+                cache: Some(CacheOwner {
+                    repo_id: repo.id,
+                    untrusted: build.from_fork(),
+                }),
             };
-            runner::run(&deps, job, &mut log, stop, stop_reason).await
+            job::run(engine.0.executor.as_ref(), &plan, inputs, &mut log, stop, stop_reason).await
         }
     };
+    finish(&engine, &repo, &build, log, verdict, started).await;
+}
 
+/// The summary line, the verdict in the database, then the end of the log, in that order.
+async fn finish(
+    engine: &Engine,
+    repo: &Arc<Repo>,
+    build: &Build,
+    mut log: LogWriter,
+    verdict: Verdict,
+    started: Instant,
+) {
     let elapsed = format_duration(started.elapsed().as_millis() as i64);
     let summary = match (verdict.status, &verdict.message) {
         (BuildStatus::Success, _) => format!("Build #{} passed in {elapsed}", build.number),
@@ -87,9 +105,8 @@ pub async fn execute(engine: Engine, build: Build, stop: CancellationToken, reas
         log_bytes: log.bytes() as i64,
     };
     let _ = log.flush();
-    // The verdict is in the database before the log ends, so a reader's `end` sees it.
-    record(&engine, build.id, &finish).await;
-    if let Err(e) = log.finish() {
+    record(engine, repo, build.id, &finish).await;
+    if let Err(e) = log.finish(verdict.status) {
         tracing::error!(build = build.id, "the log could not be completed: {e}");
     }
     tracing::info!(
@@ -100,7 +117,7 @@ pub async fn execute(engine: Engine, build: Build, stop: CancellationToken, reas
 }
 
 /// Writes the verdict, retrying while the database is unavailable, then announces it.
-async fn record(engine: &Engine, build_id: i64, finish: &Finish) {
+async fn record(engine: &Engine, repo: &Arc<Repo>, build_id: i64, finish: &Finish) {
     let mut delay = Duration::from_millis(200);
     for attempt in 0..30 {
         match builds::finish(&engine.0.db, build_id, finish).await {
@@ -113,29 +130,34 @@ async fn record(engine: &Engine, build_id: i64, finish: &Finish) {
         }
     }
     if let Ok(Some(b)) = builds::get(&engine.0.db, build_id).await {
-        engine.announce(b).await;
+        engine.announce(repo, b);
     }
 }
 
-pub async fn record_internal_error(engine: &Engine, build_id: i64, message: &str) {
+pub async fn record_internal_error(engine: &Engine, repo: &Arc<Repo>, build_id: i64, message: &str) {
+    let message = format!("Sicuro failed internally: {message}");
     let finish = Finish {
         status: BuildStatus::Error,
         exit_code: None,
-        error: Some(format!("Sicuro failed internally: {message}")),
+        error: Some(message.clone()),
         log_lines: 0,
         log_bytes: 0,
     };
-    record(engine, build_id, &finish).await;
-    engine.0.logs.abandon(build_id);
+    record(engine, repo, build_id, &finish).await;
+    engine.0.logs.conclude(build_id, &message, BuildStatus::Error);
 }
 
-/// Fetches the commit and turns it into a job.
-async fn prepare(engine: &Engine, repo: &Repo, build: &Build) -> Result<Job, Verdict> {
-    let checkout_error = |e: CheckoutError| Verdict {
-        status: BuildStatus::Error,
-        exit_code: None,
-        message: Some(format!("checkout failed: {e}")),
-    };
+/// What the checkout gives the plan.
+struct CheckedOut {
+    root_files: Vec<String>,
+    sicuro_json: Option<String>,
+    github_language: Option<String>,
+    source_tar: Vec<u8>,
+}
+
+/// Fetches the commit into the mirror and reads what the plan needs from it.
+async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<CheckedOut, Verdict> {
+    let checkout_error = |e: CheckoutError| Verdict::error(format!("checkout failed: {e}"));
     let creds = if build.from_fork() && build.fetch_url.is_some() {
         // A fork is fetched with no token of ours: it is public or it cannot be built.
         Default::default()
@@ -168,32 +190,24 @@ async fn prepare(engine: &Engine, repo: &Repo, build: &Build) -> Result<Job, Ver
         .archive(repo.id, &build.commit_sha)
         .await
         .map_err(checkout_error)?;
-
-    let limits = engine
-        .0
-        .config
-        .limits
-        .with_overrides(repo.memory_bytes, repo.cpus, repo.pids);
-    let timeout = repo
-        .timeout_secs
-        .filter(|s| *s > 0)
-        .map_or(engine.0.config.default_timeout, |s| Duration::from_secs(s as u64));
-    let language = runner::cache_language(&root_files, sicuro_json.as_deref(), repo.language.as_deref());
-    let cache = CacheSpec {
-        volume: runner::cache_volume(&engine.0.instance, repo.id, &language, build.from_fork()),
-        repo_id: repo.id,
-    };
-    Ok(Job {
-        key: build.id.to_string(),
+    Ok(CheckedOut {
         root_files,
         sicuro_json,
         github_language: repo.language.clone(),
         source_tar,
-        env: build_env(repo, build),
-        limits,
-        timeout,
-        cache: Some(cache),
     })
+}
+
+/// Says what was checked out and makes the plan from it.
+fn plan(c: CheckedOut, build: &Build, log: &mut LogWriter) -> Result<(Plan, Vec<u8>), Verdict> {
+    log.push(
+        LineKind::Notice,
+        &format!("Checked out {} ({})", short(&build.commit_sha), describe_ref(build)),
+    );
+    let _ = log.flush();
+    let plan = Plan::new(&c.root_files, c.sicuro_json.as_deref(), c.github_language.as_deref())
+        .map_err(|e| Verdict::error(e.to_string()))?;
+    Ok((plan, c.source_tar))
 }
 
 /// What a job may know about its build. No credentials, ever.

@@ -5,7 +5,8 @@
 //! for the next change. So a late subscriber sees the stored lines and then the live ones with no
 //! gap and no duplicate, a slow subscriber costs no memory, and a crash keeps every line written.
 //!
-//! File format, one line per log line: `<unix ms> <kind> <text>\n` (kind: see `LineKind`).
+//! The file format is defined once, in `sicuro_types::log`: a record per line, and the build's
+//! verdict as the last record, so a log says how its build ended.
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
@@ -13,8 +14,9 @@ use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use app::api::{LineKind, LogLine};
 use futures::Stream;
+use sicuro_types::log::{Record, decode, encode_line, encode_verdict};
+use sicuro_types::{BuildStatus, LineKind, LogLine};
 use tokio::sync::watch;
 
 use crate::db::now_ms;
@@ -26,6 +28,21 @@ pub struct Progress {
     pub bytes: u64,
     /// The writer is gone: nothing more will be appended.
     pub done: bool,
+    /// How the build ended, once the log has ended with its verdict.
+    pub status: Option<BuildStatus>,
+}
+
+/// What a reader of a log gets: batches of lines, then once how the log ended.
+#[derive(Clone, Debug, PartialEq)]
+pub enum LogEvent {
+    Lines(Vec<LogLine>),
+    End {
+        /// The build's verdict, when the log holds it (logs written before verdicts were kept
+        /// in them do not).
+        status: Option<BuildStatus>,
+        /// The number of lines in the log.
+        lines: u64,
+    },
 }
 
 pub struct LogStore {
@@ -56,10 +73,29 @@ impl LogStore {
             .or_insert_with(|| watch::channel(Progress::default()).0);
     }
 
-    /// No log will come (a queued build was canceled): readers of it end.
-    pub fn abandon(&self, build_id: i64) {
+    /// Ends the log of a build whose job did not run (or was cut short by a restart) with a
+    /// notice saying why and the verdict, appended to whatever the log holds; readers end.
+    pub fn conclude(&self, build_id: i64, notice: &str, status: BuildStatus) {
+        let mut buf = Vec::new();
+        for part in notice.split('\n') {
+            encode_line(&mut buf, now_ms(), LineKind::Notice, part);
+        }
+        encode_verdict(&mut buf, now_ms(), status);
+        let written = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.path(build_id))
+            .and_then(|mut f| f.write_all(&buf).and_then(|_| f.sync_data()));
+        if let Err(e) = written {
+            tracing::error!(build = build_id, "the log could not be concluded: {e}");
+        }
         if let Some(tx) = self.live.lock().expect("log registry lock").remove(&build_id) {
-            tx.send_modify(|p| p.done = true);
+            let bytes = file_len(&self.path(build_id)).unwrap_or_default();
+            tx.send_modify(|p| {
+                p.bytes = bytes;
+                p.done = true;
+                p.status = Some(status);
+            });
         }
     }
 
@@ -90,12 +126,8 @@ impl LogStore {
         })
     }
 
-    /// Lines after line number `after`, in batches, until the log is complete.
-    pub fn read(
-        &self,
-        build_id: i64,
-        after: u64,
-    ) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static + use<> {
+    /// Lines after line number `after`, in batches, until the log is complete; then its end.
+    pub fn read(&self, build_id: i64, after: u64) -> impl Stream<Item = io::Result<LogEvent>> + Send + 'static + use<> {
         let rx = self
             .live
             .lock()
@@ -105,12 +137,12 @@ impl LogStore {
         self.reader(build_id, after, rx)
     }
 
-    /// The lines written so far, without waiting for more.
+    /// The lines written so far, without waiting for more; then where the log stands.
     pub fn snapshot(
         &self,
         build_id: i64,
         after: u64,
-    ) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static + use<> {
+    ) -> impl Stream<Item = io::Result<LogEvent>> + Send + 'static + use<> {
         self.reader(build_id, after, None)
     }
 
@@ -119,7 +151,7 @@ impl LogStore {
         build_id: i64,
         after: u64,
         rx: Option<watch::Receiver<Progress>>,
-    ) -> impl Stream<Item = io::Result<Vec<LogLine>>> + Send + 'static + use<> {
+    ) -> impl Stream<Item = io::Result<LogEvent>> + Send + 'static + use<> {
         let state = ReadState {
             path: self.path(build_id),
             reader: None,
@@ -127,11 +159,12 @@ impl LogStore {
             next_line: 1,
             offset: 0,
             after,
+            status: None,
             finished: false,
         };
         futures::stream::unfold(state, |mut s| async move {
             match s.next_batch().await {
-                Ok(Some(batch)) => Some((Ok(batch), s)),
+                Ok(Some(event)) => Some((Ok(event), s)),
                 Ok(None) => None,
                 Err(e) if s.finished => {
                     let _ = e;
@@ -190,10 +223,7 @@ impl LogWriter {
     }
 
     fn append(&mut self, kind: LineKind, text: &str) {
-        // Writing into a Vec cannot fail.
-        let _ = write!(self.buf, "{} {} ", now_ms(), kind.code());
-        self.buf.extend_from_slice(text.as_bytes());
-        self.buf.push(b'\n');
+        encode_line(&mut self.buf, now_ms(), kind, text);
         self.pending_lines += 1;
     }
 
@@ -223,16 +253,18 @@ impl LogWriter {
         self.committed.bytes + self.buf.len() as u64
     }
 
-    /// Writes what is left, makes it durable and ends the log for readers.
-    pub fn finish(mut self) -> io::Result<Progress> {
+    /// Writes what is left and the build's verdict, makes it durable and ends the log for readers.
+    pub fn finish(mut self, status: BuildStatus) -> io::Result<Progress> {
+        encode_verdict(&mut self.buf, now_ms(), status);
         let result = self.flush().and_then(|_| self.file.sync_data());
-        self.close();
+        self.close(Some(status));
         result.map(|_| self.committed)
     }
 
-    fn close(&mut self) {
+    fn close(&mut self, status: Option<BuildStatus>) {
         let mut done = self.committed;
         done.done = true;
+        done.status = status;
         if let Some(tx) = self
             .store
             .live
@@ -250,7 +282,7 @@ impl Drop for LogWriter {
         // A writer dropped without `finish` (a panic, a canceled task) still releases its readers.
         if self.store.is_live(self.build_id) {
             let _ = self.flush();
-            self.close();
+            self.close(None);
         }
     }
 }
@@ -264,13 +296,15 @@ struct ReadState {
     /// Bytes of the file consumed.
     offset: u64,
     after: u64,
+    /// The verdict, once read from the file or announced by the writer.
+    status: Option<BuildStatus>,
     finished: bool,
 }
 
 const BATCH_LINES: usize = 2000;
 
 impl ReadState {
-    async fn next_batch(&mut self) -> io::Result<Option<Vec<LogLine>>> {
+    async fn next_batch(&mut self) -> io::Result<Option<LogEvent>> {
         loop {
             if self.finished {
                 return Ok(None);
@@ -278,6 +312,7 @@ impl ReadState {
             let (limit, done) = match &mut self.rx {
                 Some(rx) => {
                     let p = *rx.borrow_and_update();
+                    self.status = self.status.or(p.status);
                     (p.bytes, p.done)
                 }
                 None => (file_len(&self.path)?, true),
@@ -285,13 +320,16 @@ impl ReadState {
             if self.offset < limit {
                 let batch = self.read_until(limit)?;
                 if !batch.is_empty() {
-                    return Ok(Some(batch));
+                    return Ok(Some(LogEvent::Lines(batch)));
                 }
                 continue;
             }
             if done {
                 self.finished = true;
-                return Ok(None);
+                return Ok(Some(LogEvent::End {
+                    status: self.status,
+                    lines: self.next_line - 1,
+                }));
             }
             let rx = self.rx.as_mut().expect("live logs have a receiver");
             if rx.changed().await.is_err() {
@@ -320,12 +358,19 @@ impl ReadState {
                 break;
             }
             self.offset += n as u64;
+            let (ts, kind, text) = match decode(&raw[..raw.len() - 1]) {
+                Record::Verdict(status) => {
+                    self.status = Some(status);
+                    continue;
+                }
+                Record::Line { ts, kind, text } => (ts, kind, text),
+            };
             let number = self.next_line;
             self.next_line += 1;
             if number <= self.after {
                 continue;
             }
-            batch.push(parse_line(number, &raw[..raw.len() - 1]));
+            batch.push(LogLine(number, ts, kind, text));
         }
         Ok(batch)
     }
@@ -339,41 +384,26 @@ fn file_len(path: &Path) -> io::Result<u64> {
     }
 }
 
-/// `<ts> <kind> <text>` → a numbered line; a damaged line is kept as output.
-fn parse_line(number: u64, raw: &[u8]) -> LogLine {
-    let text = String::from_utf8_lossy(raw);
-    let mut parts = text.splitn(3, ' ');
-    let ts = parts.next().and_then(|t| t.parse().ok());
-    let kind = parts.next().and_then(|k| LineKind::from_code(*k.as_bytes().first()?));
-    match (ts, kind, parts.next()) {
-        (Some(ts), Some(kind), Some(rest)) => LogLine(number, ts, kind, rest.to_string()),
-        (Some(ts), Some(kind), None) => LogLine(number, ts, kind, String::new()),
-        _ => LogLine(number, 0, LineKind::Output, text.into_owned()),
-    }
-}
-
-/// A log line as plain text, for downloads and the terminal.
-pub fn plain_text(line: &LogLine) -> String {
-    match line.kind() {
-        LineKind::Output => line.text().to_string(),
-        LineKind::Section => format!("── {} ──", line.text()),
-        LineKind::Command => format!("$ {}", line.text()),
-        LineKind::Notice => format!("[sicuro] {}", line.text()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use futures::StreamExt;
 
     async fn collect(store: &Arc<LogStore>, id: i64, after: u64) -> Vec<LogLine> {
+        collect_with_end(store, id, after).await.0
+    }
+
+    async fn collect_with_end(store: &Arc<LogStore>, id: i64, after: u64) -> (Vec<LogLine>, Option<LogEvent>) {
         let mut out = Vec::new();
+        let mut end = None;
         let mut s = std::pin::pin!(store.read(id, after));
-        while let Some(batch) = s.next().await {
-            out.extend(batch.unwrap());
+        while let Some(event) = s.next().await {
+            match event.unwrap() {
+                LogEvent::Lines(batch) => out.extend(batch),
+                e @ LogEvent::End { .. } => end = Some(e),
+            }
         }
-        out
+        (out, end)
     }
 
     #[tokio::test]
@@ -385,7 +415,7 @@ mod tests {
         w.push(LineKind::Command, "make");
         w.push(LineKind::Output, "a b  c\r");
         w.push(LineKind::Notice, "two\nlines");
-        w.finish().unwrap();
+        w.finish(BuildStatus::Success).unwrap();
 
         let lines = collect(&store, 7, 0).await;
         let got: Vec<_> = lines.iter().map(|l| (l.number(), l.kind(), l.text())).collect();
@@ -426,7 +456,7 @@ mod tests {
                 late = Some(tokio::spawn(async move { collect(&store, 1, 0).await }));
             }
         }
-        w.finish().unwrap();
+        w.finish(BuildStatus::Success).unwrap();
         for reader in [early, late.unwrap()] {
             let lines = reader.await.unwrap();
             assert_eq!(lines.len(), 10_000);
@@ -446,7 +476,7 @@ mod tests {
             w.push(LineKind::Output, &format!("output line number {i}"));
         }
         w.push(LineKind::Notice, "verdict");
-        let p = w.finish().unwrap();
+        let p = w.finish(BuildStatus::Success).unwrap();
         assert!(p.bytes < 1200, "{p:?}");
         let lines = collect(&store, 3, 0).await;
         let texts: Vec<_> = lines.iter().map(|l| l.text()).collect();
@@ -464,10 +494,53 @@ mod tests {
         store.expect(9);
         let reader = tokio::spawn({
             let store = store.clone();
-            async move { collect(&store, 9, 0).await }
+            async move { collect_with_end(&store, 9, 0).await }
         });
         tokio::task::yield_now().await;
-        store.abandon(9);
-        assert!(reader.await.unwrap().is_empty());
+        store.conclude(9, "canceled before it started", BuildStatus::Canceled);
+        let (lines, end) = reader.await.unwrap();
+        assert_eq!(
+            lines.iter().map(|l| l.text()).collect::<Vec<_>>(),
+            ["canceled before it started"]
+        );
+        assert_eq!(
+            end,
+            Some(LogEvent::End {
+                status: Some(BuildStatus::Canceled),
+                lines: 1
+            })
+        );
+    }
+
+    #[tokio::test]
+    async fn the_verdict_travels_with_the_log_to_live_and_late_readers() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path()).unwrap();
+        store.expect(4);
+        let live = tokio::spawn({
+            let store = store.clone();
+            async move { collect_with_end(&store, 4, 0).await.1 }
+        });
+        let mut w = store.create(4, 1 << 20).unwrap();
+        w.push(LineKind::Output, "ok");
+        w.finish(BuildStatus::Failure).unwrap();
+        let ended = Some(LogEvent::End {
+            status: Some(BuildStatus::Failure),
+            lines: 1,
+        });
+        assert_eq!(live.await.unwrap(), ended);
+        // A reader of the finished file learns the verdict from the file alone.
+        assert_eq!(collect_with_end(&store, 4, 0).await.1, ended);
+        // A restart's conclusion is appended after what the job wrote.
+        store.conclude(4, "the server restarted during the build", BuildStatus::Error);
+        let (lines, end) = collect_with_end(&store, 4, 0).await;
+        assert_eq!(lines.len(), 2);
+        assert!(matches!(
+            end,
+            Some(LogEvent::End {
+                status: Some(BuildStatus::Error),
+                lines: 2
+            })
+        ));
     }
 }

@@ -1,25 +1,26 @@
-//! The CI engine: takes build requests, queues them in the database, runs each in a fresh
-//! container and records log and verdict. It knows nothing about HTTP sessions or GitHub's JSON;
-//! the web app gives it requests and reads the changes it announces.
+//! The CI engine: takes build requests, queues them in the database, runs each as a job on an
+//! executor and records log and verdict. It knows nothing about HTTP sessions or GitHub's JSON;
+//! the web app hands it requests (`request`) and reads the changes it announces.
 //!
-//! Flow: `enqueue` (database) → `queue` (claims in order, within limits) → `build` (checkout,
-//! then `runner`) → log lines (`log_store`) and `BuildChange`s (channels) → the web app.
+//! Flow: `request` (resolve refs, decide trust, write the row) → `queue` (claims in order,
+//! within limits) → `build` (checkout, plan) → `job` (a `JobSpec` for the `executor`) → log
+//! lines (`log_store`) and `BuildChange`s (channels) → the web app.
 
 pub mod build;
 pub mod checkout;
-pub mod docker;
-pub mod images;
+pub mod executor;
+pub mod job;
 pub mod language;
 pub mod limits;
+pub mod log_output;
 pub mod log_store;
 pub mod output;
 pub mod plan;
 pub mod queue;
-pub mod reaper;
-pub mod runner;
+pub mod request;
 pub mod service_kind;
-pub mod services;
 pub mod sicuro_json;
+pub mod verdict;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
@@ -27,7 +28,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use app::api::{BuildStatus, TriggerEvent};
+use futures::Stream;
+use sicuro_types::{BuildStatus, RepoSettings};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -35,11 +37,13 @@ use crate::config::EngineConfig;
 use crate::db::builds::{self, Build, Created, NewBuild};
 use crate::db::repos::{self, Repo};
 use crate::db::{Db, meta};
+use build::StopSlot;
 use checkout::{CheckoutError, Credentials, Mirrors};
-use docker::DockerHandle;
-use images::Images;
-use log_store::LogStore;
-use runner::StopRequest;
+use executor::Executor;
+use log_store::{LogEvent, LogStore};
+use queue::QueueIndex;
+pub use request::BuildRequest;
+use verdict::StopRequest;
 
 /// A build changed state (queued, running, finished). Announced after the database has it.
 #[derive(Clone, Debug)]
@@ -73,11 +77,14 @@ pub enum EngineError {
     #[error("build {0} does not exist")]
     UnknownBuild(i64),
     #[error("{0}")]
+    InvalidRequest(String),
+    #[error("{0}")]
     Checkout(#[from] CheckoutError),
     #[error("the server is shutting down and takes no new builds")]
     ShuttingDown,
+    /// The executor (the Docker engine) could not do what was asked.
     #[error("{0}")]
-    Docker(String),
+    Executor(String),
 }
 
 /// What the engine needs to start.
@@ -86,25 +93,33 @@ pub struct EngineOptions {
     pub config: EngineConfig,
     pub data_dir: PathBuf,
     pub credentials: Arc<dyn CredentialSource>,
+    pub executor: Arc<dyn Executor>,
 }
 
 pub(crate) struct RunningBuild {
-    repo_id: i64,
     stop: CancellationToken,
-    reason: Arc<Mutex<Option<StopRequest>>>,
+    reason: StopSlot,
+}
+
+impl RunningBuild {
+    /// Asks the build to stop, for `request`'s reason.
+    fn stop(&self, request: StopRequest) {
+        *self.reason.lock().expect("stop reason") = Some(request);
+        self.stop.cancel();
+    }
 }
 
 pub(crate) struct Inner {
-    pub db: Db,
-    pub config: EngineConfig,
-    pub docker: Arc<DockerHandle>,
-    pub images: Arc<Images>,
-    pub mirrors: Arc<Mirrors>,
-    pub logs: Arc<LogStore>,
-    pub instance: String,
-    pub credentials: Arc<dyn CredentialSource>,
+    db: Db,
+    config: EngineConfig,
+    executor: Arc<dyn Executor>,
+    mirrors: Mirrors,
+    logs: Arc<LogStore>,
+    instance: String,
+    credentials: Arc<dyn CredentialSource>,
     changes: broadcast::Sender<BuildChange>,
     observers: Mutex<Vec<mpsc::UnboundedSender<BuildChange>>>,
+    queue: Mutex<QueueIndex>,
     wake: Notify,
     idle: Notify,
     running: Mutex<HashMap<i64, RunningBuild>>,
@@ -115,6 +130,11 @@ pub(crate) struct Inner {
 /// A handle to the engine; cheap to clone.
 #[derive(Clone)]
 pub struct Engine(pub(crate) Arc<Inner>);
+
+/// This installation's id: labels everything executors create, so clean-up only touches ours.
+pub async fn instance_id(db: &Db) -> Result<String, sqlx::Error> {
+    meta::get_or_insert(db, "instance_id", &random_id()).await
+}
 
 impl Engine {
     /// Opens the stores, recovers from a previous process and starts the queue.
@@ -128,21 +148,19 @@ impl Engine {
     }
 
     async fn new(options: EngineOptions) -> Result<Engine, EngineError> {
-        let instance = meta::get_or_insert(&options.db, "instance_id", &random_id()).await?;
-        let io = |e: std::io::Error| EngineError::Docker(format!("cannot create a data directory: {e}"));
-        let docker = Arc::new(DockerHandle::new());
-        let build_args = images::BuildArgs::with_extra_ca_certs(options.config.extra_ca_certs.clone());
+        let instance = instance_id(&options.db).await?;
+        let io = |e: std::io::Error| EngineError::Executor(format!("cannot create a data directory: {e}"));
         Ok(Engine(Arc::new(Inner {
             db: options.db,
             config: options.config,
-            images: Arc::new(Images::new(docker.clone(), build_args)),
-            docker,
-            mirrors: Arc::new(Mirrors::new(options.data_dir.join("mirrors")).map_err(io)?),
+            executor: options.executor,
+            mirrors: Mirrors::new(options.data_dir.join("mirrors")).map_err(io)?,
             logs: LogStore::new(options.data_dir.join("logs")).map_err(io)?,
             instance,
             credentials: options.credentials,
             changes: broadcast::channel(1024).0,
             observers: Mutex::new(Vec::new()),
+            queue: Mutex::new(QueueIndex::default()),
             wake: Notify::new(),
             idle: Notify::new(),
             running: Mutex::new(HashMap::new()),
@@ -151,28 +169,35 @@ impl Engine {
         })))
     }
 
-    /// Builds a previous process left `running` end `error` (their logs stay as they were), its
-    /// containers and networks are removed, and queued builds wait for the queue as before.
+    /// Builds a previous process left `running` end `error` (their logs say so), the executor's
+    /// leftovers are removed, and queued builds wait for the queue as before.
     async fn recover(&self) -> Result<(), EngineError> {
-        let orphans = builds::fail_orphans(&self.0.db, "the server restarted during the build").await?;
-        for b in orphans {
+        const RESTARTED: &str = "the server restarted during the build";
+        for b in builds::fail_orphans(&self.0.db, RESTARTED).await? {
             tracing::warn!(
                 build = b.id,
                 "build was running when the previous process ended; marked error"
             );
-            if let Some(after) = builds::get(&self.0.db, b.id).await? {
-                self.announce(after).await;
+            self.0.logs.conclude(b.id, RESTARTED, BuildStatus::Error);
+            if let (Some(after), Some(repo)) = (
+                builds::get(&self.0.db, b.id).await?,
+                repos::get(&self.0.db, b.repo_id).await?,
+            ) {
+                self.announce(&Arc::new(repo), after);
             }
         }
-        for b in builds::queued(&self.0.db).await? {
-            self.0.logs.expect(b.id);
+        let mut queue = self.0.queue.lock().expect("queue");
+        for q in builds::queued_with_limits(&self.0.db).await? {
+            self.0.logs.expect(q.build_id);
+            queue.queued(q.repo_id, q.build_id, q.max_concurrent);
         }
+        drop(queue);
         self.reap().await;
         Ok(())
     }
 
-    /// Every minute, removes what builds could not clean up themselves (the Docker daemon was
-    /// away when they ended), so nothing lingers until the next restart.
+    /// Every minute, removes what builds could not clean up themselves (the executor was away
+    /// when they ended), so nothing lingers until the next restart.
     async fn reap_periodically(self) {
         let mut tick = tokio::time::interval(Duration::from_secs(60));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -183,34 +208,28 @@ impl Engine {
         }
     }
 
-    /// Reaps as soon as Docker reports a container of this installation that no running build
-    /// owns: one whose creation a killed process had asked for just before it died, which
-    /// Docker completes after the start-up reaping has listed what there was.
+    /// Reaps as soon as the executor reports an object created for a job that no running build
+    /// owns: one whose creation a killed process had asked for just before it died, which the
+    /// executor completes after the start-up reaping has listed what there was.
     async fn reap_strays(self) {
         use futures::StreamExt;
         while self.accepting() {
-            if let Ok(docker) = self.0.docker.get().await {
-                let mut creations = reaper::creations(&docker, &self.0.instance);
-                while let Some(build) = creations.next().await {
-                    if !self.running_ids().iter().any(|id| id.to_string() == build) {
-                        self.reap().await;
-                    }
+            let mut creations = self.0.executor.creations();
+            while let Some(key) = creations.next().await {
+                if !self.running_ids().iter().any(|id| id.to_string() == key) {
+                    self.reap().await;
                 }
             }
-            // Docker went away (or never answered): listen again once it is back.
+            // The executor went away (or never answered): listen again once it is back.
             tokio::time::sleep(Duration::from_secs(1)).await;
         }
     }
 
-    /// Removes Docker leftovers of builds that are not running in this process.
+    /// Removes the executor's leftovers of builds that are not running in this process.
     pub async fn reap(&self) {
-        let Ok(docker) = self.0.docker.get().await else {
-            tracing::debug!("Docker is not reachable; leftovers of earlier builds will be removed once it is");
-            return;
-        };
         let keep = || -> HashSet<String> { self.running_ids().iter().map(i64::to_string).collect() };
-        match reaper::reap(&docker, &self.0.instance, keep).await {
-            Ok(r) if r != reaper::Reaped::default() => {
+        match self.0.executor.reap(&keep).await {
+            Ok(r) if r != executor::Reaped::default() => {
                 tracing::info!(
                     containers = r.containers,
                     networks = r.networks,
@@ -218,7 +237,7 @@ impl Engine {
                 )
             }
             Ok(_) => {}
-            Err(e) => tracing::warn!("could not list Docker leftovers: {e}"),
+            Err(e) => tracing::debug!("leftovers of earlier builds will be removed once the executor answers: {e}"),
         }
     }
 
@@ -226,28 +245,32 @@ impl Engine {
         &self.0.db
     }
 
-    pub fn logs(&self) -> &Arc<LogStore> {
-        &self.0.logs
-    }
-
-    pub fn docker(&self) -> &Arc<DockerHandle> {
-        &self.0.docker
-    }
-
-    pub fn images(&self) -> &Arc<Images> {
-        &self.0.images
-    }
-
-    pub fn mirrors(&self) -> &Arc<Mirrors> {
-        &self.0.mirrors
-    }
-
     pub fn config(&self) -> &EngineConfig {
         &self.0.config
     }
 
+    pub fn executor(&self) -> &Arc<dyn Executor> {
+        &self.0.executor
+    }
+
     pub fn instance(&self) -> &str {
         &self.0.instance
+    }
+
+    /// A build's log: the lines after line `after`, then (while the build runs) each line as it
+    /// is written, then how the log ended. `follow: false` reads only what is written now.
+    pub fn read_log(
+        &self,
+        build_id: i64,
+        after: u64,
+        follow: bool,
+    ) -> impl Stream<Item = std::io::Result<LogEvent>> + Send + 'static + use<> {
+        use futures::StreamExt;
+        if follow {
+            self.0.logs.read(build_id, after).left_stream()
+        } else {
+            self.0.logs.snapshot(build_id, after).right_stream()
+        }
     }
 
     /// Every state change, for pages and streams (a slow reader may miss some; it should
@@ -263,12 +286,11 @@ impl Engine {
         rx
     }
 
-    pub(crate) async fn announce(&self, build: Build) {
-        let repo = match repos::get(&self.0.db, build.repo_id).await {
-            Ok(Some(r)) => Arc::new(r),
-            _ => return,
+    pub(crate) fn announce(&self, repo: &Arc<Repo>, build: Build) {
+        let change = BuildChange {
+            repo: repo.clone(),
+            build,
         };
-        let change = BuildChange { repo, build };
         self.0
             .observers
             .lock()
@@ -277,25 +299,28 @@ impl Engine {
         let _ = self.0.changes.send(change);
     }
 
-    /// Queues a build, or returns the queued or running build with the same signature. A newer
-    /// push to a branch (or commit on a pull request) cancels older builds of it when the
-    /// repository asks for that (the default).
-    pub async fn enqueue(&self, request: NewBuild) -> Result<Created, EngineError> {
-        if !self.0.accepting.load(Ordering::SeqCst) {
+    /// Writes a resolved request as a queued build, or returns the queued or running build with
+    /// the same signature. A newer push to a branch (or commit on a pull request) cancels older
+    /// builds of it when the repository asks for that (the default).
+    async fn enqueue(&self, repo: Arc<Repo>, request: NewBuild) -> Result<Created, EngineError> {
+        if !self.accepting() {
             return Err(EngineError::ShuttingDown);
         }
-        let repo = repos::get(&self.0.db, request.repo_id)
-            .await?
-            .ok_or(EngineError::UnknownRepo(request.repo_id))?;
         let created = builds::create(&self.0.db, &request).await?;
         if let Created::New(build) = &created {
             self.0.logs.expect(build.id);
             tracing::info!(build = build.id, repo = %repo.slug(), number = build.number, sha = %build.commit_sha, "queued");
-            self.announce(build.clone()).await;
+            self.0
+                .queue
+                .lock()
+                .expect("queue")
+                .queued(repo.id, build.id, repo.max_concurrent);
+            self.announce(&repo, build.clone());
             if repo.supersede != 0 {
                 for older in builds::superseded_by(&self.0.db, build).await? {
                     let reason = format!("superseded by build #{}", build.number);
                     self.stop(
+                        &repo,
                         older.id,
                         StopRequest {
                             status: BuildStatus::Canceled,
@@ -310,83 +335,50 @@ impl Engine {
         Ok(created)
     }
 
-    /// Queues a build of a branch's current head (resolving the commit first).
-    pub async fn enqueue_branch(&self, repo: &Repo, branch: &str, event: TriggerEvent) -> Result<Created, EngineError> {
-        let creds = self.0.credentials.for_repo(repo).await;
-        let head = self
-            .0
-            .mirrors
-            .resolve_branch(repo.id, &repo.clone_url, branch, &creds)
-            .await?;
-        self.enqueue(NewBuild {
-            repo_id: repo.id,
-            event: Some(event),
-            branch: Some(branch.to_string()),
-            commit_sha: head.sha,
-            fetch_ref: Some(format!("refs/heads/{branch}")),
-            author: Some(head.author),
-            message: Some(head.message),
-            ..Default::default()
-        })
-        .await
-    }
-
-    /// Queues the same commit again, as the same kind of event.
-    pub async fn rebuild(&self, build_id: i64) -> Result<Created, EngineError> {
-        let b = builds::get(&self.0.db, build_id)
-            .await?
-            .ok_or(EngineError::UnknownBuild(build_id))?;
-        self.enqueue(NewBuild {
-            repo_id: b.repo_id,
-            event: Some(b.event()),
-            branch: b.branch.clone(),
-            is_tag: b.is_tag != 0,
-            pr_number: b.pr_number,
-            commit_sha: b.commit_sha.clone(),
-            fetch_url: b.fetch_url.clone(),
-            fetch_ref: b.fetch_ref.clone(),
-            from_fork: b.from_fork(),
-            author: b.author.clone(),
-            message: b.message.clone(),
-            rebuild_of: Some(b.rebuild_of.unwrap_or(b.id)),
-        })
-        .await
-    }
-
     /// Cancels a queued or running build. Returns the build as it is afterwards.
     pub async fn cancel(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
-        self.stop(
-            build_id,
-            StopRequest {
-                status: BuildStatus::Canceled,
-                message: format!("canceled by {by}"),
-            },
-        )
-        .await?;
+        let build = builds::get(&self.0.db, build_id)
+            .await?
+            .ok_or(EngineError::UnknownBuild(build_id))?;
+        let repo = repos::get(&self.0.db, build.repo_id)
+            .await?
+            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
+        let request = StopRequest {
+            status: BuildStatus::Canceled,
+            message: format!("canceled by {by}"),
+        };
+        self.stop(&Arc::new(repo), build_id, request).await?;
         builds::get(&self.0.db, build_id)
             .await?
             .ok_or(EngineError::UnknownBuild(build_id))
     }
 
-    async fn stop(&self, build_id: i64, request: StopRequest) -> Result<(), EngineError> {
-        if builds::cancel_queued(&self.0.db, build_id, &request.message).await? {
-            self.0.logs.abandon(build_id);
-            if let Some(b) = builds::get(&self.0.db, build_id).await? {
-                self.announce(b).await;
-            }
+    async fn stop(&self, repo: &Arc<Repo>, build_id: i64, request: StopRequest) -> Result<(), EngineError> {
+        if let Some(canceled) = builds::cancel_queued(&self.0.db, build_id, &request.message).await? {
+            self.0.queue.lock().expect("queue").dequeued(canceled.repo_id, build_id);
+            self.0.logs.conclude(build_id, &request.message, request.status);
+            self.announce(repo, canceled);
             return Ok(());
         }
-        let signalled = {
-            let running = self.0.running.lock().expect("running builds");
-            running.get(&build_id).map(|r| {
-                *r.reason.lock().expect("stop reason") = Some(request.clone());
-                r.stop.clone()
-            })
-        };
-        if let Some(token) = signalled {
+        let running = self.0.running.lock().expect("running builds").contains_key(&build_id);
+        if running {
             builds::request_cancel(&self.0.db, build_id, &request.message).await?;
-            token.cancel();
+            if let Some(r) = self.0.running.lock().expect("running builds").get(&build_id) {
+                r.stop(request);
+            }
         }
+        Ok(())
+    }
+
+    /// Changes a repository's build settings; the queue applies its new limit at once.
+    pub async fn update_settings(&self, repo_id: i64, settings: &RepoSettings) -> Result<(), EngineError> {
+        repos::update_settings(&self.0.db, repo_id, settings).await?;
+        self.0
+            .queue
+            .lock()
+            .expect("queue")
+            .set_limit(repo_id, settings.max_concurrent);
+        self.0.wake.notify_one();
         Ok(())
     }
 
@@ -407,40 +399,11 @@ impl Engine {
 
     /// Removes the repository's dependency caches (branch and fork ones).
     pub async fn clear_caches(&self, repo_id: i64) -> Result<usize, EngineError> {
-        let docker = self
-            .0
-            .docker
-            .get()
+        self.0
+            .executor
+            .clear_caches(repo_id)
             .await
-            .map_err(|e| EngineError::Docker(e.to_string()))?;
-        let repo = repo_id.to_string();
-        let filters = docker::label_filter(&[
-            (docker::LABEL_INSTANCE, &self.0.instance),
-            (docker::LABEL_CACHE, "1"),
-            (docker::LABEL_REPO, &repo),
-        ]);
-        let volumes = docker
-            .list_volumes(Some(
-                bollard::query_parameters::ListVolumesOptionsBuilder::default()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| EngineError::Docker(e.to_string()))?;
-        let mut removed = 0;
-        for v in volumes.volumes.unwrap_or_default() {
-            docker
-                .remove_volume(&v.name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-                .await
-                .map_err(|e| {
-                    EngineError::Docker(format!(
-                        "cache {} could not be removed ({e}); a running build may be using it, try again when it ends",
-                        v.name
-                    ))
-                })?;
-            removed += 1;
-        }
-        Ok(removed)
+            .map_err(EngineError::Executor)
     }
 
     /// Stops taking builds, lets running ones finish for up to `grace`, then cancels the rest
@@ -458,18 +421,13 @@ impl Engine {
             }
         };
         if tokio::time::timeout(grace, all_done).await.is_err() {
-            let ids = self.running_ids();
-            tracing::warn!(builds = ?ids, "grace period over; canceling running builds");
-            for id in ids {
-                let _ = self
-                    .stop(
-                        id,
-                        StopRequest {
-                            status: BuildStatus::Canceled,
-                            message: "canceled: the server shut down during the build".into(),
-                        },
-                    )
-                    .await;
+            let running = self.0.running.lock().expect("running builds");
+            tracing::warn!(builds = ?running.keys().collect::<Vec<_>>(), "grace period over; canceling running builds");
+            for r in running.values() {
+                r.stop(StopRequest {
+                    status: BuildStatus::Canceled,
+                    message: "canceled: the server shut down during the build".into(),
+                });
             }
         }
         let mut tasks = self.0.tasks.lock().await;

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::language::{Language, requirements_files};
-use super::services::ServiceKind;
+use super::service_kind::ServiceKind;
 use super::sicuro_json::{PhaseConfig, SicuroJson, SicuroJsonError};
 
 pub const PHASES: [&str; 3] = ["dependencies", "setup", "test"];
@@ -128,7 +128,6 @@ impl Plan {
             "__sicuro_run() {\n  __sicuro_mark c \"$1\"\n  __sicuro_cmd=$2\n  shift 2\n  eval \"$__sicuro_cmd\"\n  \
              __sicuro_rc=$?\n  if [ \"$__sicuro_rc\" -ne 0 ]; then __sicuro_mark x \"$__sicuro_rc\"; exit \"$__sicuro_rc\"; fi\n}\n",
         );
-        s.push_str("cd /workspace || exit 1\n");
         let mut n = 0;
         for (i, phase) in self.phases.iter().enumerate() {
             s.push_str(&format!("__sicuro_mark s {i}\n"));

@@ -1,8 +1,11 @@
 //! The scheduler: starts queued builds in order of arrival, at most `max_concurrent_builds` at
-//! once and at most each repository's own limit. It wakes when a build is queued or finishes;
-//! the database says what is queued, so a restart loses nothing.
+//! once and at most each repository's own limit. It wakes when a build is queued or finishes.
+//!
+//! The database says what is queued (a restart loses nothing, and a claim is an update that
+//! only succeeds on a queued build); [`QueueIndex`] mirrors it in memory so that finding the next
+//! build to start costs a map lookup, not a read of every queued build.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -10,6 +13,119 @@ use tokio_util::sync::CancellationToken;
 
 use super::{Engine, RunningBuild, build};
 use crate::db::{builds, repos};
+
+/// Queued and running builds per repository, and which repositories could start one now.
+#[derive(Debug, Default)]
+pub struct QueueIndex {
+    repos: HashMap<i64, RepoQueue>,
+    /// Repositories with a queued build and room to run it, keyed by their oldest queued build.
+    ready: BTreeSet<(i64, i64)>,
+    running: usize,
+}
+
+#[derive(Debug)]
+struct RepoQueue {
+    queued: BTreeSet<i64>,
+    running: usize,
+    limit: usize,
+    /// This repository's key in `ready`, if it is there.
+    ready_key: Option<(i64, i64)>,
+}
+
+impl QueueIndex {
+    /// A build was queued (or found queued at start-up).
+    pub fn queued(&mut self, repo_id: i64, build_id: i64, limit: i64) {
+        let repo = self.repo(repo_id, limit);
+        repo.queued.insert(build_id);
+        self.refresh(repo_id);
+    }
+
+    /// A queued build was canceled before it started.
+    pub fn dequeued(&mut self, repo_id: i64, build_id: i64) {
+        if let Some(repo) = self.repos.get_mut(&repo_id) {
+            repo.queued.remove(&build_id);
+            self.refresh(repo_id);
+        }
+    }
+
+    /// The oldest build that may start now (counted as running from here on), if any.
+    pub fn next(&mut self, max_running: usize) -> Option<(i64, i64)> {
+        if self.running >= max_running {
+            return None;
+        }
+        let &(build_id, repo_id) = self.ready.iter().next()?;
+        let repo = self.repos.get_mut(&repo_id).expect("ready repositories are indexed");
+        repo.queued.remove(&build_id);
+        repo.running += 1;
+        self.running += 1;
+        self.refresh(repo_id);
+        Some((build_id, repo_id))
+    }
+
+    /// A build that `next` returned has finished (or could not start).
+    pub fn finished(&mut self, repo_id: i64) {
+        if let Some(repo) = self.repos.get_mut(&repo_id) {
+            repo.running = repo.running.saturating_sub(1);
+            self.running = self.running.saturating_sub(1);
+            self.refresh(repo_id);
+        }
+    }
+
+    /// A build that `next` returned could not be claimed for now: it waits again.
+    pub fn requeue(&mut self, repo_id: i64, build_id: i64) {
+        if let Some(repo) = self.repos.get_mut(&repo_id) {
+            repo.running = repo.running.saturating_sub(1);
+            self.running = self.running.saturating_sub(1);
+            repo.queued.insert(build_id);
+            self.refresh(repo_id);
+        }
+    }
+
+    /// The repository's own limit changed.
+    pub fn set_limit(&mut self, repo_id: i64, limit: i64) {
+        if let Some(repo) = self.repos.get_mut(&repo_id) {
+            repo.limit = limit.max(1) as usize;
+            self.refresh(repo_id);
+        }
+    }
+
+    /// How many builds run now, and how many of them are the repository's.
+    pub fn running(&self, repo_id: i64) -> (usize, usize) {
+        (self.running, self.repos.get(&repo_id).map_or(0, |r| r.running))
+    }
+
+    fn repo(&mut self, repo_id: i64, limit: i64) -> &mut RepoQueue {
+        let repo = self.repos.entry(repo_id).or_insert_with(|| RepoQueue {
+            queued: BTreeSet::new(),
+            running: 0,
+            limit: 1,
+            ready_key: None,
+        });
+        repo.limit = limit.max(1) as usize;
+        repo
+    }
+
+    /// Puts the repository in `ready` (under its oldest queued build) or takes it out, and
+    /// forgets it once it has nothing queued or running.
+    fn refresh(&mut self, repo_id: i64) {
+        let Some(repo) = self.repos.get_mut(&repo_id) else {
+            return;
+        };
+        if let Some(key) = repo.ready_key.take() {
+            self.ready.remove(&key);
+        }
+        match repo.queued.first() {
+            Some(&oldest) if repo.running < repo.limit => {
+                repo.ready_key = Some((oldest, repo_id));
+                self.ready.insert((oldest, repo_id));
+            }
+            None if repo.running == 0 => {
+                self.repos.remove(&repo_id);
+            }
+            _ => {}
+        }
+    }
+}
 
 pub async fn run(engine: Engine) {
     loop {
@@ -28,67 +144,110 @@ pub async fn run(engine: Engine) {
 
 async fn start_eligible(engine: &Engine) -> Result<(), sqlx::Error> {
     let max = engine.0.config.max_concurrent_builds;
-    let mut repo_limits: HashMap<i64, i64> = HashMap::new();
     loop {
         if !engine.accepting() {
             return Ok(());
         }
-        let per_repo: HashMap<i64, i64> = {
-            let running = engine.0.running.lock().expect("running builds");
-            if running.len() >= max {
-                return Ok(());
-            }
-            running.values().fold(HashMap::new(), |mut m, r| {
-                *m.entry(r.repo_id).or_default() += 1;
-                m
-            })
+        let Some((build_id, repo_id)) = engine.0.queue.lock().expect("queue").next(max) else {
+            return Ok(());
         };
-        let mut next = None;
-        for b in builds::queued(&engine.0.db).await? {
-            let limit = match repo_limits.get(&b.repo_id) {
-                Some(l) => *l,
-                None => {
-                    let l = repos::get(&engine.0.db, b.repo_id)
-                        .await?
-                        .map_or(1, |r| r.max_concurrent.max(1));
-                    repo_limits.insert(b.repo_id, l);
-                    l
-                }
-            };
-            if per_repo.get(&b.repo_id).copied().unwrap_or(0) < limit {
-                next = Some(b);
-                break;
+        let claimed = match claim(engine, build_id, repo_id).await {
+            Ok(c) => c,
+            Err(e) => {
+                engine.0.queue.lock().expect("queue").requeue(repo_id, build_id);
+                return Err(e);
             }
-        }
-        let Some(b) = next else { return Ok(()) };
-        if !builds::claim(&engine.0.db, b.id).await? {
-            continue; // canceled meanwhile
-        }
+        };
+        let Some((build, repo)) = claimed else {
+            // Canceled (or its repository removed) meanwhile.
+            engine.0.queue.lock().expect("queue").finished(repo_id);
+            continue;
+        };
         let stop = CancellationToken::new();
         let reason = Arc::new(Mutex::new(None));
         engine.0.running.lock().expect("running builds").insert(
-            b.id,
+            build.id,
             RunningBuild {
-                repo_id: b.repo_id,
                 stop: stop.clone(),
                 reason: reason.clone(),
             },
         );
-        let claimed = builds::get(&engine.0.db, b.id).await?.unwrap_or(b);
         let task_engine = engine.clone();
         let mut tasks = engine.0.tasks.lock().await;
         while tasks.try_join_next().is_some() {}
         tasks.spawn(async move {
-            let id = claimed.id;
+            let id = build.id;
             // A panic in a build must not leave it running forever: record it and go on.
-            let outcome = tokio::spawn(build::execute(task_engine.clone(), claimed, stop, reason)).await;
+            let outcome = tokio::spawn(build::execute(task_engine.clone(), build, repo.clone(), stop, reason)).await;
             if let Err(e) = outcome {
                 tracing::error!(build = id, "build task failed: {e}");
-                build::record_internal_error(&task_engine, id, &e.to_string()).await;
+                build::record_internal_error(&task_engine, &repo, id, &e.to_string()).await;
             }
             task_engine.0.running.lock().expect("running builds").remove(&id);
+            task_engine.0.queue.lock().expect("queue").finished(repo_id);
             task_engine.0.idle.notify_waiters();
             task_engine.0.wake.notify_one();
         });
+    }
+}
+
+/// Moves the build to `running` in the database and reads its repository once for the run.
+async fn claim(
+    engine: &Engine,
+    build_id: i64,
+    repo_id: i64,
+) -> Result<Option<(builds::Build, Arc<repos::Repo>)>, sqlx::Error> {
+    let Some(build) = builds::claim(&engine.0.db, build_id).await? else {
+        return Ok(None);
+    };
+    match repos::get(&engine.0.db, repo_id).await? {
+        Some(repo) => Ok(Some((build, Arc::new(repo)))),
+        None => Ok(None),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn drain(q: &mut QueueIndex, max: usize) -> Vec<i64> {
+        std::iter::from_fn(|| q.next(max).map(|(b, _)| b)).collect()
+    }
+
+    #[test]
+    fn builds_start_in_order_of_arrival_within_both_limits() {
+        let mut q = QueueIndex::default();
+        q.queued(1, 10, 1);
+        q.queued(2, 11, 2);
+        q.queued(1, 12, 1);
+        q.queued(2, 13, 2);
+        q.queued(2, 14, 2);
+        // Repository 1 may run one, repository 2 two, the server three.
+        assert_eq!(drain(&mut q, 3), [10, 11, 13]);
+        assert_eq!(q.running(2), (3, 2));
+        q.finished(1);
+        assert_eq!(drain(&mut q, 3), [12]);
+        q.finished(2);
+        assert_eq!(drain(&mut q, 3), [14]);
+        assert_eq!(drain(&mut q, 3), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn canceled_builds_and_new_limits_are_taken_into_account() {
+        let mut q = QueueIndex::default();
+        for b in [1, 2, 3] {
+            q.queued(7, b, 1);
+        }
+        q.dequeued(7, 1);
+        assert_eq!(drain(&mut q, 10), [2]);
+        q.set_limit(7, 2);
+        assert_eq!(drain(&mut q, 10), [3]);
+        q.finished(7);
+        q.finished(7);
+        assert!(
+            q.repos.is_empty(),
+            "a repository with nothing queued or running is forgotten"
+        );
+        assert!(q.ready.is_empty());
     }
 }

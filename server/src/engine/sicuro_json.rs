@@ -120,10 +120,10 @@ impl SicuroJson {
             }
         }
         for s in self.services.iter().flatten() {
-            if !super::services::ServiceKind::NAMES.contains(&s.as_str()) {
+            if !super::service_kind::ServiceKind::NAMES.contains(&s.as_str()) {
                 return Err(whole_file(format!(
                     "unknown service `{s}` in `services`; available services: {}",
-                    super::services::ServiceKind::NAMES.join(", ")
+                    super::service_kind::ServiceKind::NAMES.join(", ")
                 )));
             }
         }

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use app::api::RepoKind;
+use sicuro_types::RepoKind;
 
 use crate::crypto::Keys;
 use crate::db::{self, Db, repos::Repo};

@@ -6,9 +6,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::api::{BuildStatus, RepoKind, TriggerEvent, format_duration};
 use http::Method;
 use serde_json::json;
+use sicuro_types::{BuildStatus, RepoKind, TriggerEvent, format_duration};
 use tokio::sync::{Notify, mpsc};
 
 use super::{GhError, Github, enc};

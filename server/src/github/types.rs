@@ -50,8 +50,8 @@ pub struct GhRepo {
 }
 
 impl GhRepo {
-    pub fn permission(&self) -> app::api::Permission {
-        use app::api::Permission;
+    pub fn permission(&self) -> sicuro_types::Permission {
+        use sicuro_types::Permission;
         match &self.permissions {
             Some(p) if p.admin => Permission::Admin,
             Some(p) if p.push || p.maintain => Permission::Push,

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use app::api::{Permission, RepoKind};
+use sicuro_types::{Permission, RepoKind};
 
 use super::AppState;
 use super::session::RequestSession;

@@ -6,17 +6,16 @@
 //! session id planted before sign-in is worthless). Failures end on `/auth/error`.
 
 use axum::Form;
-use axum::Router;
 use axum::extract::{Query, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post};
 use axum_extra::extract::PrivateCookieJar;
 use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
+use sicuro_types::routes::path;
 
 use super::AppState;
-use super::api::Session;
+use super::extract::Session;
 use super::session::{self, TTL_MS};
 use crate::crypto::{hash_session_id, random_token};
 use crate::db;
@@ -24,16 +23,9 @@ use crate::github::oauth::SignInError;
 
 const OAUTH_COOKIE: &str = "sicuro_oauth";
 
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/auth/github", get(start))
-        .route("/auth/github/callback", get(callback))
-        .route("/auth/signout", post(sign_out))
-}
-
 /// Where sign-in problems are explained; the page knows each code's text.
 fn error_page(code: &str) -> Redirect {
-    Redirect::to(&format!("/auth/error?reason={code}"))
+    Redirect::to(&format!("{}?reason={code}", path::SIGN_IN_ERROR))
 }
 
 fn error_code(e: &SignInError) -> &'static str {
@@ -45,13 +37,13 @@ fn error_code(e: &SignInError) -> &'static str {
     }
 }
 
-async fn start(State(state): State<AppState>, Session(s): Session, jar: PrivateCookieJar) -> Response {
+pub async fn start(State(state): State<AppState>, Session(s): Session, jar: PrivateCookieJar) -> Response {
     let Some(github) = &state.github else {
         return error_page("not_configured").into_response();
     };
     let (url, oauth_state) = github.authorize_url();
     let cookie = Cookie::build((OAUTH_COOKIE, format!("{oauth_state}:{}", s.id)))
-        .path("/auth/github")
+        .path(path::SIGN_IN)
         .http_only(true)
         .same_site(SameSite::Lax)
         .secure(state.config.public_url.scheme() == "https")
@@ -61,13 +53,13 @@ async fn start(State(state): State<AppState>, Session(s): Session, jar: PrivateC
 }
 
 #[derive(Deserialize)]
-struct Callback {
+pub struct Callback {
     code: Option<String>,
     state: Option<String>,
     error: Option<String>,
 }
 
-async fn callback(
+pub async fn callback(
     State(state): State<AppState>,
     Session(s): Session,
     jar: PrivateCookieJar,
@@ -77,7 +69,7 @@ async fn callback(
         return error_page("not_configured").into_response();
     };
     let expected = jar.get(OAUTH_COOKIE).map(|c| c.value().to_string());
-    let jar = jar.remove(Cookie::build(OAUTH_COOKIE).path("/auth/github"));
+    let jar = jar.remove(Cookie::build(OAUTH_COOKIE).path(path::SIGN_IN));
     let result = async {
         let state_ok = match (&expected, &q.state) {
             (Some(cookie), Some(given)) => cookie
@@ -141,12 +133,12 @@ async fn callback(
 }
 
 #[derive(Deserialize)]
-struct SignOut {
+pub struct SignOut {
     csrf: String,
 }
 
 /// A plain form POST (works without JavaScript); its CSRF token travels in the form.
-async fn sign_out(
+pub async fn sign_out(
     State(state): State<AppState>,
     Session(s): Session,
     jar: PrivateCookieJar,

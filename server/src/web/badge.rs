@@ -1,15 +1,15 @@
 //! `GET /badge/{owner}/{repo}.svg[?branch=…]`: the latest finished build of a branch (the
 //! default branch unless given) as an SVG badge for READMEs.
 
-use app::api::{BuildStatus, Permission};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
+use sicuro_types::{BuildStatus, Permission};
 
 use super::AppState;
-use super::api::Session;
-use super::backend;
+use super::extract::Session;
+use super::pages;
 use crate::db::builds;
 
 #[derive(Deserialize)]
@@ -26,7 +26,7 @@ pub async fn badge(
     let Some(name) = file.strip_suffix(".svg") else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let Ok((repo, _)) = backend::find_repo(&state, &s, &owner, name, Permission::Read).await else {
+    let Ok((repo, _)) = pages::find_repo(&state, &s, &owner, name, Permission::Read).await else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let branch = q.branch.unwrap_or_else(|| repo.default_branch.clone());

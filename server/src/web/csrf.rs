@@ -11,13 +11,15 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use sicuro_types::routes::path;
+
 use super::AppState;
 use super::session::RequestSession;
 
 pub const HEADER: &str = "x-csrf-token";
 
 /// Paths that authenticate state changes otherwise.
-const EXEMPT: &[&str] = &["/hooks/github", "/auth/signout"];
+const EXEMPT: &[&str] = &[path::GITHUB_WEBHOOK, path::SIGN_OUT];
 
 pub async fn protect(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
@@ -27,7 +29,7 @@ pub async fn protect(State(state): State<AppState>, req: Request, next: Next) ->
     if let Err(why) = check(&state, req.headers(), req.extensions().get::<RequestSession>()) {
         return (
             StatusCode::FORBIDDEN,
-            axum::Json(app::api::ApiError { error: why.into() }),
+            axum::Json(sicuro_types::ApiError { error: why.into() }),
         )
             .into_response();
     }

@@ -5,18 +5,21 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use app::api::{BuildEvent, Permission};
 use axum::extract::{Path, State};
 use axum::http::HeaderValue;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::Stream;
+use sicuro_types::{BuildEvent, Permission};
 use tokio::sync::broadcast::error::RecvError;
+
+use sicuro_types::routes::event;
 
 use super::AppState;
 use super::access;
-use super::api::{ApiResult, Session};
-use super::backend;
+use super::error::WebResult;
+use super::extract::Session;
+use super::pages;
 use super::session::RequestSession;
 
 /// `GET /api/repos/{owner}/{name}/events`
@@ -24,8 +27,8 @@ pub async fn repo_events(
     State(state): State<AppState>,
     Session(s): Session,
     Path((owner, name)): Path<(String, String)>,
-) -> ApiResult<Response> {
-    let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
+) -> WebResult<Response> {
+    let (repo, _) = pages::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
     Ok(sse(events(state, s, Some(repo.id))))
 }
 
@@ -60,13 +63,19 @@ fn events(
                         continue;
                     }
                     let event = BuildEvent {
-                        build: backend::summary(&change.repo, &change.build),
+                        build: pages::summary(&change.repo, &change.build),
                     };
                     let data = serde_json::to_string(&event).unwrap_or_default();
-                    return Some((Ok(Event::default().event("build").data(data)), (rx, state, session)));
+                    return Some((
+                        Ok(Event::default().event(event::BUILD).data(data)),
+                        (rx, state, session),
+                    ));
                 }
                 Err(RecvError::Lagged(_)) => {
-                    return Some((Ok(Event::default().event("resync").data("{}")), (rx, state, session)));
+                    return Some((
+                        Ok(Event::default().event(event::RESYNC).data("{}")),
+                        (rx, state, session),
+                    ));
                 }
                 Err(RecvError::Closed) => return None,
             }

@@ -22,11 +22,11 @@ pub struct Check {
 }
 
 pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>) {
-    let (db, docker) = tokio::join!(state.db.ping(), state.engine.docker().version());
+    let (db, docker) = tokio::join!(state.db.ping(), state.engine.executor().health());
     let database = match db {
         Ok(()) => Check {
             ok: true,
-            detail: format!("{:?}", state.db.backend()).to_lowercase(),
+            detail: state.db.kind_name().to_string(),
         },
         Err(e) => Check {
             ok: false,
@@ -35,10 +35,7 @@ pub async fn healthz(State(state): State<AppState>) -> (StatusCode, Json<Health>
     };
     let docker = match docker {
         Ok(v) => Check { ok: true, detail: v },
-        Err(e) => Check {
-            ok: false,
-            detail: e.to_string(),
-        },
+        Err(e) => Check { ok: false, detail: e },
     };
     let ok = database.ok && docker.ok;
     let code = if ok {

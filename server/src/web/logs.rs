@@ -6,7 +6,6 @@
 use std::convert::Infallible;
 use std::time::Duration;
 
-use app::api::{LogEnd, LogLine, Permission};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -15,11 +14,14 @@ use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures::{Stream, StreamExt};
 use serde::Deserialize;
+use sicuro_types::routes::event;
+use sicuro_types::{BuildStatus, LogEnd, LogLine, Permission};
 
 use super::AppState;
-use super::api::{ApiResult, Session};
-use super::backend;
-use crate::engine::log_store::plain_text;
+use super::error::WebResult;
+use super::extract::Session;
+use super::pages;
+use crate::engine::log_store::LogEvent;
 
 #[derive(Deserialize, Default)]
 pub struct After {
@@ -35,8 +37,8 @@ pub async fn stream(
     Path(id): Path<i64>,
     Query(q): Query<After>,
     headers: HeaderMap,
-) -> ApiResult<Response> {
-    backend::find_build(&state, &s, id, Permission::Read).await?;
+) -> WebResult<Response> {
+    let (_, build, _) = pages::find_build(&state, &s, id, Permission::Read).await?;
     let last_event_id = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -48,7 +50,7 @@ pub async fn stream(
             "log stream of build {id} resumed after line {line} (Last-Event-ID)"
         );
     }
-    let mut response = Sse::new(events(state, id, after))
+    let mut response = Sse::new(events(state, id, after, build.status()))
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
     let h = response.headers_mut();
@@ -61,38 +63,47 @@ pub async fn stream(
     Ok(response)
 }
 
-fn events(state: AppState, id: i64, after: u64) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
+/// `status_read` is the build's status when the request came: a log written before logs kept
+/// their verdict ends with it.
+fn events(
+    state: AppState,
+    id: i64,
+    after: u64,
+    status_read: BuildStatus,
+) -> impl Stream<Item = Result<Event, Infallible>> + Send + 'static {
     // A dropped connection is resumed after one second (browsers wait three by default).
     let retry = futures::stream::once(async {
         Ok(Event::default()
             .retry(Duration::from_secs(1))
             .comment("resume after 1 s"))
     });
-    let lines = state.engine.logs().read(id, after).filter_map(move |batch| async move {
-        match batch {
-            Ok(batch) if !batch.is_empty() => {
-                let last = batch.last().map(LogLine::number).unwrap_or_default();
-                let data = serde_json::to_string(&batch).unwrap_or_else(|_| "[]".into());
-                Some(Ok(Event::default().event("lines").id(last.to_string()).data(data)))
+    let log = state
+        .engine
+        .read_log(id, after, true)
+        .filter_map(move |item| async move {
+            match item {
+                Ok(LogEvent::Lines(batch)) if !batch.is_empty() => {
+                    let last = batch.last().map(LogLine::number).unwrap_or_default();
+                    let data = serde_json::to_string(&batch).unwrap_or_else(|_| "[]".into());
+                    Some(Ok(Event::default().event(event::LINES).id(last.to_string()).data(data)))
+                }
+                Ok(LogEvent::Lines(_)) => None,
+                Ok(LogEvent::End { status, lines }) => {
+                    let end = LogEnd {
+                        status: status.unwrap_or(status_read),
+                        lines,
+                    };
+                    Some(Ok(Event::default()
+                        .event(event::END)
+                        .data(serde_json::to_string(&end).unwrap_or_default())))
+                }
+                Err(e) => {
+                    tracing::warn!(build = id, "log read failed: {e}");
+                    None
+                }
             }
-            Ok(_) => None,
-            Err(e) => {
-                tracing::warn!(build = id, "log read failed: {e}");
-                None
-            }
-        }
-    });
-    let end = futures::stream::once(async move {
-        let build = crate::db::builds::get(&state.db, id).await.ok().flatten();
-        let end = LogEnd {
-            status: build.as_ref().map_or(app::api::BuildStatus::Error, |b| b.status()),
-            lines: build.as_ref().map_or(0, |b| b.log_lines.max(0) as u64),
-        };
-        Ok(Event::default()
-            .event("end")
-            .data(serde_json::to_string(&end).unwrap_or_default()))
-    });
-    retry.chain(lines).chain(end)
+        });
+    retry.chain(log)
 }
 
 /// `GET /api/builds/{id}/log?after=N`: the lines written so far, as JSON.
@@ -101,8 +112,8 @@ pub async fn json(
     Session(s): Session,
     Path(id): Path<i64>,
     Query(q): Query<After>,
-) -> ApiResult<Json<Vec<LogLine>>> {
-    backend::find_build(&state, &s, id, Permission::Read).await?;
+) -> WebResult<Json<Vec<LogLine>>> {
+    pages::find_build(&state, &s, id, Permission::Read).await?;
     let mut out = Vec::new();
     let mut reader = std::pin::pin!(snapshot(&state, id, q.after.unwrap_or(0)));
     while let Some(batch) = reader.next().await {
@@ -112,12 +123,12 @@ pub async fn json(
 }
 
 /// `GET /api/builds/{id}/log.txt`: the log as plain text, as a download.
-pub async fn text(State(state): State<AppState>, Session(s): Session, Path(id): Path<i64>) -> ApiResult<Response> {
-    let (repo, build, _) = backend::find_build(&state, &s, id, Permission::Read).await?;
+pub async fn text(State(state): State<AppState>, Session(s): Session, Path(id): Path<i64>) -> WebResult<Response> {
+    let (repo, build, _) = pages::find_build(&state, &s, id, Permission::Read).await?;
     let body = snapshot(&state, id, 0).map(|batch| {
         let mut chunk = String::new();
         for l in &batch {
-            chunk.push_str(&plain_text(l));
+            chunk.push_str(&l.plain_text());
             chunk.push('\n');
         }
         Ok::<_, Infallible>(chunk)
@@ -138,9 +149,10 @@ pub async fn text(State(state): State<AppState>, Session(s): Session, Path(id): 
 
 /// The lines written so far, without waiting for more.
 fn snapshot(state: &AppState, id: i64, after: u64) -> impl Stream<Item = Vec<LogLine>> + Send + 'static + use<> {
-    state
-        .engine
-        .logs()
-        .snapshot(id, after)
-        .filter_map(|b| async move { b.ok() })
+    state.engine.read_log(id, after, false).filter_map(|item| async move {
+        match item {
+            Ok(LogEvent::Lines(batch)) => Some(batch),
+            _ => None,
+        }
+    })
 }

@@ -4,7 +4,7 @@
 
 use crate::common::data_and_repo;
 use crate::common::process::{ServerProcess, SseEvent, read_sse};
-use app::api::{BuildStatus, BuildSummary, LogLine};
+use sicuro_types::{BuildStatus, BuildSummary, LogLine};
 
 const SLOW: &str = r#"{"test": {"custom": ["echo started", "for i in $(seq 1 50000); do echo line $i; done", "echo printed-all", "sleep 600"]}}"#;
 const QUICK: &str = r#"{"test": {"custom": ["echo quick"]}}"#;
@@ -27,8 +27,11 @@ async fn instance_id(data: &std::path::Path) -> String {
 /// Containers and networks carrying this instance's label.
 async fn leftovers_of_instance(instance: &str) -> (usize, usize) {
     use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
-    use sicuro::engine::docker::{LABEL_INSTANCE, label_filter};
-    let docker = sicuro::engine::docker::DockerHandle::new().get().await.unwrap();
+    use sicuro::engine::executor::docker::client::{LABEL_INSTANCE, label_filter};
+    let docker = sicuro::engine::executor::docker::client::DockerHandle::new()
+        .get()
+        .await
+        .unwrap();
     let f = label_filter(&[(LABEL_INSTANCE, instance)]);
     let c = docker
         .list_containers(Some(
@@ -194,14 +197,17 @@ async fn a_container_that_no_running_build_owns_is_removed_as_soon_as_it_appears
     use bollard::models::ContainerCreateBody;
     use bollard::query_parameters::EventsOptionsBuilder;
     use futures::StreamExt;
-    use sicuro::engine::docker::{LABEL_BUILD, LABEL_INSTANCE};
+    use sicuro::engine::executor::docker::client::{LABEL_BUILD, LABEL_INSTANCE};
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
     let _server = ServerProcess::start(&data, &[]).await;
     let instance = instance_id(&data).await;
-    let docker = sicuro::engine::docker::DockerHandle::new().get().await.unwrap();
+    let docker = sicuro::engine::executor::docker::client::DockerHandle::new()
+        .get()
+        .await
+        .unwrap();
 
     let since = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)

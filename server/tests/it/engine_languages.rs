@@ -2,9 +2,9 @@
 //! whose tests pass ends `success`, one whose tests fail ends `failure` at its test command.
 
 use crate::common::{TestEngine, leftovers};
-use app::api::{BuildStatus, LineKind};
+use sicuro_types::{BuildStatus, LineKind};
 
-async fn verdict(t: &TestEngine, fixture: &str) -> (BuildStatus, String, Vec<app::api::LogLine>, i64) {
+async fn verdict(t: &TestEngine, fixture: &str) -> (BuildStatus, String, Vec<sicuro_types::LogLine>, i64) {
     let (repo, git) = t.fixture_repo(fixture).await;
     let b = t.build(&repo, &git.head()).await;
     let done = t.finished(b.id).await;

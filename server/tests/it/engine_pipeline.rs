@@ -3,8 +3,8 @@
 //! checkout of local paths and file:// URLs at a given commit, and the log of a chatty job.
 
 use crate::common::{TestEngine, leftovers};
-use app::api::{BuildStatus, LineKind};
 use sicuro::db::repos;
+use sicuro_types::{BuildStatus, LineKind};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn custom_commands_share_one_shell_and_the_first_failure_stops_the_build() {
@@ -160,7 +160,7 @@ async fn checkout_places_the_exact_commit_from_a_path_or_a_file_url() {
     let url_repo = repos::upsert(
         &t.db,
         &repos::NewRepo {
-            kind: app::api::RepoKind::Local,
+            kind: sicuro_types::RepoKind::Local,
             owner: "local".into(),
             name: "versions-url".into(),
             clone_url: format!("file://{}", git.path.display()),
@@ -208,16 +208,8 @@ async fn a_hundred_thousand_lines_arrive_complete_in_order_and_late_readers_miss
     // A reader that joins while the job is printing.
     t.until_log_contains(b.id, "line 5000").await;
     let late = {
-        let logs = t.engine.logs().clone();
-        tokio::spawn(async move {
-            use futures::StreamExt;
-            let mut all = Vec::new();
-            let mut s = std::pin::pin!(logs.read(b.id, 0));
-            while let Some(batch) = s.next().await {
-                all.extend(batch.unwrap());
-            }
-            all
-        })
+        let engine = t.engine.clone();
+        tokio::spawn(async move { crate::common::read_whole_log(&engine, b.id).await })
     };
     assert_eq!(t.finished(b.id).await.status(), BuildStatus::Success);
     let whole = t.log(b.id).await;

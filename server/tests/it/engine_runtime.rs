@@ -4,9 +4,10 @@
 use std::time::{Duration, Instant};
 
 use crate::common::{TestEngine, leftovers, postgres_available};
-use app::api::{BuildStatus, RepoSettings, TriggerEvent};
-use sicuro::db::builds::{Created, NewBuild};
+use sicuro::db::builds::Created;
 use sicuro::db::repos;
+use sicuro::engine::BuildRequest;
+use sicuro_types::{BuildStatus, RepoSettings};
 
 async fn exactly_once_under_concurrency(postgres: bool) {
     let t = TestEngine::start_with(crate::common::engine_config(), postgres).await;
@@ -18,18 +19,7 @@ async fn exactly_once_under_concurrency(postgres: bool) {
         let engine = t.engine.clone();
         let sha = sha.clone();
         let repo_id = repo.id;
-        tokio::spawn(async move {
-            engine
-                .enqueue(NewBuild {
-                    repo_id,
-                    event: Some(TriggerEvent::Push),
-                    branch: Some("main".into()),
-                    commit_sha: sha,
-                    ..Default::default()
-                })
-                .await
-                .unwrap()
-        })
+        tokio::spawn(async move { engine.request(repo_id, crate::common::push_of(&sha)).await.unwrap() })
     });
     let results: Vec<Created> = futures::future::join_all(requests)
         .await
@@ -281,7 +271,13 @@ async fn a_repeat_build_downloads_no_dependencies_and_caches_can_be_cleared() {
         "the first build downloads its crates:\n{first_log}"
     );
 
-    let second = t.engine.rebuild(first.id).await.unwrap().build().clone();
+    let second = t
+        .engine
+        .request(repo.id, BuildRequest::Rebuild { build_id: first.id })
+        .await
+        .unwrap()
+        .build()
+        .clone();
     assert_eq!(t.finished(second.id).await.status(), BuildStatus::Success);
     let second_log = t.log_text(second.id).await;
     assert!(
@@ -310,11 +306,13 @@ async fn shutdown_lets_builds_finish_within_the_grace_period_then_cancels_them()
     assert_eq!(leftovers(&t.engine, b.id).await, (0, 0));
     assert!(
         t.engine
-            .enqueue(NewBuild {
-                repo_id: repo.id,
-                commit_sha: git.head(),
-                ..Default::default()
-            })
+            .request(
+                repo.id,
+                BuildRequest::Commit {
+                    sha: git.head(),
+                    branch: None
+                }
+            )
             .await
             .is_err(),
         "no new builds after shutdown"

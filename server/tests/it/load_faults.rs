@@ -7,9 +7,9 @@ use std::sync::Arc;
 
 use crate::common::process::read_sse;
 use crate::common::web_app::{TestApp, WEBHOOK_SECRET};
-use app::api::{BuildStatus, LineKind, LogLine};
 use fake_github::{CommitSpec, Permission, RepoSpec};
 use sicuro::web::webhook::signature::sign;
+use sicuro_types::{BuildStatus, LineKind, LogLine};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_burst_of_deliveries_makes_one_build_per_change_and_loses_none() {
@@ -170,15 +170,7 @@ async fn a_reader_that_reconnects_a_hundred_times_gets_the_exact_log() {
         reconnects >= 100,
         "the build ended after only {reconnects} reconnects; make it slower"
     );
-    let stored: Vec<LogLine> = {
-        use futures::StreamExt;
-        let mut all = Vec::new();
-        let mut s = std::pin::pin!(app.state.engine.logs().read(build.id, 0));
-        while let Some(b) = s.next().await {
-            all.extend(b.unwrap());
-        }
-        all
-    };
+    let stored: Vec<LogLine> = crate::common::read_whole_log(&app.state.engine, build.id).await;
     assert_eq!(got, stored, "no gap, no duplicate");
     let printed: Vec<&str> = got
         .iter()

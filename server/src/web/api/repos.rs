@@ -1,35 +1,34 @@
 //! Repository endpoints: list, add (local mode), subscribe/unsubscribe (GitHub), trigger a
 //! build, settings, caches.
 
-use app::api::{BuildPage, BuildSummary, Permission, RepoKind, RepoSettings, RepoSummary, TriggerEvent};
-use app::backend::BackendError;
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use serde::Deserialize;
+use sicuro_types::{BuildPage, BuildSummary, Permission, RepoKind, RepoSettings, RepoSummary};
 
-use super::{ApiFailure, ApiResult, Session, actor_name, bad_request};
-use crate::db::builds::{Created, NewBuild};
+use crate::db::builds::Created;
 use crate::db::repos::{self, NewRepo};
+use crate::engine::BuildRequest;
 use crate::engine::checkout::{self, Credentials};
 use crate::web::AppState;
 use crate::web::access::{self, is_local_admin};
-use crate::web::backend::{self, db_error, github_error};
+use crate::web::error::{WebError, WebResult, bad_request, forbidden};
+use crate::web::extract::{Session, actor_name};
+use crate::web::pages;
 
-pub async fn list(State(state): State<AppState>, Session(s): Session) -> ApiResult<Json<Vec<RepoSummary>>> {
-    Ok(Json(backend::list_repos(&state, &s).await?))
+pub async fn list(State(state): State<AppState>, Session(s): Session) -> WebResult<Json<Vec<RepoSummary>>> {
+    Ok(Json(pages::list_repos(&state, &s).await?))
 }
 
 pub async fn show(
     State(state): State<AppState>,
     Session(s): Session,
     Path((owner, name)): Path<(String, String)>,
-) -> ApiResult<Json<RepoSummary>> {
-    let (repo, p) = backend::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
-    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id])
-        .await
-        .map_err(db_error)?;
-    Ok(Json(backend::repo_summary(&repo, p, last.first(), None)))
+) -> WebResult<Json<RepoSummary>> {
+    let (repo, p) = pages::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
+    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id]).await?;
+    Ok(Json(pages::repo_summary(&repo, p, last.first(), None)))
 }
 
 #[derive(Deserialize)]
@@ -43,8 +42,8 @@ pub async fn builds(
     Session(s): Session,
     Path((owner, name)): Path<(String, String)>,
     Query(q): Query<PageQuery>,
-) -> ApiResult<Json<BuildPage>> {
-    Ok(Json(backend::builds_page(&state, &s, &owner, &name, q.page).await?))
+) -> WebResult<Json<BuildPage>> {
+    Ok(Json(pages::builds_page(&state, &s, &owner, &name, q.page).await?))
 }
 
 #[derive(Deserialize)]
@@ -61,11 +60,10 @@ pub async fn add(
     State(state): State<AppState>,
     Session(s): Session,
     Json(req): Json<AddRepo>,
-) -> ApiResult<(StatusCode, Json<RepoSummary>)> {
+) -> WebResult<(StatusCode, Json<RepoSummary>)> {
     if !is_local_admin(&state, &s) {
-        return Err(ApiFailure(
-            StatusCode::FORBIDDEN,
-            "repositories are added by URL in local mode only, from the server's own machine; with GitHub settings, subscribe a GitHub repository instead".into(),
+        return Err(forbidden(
+            "repositories are added by URL in local mode only, from the server's own machine; with GitHub settings, subscribe a GitHub repository instead",
         ));
     }
     let url = req.url.trim().to_string();
@@ -86,22 +84,14 @@ pub async fn add(
     };
     let default_branch = checkout::remote_default_branch(&url, &Credentials::default())
         .await
-        .map_err(|e| {
-            ApiFailure(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("Sicuro cannot read that repository: {e}"),
-            )
-        })?;
-    if let Some(existing) = repos::by_slug(&state.db, &owner, &name).await.map_err(db_error)?
+        .map_err(|e| WebError::Unprocessable(format!("Sicuro cannot read that repository: {e}")))?;
+    if let Some(existing) = repos::by_slug(&state.db, &owner, &name).await?
         && existing.clone_url != url
     {
-        return Err(ApiFailure(
-            StatusCode::CONFLICT,
-            format!(
-                "{owner}/{name} already names {}; pass another \"slug\"",
-                existing.clone_url
-            ),
-        ));
+        return Err(WebError::Conflict(format!(
+            "{owner}/{name} already names {}; pass another \"slug\"",
+            existing.clone_url
+        )));
     }
     let repo = repos::upsert(
         &state.db,
@@ -118,11 +108,10 @@ pub async fn add(
             watched: true,
         },
     )
-    .await
-    .map_err(db_error)?;
+    .await?;
     Ok((
         StatusCode::CREATED,
-        Json(backend::repo_summary(&repo, Permission::Admin, None, None)),
+        Json(pages::repo_summary(&repo, Permission::Admin, None, None)),
     ))
 }
 
@@ -179,58 +168,22 @@ pub async fn trigger(
     Session(s): Session,
     Path((owner, name)): Path<(String, String)>,
     body: Option<Json<TriggerRequest>>,
-) -> ApiResult<(StatusCode, Json<BuildSummary>)> {
+) -> WebResult<(StatusCode, Json<BuildSummary>)> {
     let req = body.map(|b| b.0).unwrap_or_default();
-    let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Push).await?;
-    let branch = req.branch.clone().filter(|b| !b.trim().is_empty());
-    if let Some(b) = &branch
-        && (b.starts_with('-') || b.contains("..") || b.chars().any(|c| c.is_control() || c == ' ' || c == ':'))
-    {
-        return Err(bad_request(format!("`{b}` is not a branch name")));
-    }
-    let created = match req.commit.as_deref().map(str::trim).filter(|c| !c.is_empty()) {
-        Some(sha) => {
-            if !sha.chars().all(|c| c.is_ascii_hexdigit()) || sha.len() < 7 || sha.len() > 40 {
-                return Err(bad_request("commit must be a hexadecimal commit id"));
-            }
-            let creds = state.engine.0.credentials.for_repo(&repo).await;
-            let mirrors = state.engine.mirrors();
-            mirrors
-                .ensure_commit(repo.id, &repo.clone_url, None, sha, &creds, false)
-                .await
-                .map_err(|e| ApiFailure(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-            let info = mirrors
-                .commit_info(repo.id, sha)
-                .await
-                .map_err(|e| ApiFailure(StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
-            state
-                .engine
-                .enqueue(NewBuild {
-                    repo_id: repo.id,
-                    event: Some(TriggerEvent::Manual),
-                    branch,
-                    commit_sha: info.sha,
-                    author: Some(info.author),
-                    message: Some(info.message),
-                    ..Default::default()
-                })
-                .await?
-        }
-        None => {
-            let branch = branch.unwrap_or_else(|| repo.default_branch.clone());
-            state
-                .engine
-                .enqueue_branch(&repo, &branch, TriggerEvent::Manual)
-                .await?
-        }
+    let (repo, _) = pages::find_repo(&state, &s, &owner, &name, Permission::Push).await?;
+    let branch = req.branch.filter(|b| !b.trim().is_empty());
+    let request = match req.commit.filter(|c| !c.trim().is_empty()) {
+        Some(sha) => BuildRequest::Commit { sha, branch },
+        None => BuildRequest::Branch { branch },
     };
+    let created = state.engine.request(repo.id, request).await?;
     let code = if matches!(created, Created::New(_)) {
         StatusCode::CREATED
     } else {
         StatusCode::OK
     };
     tracing::info!(repo = %repo.slug(), by = %actor_name(&s), "build requested");
-    Ok((code, Json(backend::summary(&repo, created.build()))))
+    Ok((code, Json(pages::summary(&repo, created.build()))))
 }
 
 /// Subscribes a GitHub repository: needs admin rights; creates (or reuses) Sicuro's webhook.
@@ -238,24 +191,22 @@ pub async fn subscribe(
     State(state): State<AppState>,
     Session(s): Session,
     Path((owner, name)): Path<(String, String)>,
-) -> ApiResult<Json<RepoSummary>> {
+) -> WebResult<Json<RepoSummary>> {
     let Some(github) = state.github.clone() else {
-        return Err(ApiFailure(
-            StatusCode::CONFLICT,
+        return Err(WebError::Conflict(
             "subscribing needs GitHub settings (SICURO_GITHUB_CLIENT_ID, …)".into(),
         ));
     };
-    let user = s.user.clone().ok_or(BackendError::SignInRequired)?;
-    let token = access::user_token(&state, &user).ok_or(BackendError::SignInRequired)?;
-    let gh = github.repo(&token, &owner, &name).await.map_err(github_error)?;
+    let user = s.user.clone().ok_or(WebError::SignInRequired)?;
+    let token = access::user_token(&state, &user).ok_or(WebError::SignInRequired)?;
+    let gh = github.repo(&token, &owner, &name).await?;
     let permission = gh.permission();
     state.access.put(user.id, &gh.full_name, permission);
     if permission < Permission::Admin {
-        return Err(BackendError::Forbidden(format!(
+        return Err(forbidden(format!(
             "subscribing needs admin rights on {}; ask one of its admins to subscribe it",
             gh.full_name
-        ))
-        .into());
+        )));
     }
     let repo = repos::upsert(
         &state.db,
@@ -272,39 +223,29 @@ pub async fn subscribe(
             watched: false,
         },
     )
-    .await
-    .map_err(db_error)?;
+    .await?;
     // Watched before the hook exists: GitHub pings a new hook at once, and that ping must find
     // the repository watched to start the first build.
     let was_watched = repo.is_watched();
-    repos::set_watched(&state.db, repo.id, repo.hook_id, Some(user.id))
-        .await
-        .map_err(db_error)?;
+    repos::set_watched(&state.db, repo.id, repo.hook_id, Some(user.id)).await?;
     let (hook_id, reused) = match github.ensure_hook(&token, &repo.owner, &repo.name).await {
         Ok(h) => h,
         Err(e) => {
             if !was_watched {
                 let _ = repos::set_unwatched(&state.db, repo.id).await;
             }
-            return Err(ApiFailure(
-                StatusCode::BAD_GATEWAY,
-                format!("the webhook could not be created: {e}"),
-            ));
+            return Err(WebError::BadGateway(format!("the webhook could not be created: {e}")));
         }
     };
-    repos::set_watched(&state.db, repo.id, Some(hook_id), Some(user.id))
-        .await
-        .map_err(db_error)?;
+    repos::set_watched(&state.db, repo.id, Some(hook_id), Some(user.id)).await?;
     if reused {
         // GitHub pings new hooks by itself; a reused one is pinged so the first build still comes.
         let _ = github.ping_hook(&token, &repo.owner, &repo.name, hook_id).await;
     }
     tracing::info!(repo = %repo.slug(), by = %user.login, hook = hook_id, "subscribed");
-    let repo = repos::get(&state.db, repo.id).await.map_err(db_error)?.unwrap_or(repo);
-    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id])
-        .await
-        .map_err(db_error)?;
-    Ok(Json(backend::repo_summary(
+    let repo = repos::get(&state.db, repo.id).await?.unwrap_or(repo);
+    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id]).await?;
+    Ok(Json(pages::repo_summary(
         &repo,
         permission,
         last.first(),
@@ -317,36 +258,29 @@ pub async fn unsubscribe(
     State(state): State<AppState>,
     Session(s): Session,
     Path((owner, name)): Path<(String, String)>,
-) -> ApiResult<Json<RepoSummary>> {
-    let (repo, p) = backend::find_repo(&state, &s, &owner, &name, Permission::Admin).await?;
+) -> WebResult<Json<RepoSummary>> {
+    let (repo, p) = pages::find_repo(&state, &s, &owner, &name, Permission::Admin).await?;
     if let (Some(github), Some(hook_id)) = (&state.github, repo.hook_id) {
-        let user = s.user.clone().ok_or(BackendError::SignInRequired)?;
-        let token = access::user_token(&state, &user).ok_or(BackendError::SignInRequired)?;
+        let user = s.user.clone().ok_or(WebError::SignInRequired)?;
+        let token = access::user_token(&state, &user).ok_or(WebError::SignInRequired)?;
         github
             .delete_hook(&token, &repo.owner, &repo.name, hook_id)
             .await
-            .map_err(|e| {
-                ApiFailure(
-                    StatusCode::BAD_GATEWAY,
-                    format!("the webhook could not be removed: {e}"),
-                )
-            })?;
+            .map_err(|e| WebError::BadGateway(format!("the webhook could not be removed: {e}")))?;
     }
-    repos::set_unwatched(&state.db, repo.id).await.map_err(db_error)?;
+    repos::set_unwatched(&state.db, repo.id).await?;
     tracing::info!(repo = %repo.slug(), by = %actor_name(&s), "unsubscribed");
-    let repo = repos::get(&state.db, repo.id).await.map_err(db_error)?.unwrap_or(repo);
-    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id])
-        .await
-        .map_err(db_error)?;
-    Ok(Json(backend::repo_summary(&repo, p, last.first(), None)))
+    let repo = repos::get(&state.db, repo.id).await?.unwrap_or(repo);
+    let last = crate::db::builds::latest_per_repo(&state.db, &[repo.id]).await?;
+    Ok(Json(pages::repo_summary(&repo, p, last.first(), None)))
 }
 
 pub async fn settings(
     State(state): State<AppState>,
     Session(s): Session,
     Path((owner, name)): Path<(String, String)>,
-) -> ApiResult<Json<RepoSettings>> {
-    let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
+) -> WebResult<Json<RepoSettings>> {
+    let (repo, _) = pages::find_repo(&state, &s, &owner, &name, Permission::Read).await?;
     Ok(Json(repo.settings()))
 }
 
@@ -355,13 +289,11 @@ pub async fn update_settings(
     Session(s): Session,
     Path((owner, name)): Path<(String, String)>,
     Json(new): Json<RepoSettings>,
-) -> ApiResult<Json<RepoSettings>> {
-    let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Admin).await?;
+) -> WebResult<Json<RepoSettings>> {
+    let (repo, _) = pages::find_repo(&state, &s, &owner, &name, Permission::Admin).await?;
     validate_settings(&new).map_err(bad_request)?;
-    repos::update_settings(&state.db, repo.id, &new)
-        .await
-        .map_err(db_error)?;
-    let repo = repos::get(&state.db, repo.id).await.map_err(db_error)?.unwrap_or(repo);
+    state.engine.update_settings(repo.id, &new).await?;
+    let repo = repos::get(&state.db, repo.id).await?.unwrap_or(repo);
     Ok(Json(repo.settings()))
 }
 
@@ -393,8 +325,8 @@ pub async fn clear_caches(
     State(state): State<AppState>,
     Session(s): Session,
     Path((owner, name)): Path<(String, String)>,
-) -> ApiResult<Json<Cleared>> {
-    let (repo, _) = backend::find_repo(&state, &s, &owner, &name, Permission::Push).await?;
+) -> WebResult<Json<Cleared>> {
+    let (repo, _) = pages::find_repo(&state, &s, &owner, &name, Permission::Push).await?;
     let removed = state.engine.clear_caches(repo.id).await?;
     Ok(Json(Cleared { removed }))
 }

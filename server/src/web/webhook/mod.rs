@@ -5,7 +5,6 @@
 pub mod decide;
 pub mod signature;
 
-use app::api::TriggerEvent;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -13,8 +12,8 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use super::AppState;
-use crate::db::builds::NewBuild;
 use crate::db::{deliveries, repos};
+use crate::engine::BuildRequest;
 use decide::{Decision, Trigger};
 
 /// GitHub caps payloads at 25 MB.
@@ -69,10 +68,7 @@ pub async fn receive(
         if let Err(e) = handle(&state, &event, &delivery, &body).await {
             tracing::error!(%delivery, %event, "webhook not handled: {e}");
             // Forget the delivery so that a redelivery from GitHub's settings page can retry it.
-            let _ = sqlx::query("DELETE FROM webhook_deliveries WHERE delivery_id = $1")
-                .bind(&delivery)
-                .execute(&state.db.pool)
-                .await;
+            let _ = deliveries::forget(&state.db, &delivery).await;
         }
     });
     reply(StatusCode::ACCEPTED, "accepted")
@@ -99,34 +95,39 @@ pub async fn handle(state: &AppState, event: &str, delivery: &str, body: &[u8]) 
         tracing::info!(%delivery, %event, repo = %full_name, "webhook ignored: Sicuro does not watch this repository");
         return Ok(());
     };
-    let created = match trigger {
-        Trigger::Ping { default_branch } => {
-            let branch = default_branch.unwrap_or_else(|| repo.default_branch.clone());
-            state.engine.enqueue_branch(&repo, &branch, TriggerEvent::Ping).await?
-        }
+    let created = state.engine.request(repo.id, build_request(trigger)).await?;
+    tracing::info!(%delivery, %event, repo = %repo.slug(), build = created.build().id, "webhook handled");
+    Ok(())
+}
+
+/// What the delivery asks the engine for, in the engine's words.
+fn build_request(trigger: Trigger) -> BuildRequest {
+    match trigger {
+        Trigger::Ping { default_branch } => BuildRequest::Ping { branch: default_branch },
         Trigger::Push {
             branch,
-            is_tag,
+            is_tag: true,
             sha,
             author,
             message,
-        } => {
-            let kind = if is_tag { "tags" } else { "heads" };
-            state
-                .engine
-                .enqueue(NewBuild {
-                    repo_id: repo.id,
-                    event: Some(TriggerEvent::Push),
-                    fetch_ref: Some(format!("refs/{kind}/{branch}")),
-                    branch: Some(branch),
-                    is_tag,
-                    commit_sha: sha,
-                    author,
-                    message,
-                    ..Default::default()
-                })
-                .await?
-        }
+        } => BuildRequest::Tag {
+            tag: branch,
+            sha,
+            author,
+            message,
+        },
+        Trigger::Push {
+            branch,
+            sha,
+            author,
+            message,
+            ..
+        } => BuildRequest::Push {
+            branch,
+            sha,
+            author,
+            message,
+        },
         Trigger::PullRequest {
             number,
             sha,
@@ -134,31 +135,13 @@ pub async fn handle(state: &AppState, event: &str, delivery: &str, body: &[u8]) 
             head_ref,
             author,
             title,
-        } => {
-            let from_fork = fork_clone_url.is_some();
-            let fetch_ref = if from_fork {
-                format!("refs/heads/{head_ref}")
-            } else {
-                format!("refs/pull/{number}/head")
-            };
-            state
-                .engine
-                .enqueue(NewBuild {
-                    repo_id: repo.id,
-                    event: Some(TriggerEvent::PullRequest),
-                    branch: Some(head_ref),
-                    pr_number: Some(number),
-                    commit_sha: sha,
-                    fetch_url: fork_clone_url,
-                    fetch_ref: Some(fetch_ref),
-                    from_fork,
-                    author,
-                    message: title,
-                    ..Default::default()
-                })
-                .await?
-        }
-    };
-    tracing::info!(%delivery, %event, repo = %repo.slug(), build = created.build().id, "webhook handled");
-    Ok(())
+        } => BuildRequest::PullRequest {
+            number,
+            sha,
+            head_ref,
+            fork_clone_url,
+            author,
+            title,
+        },
+    }
 }

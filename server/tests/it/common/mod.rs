@@ -12,14 +12,17 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use app::api::{BuildStatus, LogLine, RepoKind};
 use futures::StreamExt;
 use sicuro::config::{Config, EngineConfig, Env};
-use sicuro::db::builds::{Build, Created, NewBuild};
+use sicuro::db::builds::{Build, Created};
 use sicuro::db::repos::{NewRepo, Repo};
 use sicuro::db::{Db, builds, repos};
+use sicuro::engine::executor::docker::DockerExecutor;
+use sicuro::engine::executor::docker::images::BuildArgs;
 use sicuro::engine::limits::JobLimits;
-use sicuro::engine::{Engine, EngineOptions, NoCredentials};
+use sicuro::engine::log_store::LogEvent;
+use sicuro::engine::{BuildRequest, Engine, EngineOptions, NoCredentials};
+use sicuro_types::{BuildStatus, LogLine, RepoKind};
 
 pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/projects")
@@ -93,11 +96,14 @@ impl TestEngine {
     pub async fn start_with(config: EngineConfig, postgres: bool) -> TestEngine {
         let dir = tempfile::tempdir().unwrap();
         let db = database(dir.path(), postgres).await.expect("database");
+        let instance = sicuro::engine::instance_id(&db).await.unwrap();
+        let executor = DockerExecutor::new(&instance, BuildArgs::with_extra_ca_certs(config.extra_ca_certs.clone()));
         let engine = Engine::start(EngineOptions {
             db: db.clone(),
             config,
             data_dir: dir.path().to_path_buf(),
             credentials: Arc::new(NoCredentials),
+            executor: Arc::new(executor),
         })
         .await
         .unwrap();
@@ -149,16 +155,7 @@ impl TestEngine {
     }
 
     pub async fn enqueue(&self, repo: &Repo, sha: &str) -> Created {
-        self.engine
-            .enqueue(NewBuild {
-                repo_id: repo.id,
-                event: Some(app::api::TriggerEvent::Push),
-                branch: Some("main".into()),
-                commit_sha: sha.into(),
-                ..Default::default()
-            })
-            .await
-            .unwrap()
+        self.engine.request(repo.id, push_of(sha)).await.unwrap()
     }
 
     /// Waits for the build to finish (no polling: the engine says when) and returns it.
@@ -199,10 +196,12 @@ impl TestEngine {
 
     /// Waits until the build's log has a line containing `needle`, reading the live log.
     pub async fn until_log_contains(&self, build_id: i64, needle: &str) {
-        let mut stream = std::pin::pin!(self.engine.logs().read(build_id, 0));
+        let mut stream = std::pin::pin!(self.engine.read_log(build_id, 0, true));
         let found = tokio::time::timeout(Duration::from_secs(600), async {
-            while let Some(batch) = stream.next().await {
-                if batch.unwrap().iter().any(|l| l.text().contains(needle)) {
+            while let Some(event) = stream.next().await {
+                if let LogEvent::Lines(batch) = event.unwrap()
+                    && batch.iter().any(|l| l.text().contains(needle))
+                {
                     return true;
                 }
             }
@@ -214,12 +213,7 @@ impl TestEngine {
     }
 
     pub async fn log(&self, build_id: i64) -> Vec<LogLine> {
-        let mut out = Vec::new();
-        let mut stream = std::pin::pin!(self.engine.logs().read(build_id, 0));
-        while let Some(batch) = stream.next().await {
-            out.extend(batch.unwrap());
-        }
-        out
+        read_whole_log(&self.engine, build_id).await
     }
 
     pub async fn log_text(&self, build_id: i64) -> String {
@@ -230,6 +224,28 @@ impl TestEngine {
             .collect::<Vec<_>>()
             .join("\n")
     }
+}
+
+/// A push of `sha` to `main`, as a webhook would ask for it.
+pub fn push_of(sha: &str) -> BuildRequest {
+    BuildRequest::Push {
+        branch: "main".into(),
+        sha: sha.into(),
+        author: None,
+        message: None,
+    }
+}
+
+/// Every line of a build's log, once it has ended.
+pub async fn read_whole_log(engine: &Engine, build_id: i64) -> Vec<LogLine> {
+    let mut out = Vec::new();
+    let mut stream = std::pin::pin!(engine.read_log(build_id, 0, true));
+    while let Some(event) = stream.next().await {
+        if let LogEvent::Lines(batch) = event.unwrap() {
+            out.extend(batch);
+        }
+    }
+    out
 }
 
 /// A git repository on disk, made from a directory.
@@ -296,8 +312,11 @@ pub fn copy_dir(from: &Path, to: &Path) {
 /// The engine's containers and networks still present for a build (after clean-up: none).
 pub async fn leftovers(engine: &Engine, build_id: i64) -> (usize, usize) {
     use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
-    use sicuro::engine::docker::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
-    let docker = sicuro::engine::docker::DockerHandle::new().get().await.unwrap();
+    use sicuro::engine::executor::docker::client::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
+    let docker = sicuro::engine::executor::docker::client::DockerHandle::new()
+        .get()
+        .await
+        .unwrap();
     let key = build_id.to_string();
     let filters = label_filter(&[(LABEL_BUILD, &key), (LABEL_INSTANCE, engine.instance())]);
     let c = docker

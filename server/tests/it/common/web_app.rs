@@ -7,11 +7,11 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use app::api::Viewer;
 use fake_github::{FakeGithub, FakeGithubOptions};
 use reqwest::header::{ACCEPT, HeaderMap, LOCATION};
 use sicuro::config::{Config, Env};
 use sicuro::web::{self, AppState};
+use sicuro_types::Viewer;
 
 pub const WEBHOOK_SECRET: &str = "test-webhook-secret-0123456789";
 pub const CLIENT_ID: &str = "sicuro-test-client";

@@ -3,31 +3,17 @@
 
 use std::collections::HashMap;
 
-use app::api::{BuildDetail, BuildPage, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, Viewer};
-use app::backend::{Backend, BackendError, Parts};
+use app::page_data::{PageData, PageError, Parts};
+use sicuro_types::{BuildDetail, BuildPage, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, Viewer};
 
 use super::AppState;
 use super::access::{self, is_local_admin};
+use super::error::{WebError, WebResult as Result, forbidden, not_found};
+use super::extract::session_of;
 use super::session::RequestSession;
 use crate::db::builds::{self, Build};
 use crate::db::repos::{self, Repo};
 use crate::github::GhError;
-
-pub type Result<T> = std::result::Result<T, BackendError>;
-
-pub fn db_error(e: sqlx::Error) -> BackendError {
-    tracing::error!("database: {e}");
-    BackendError::Unavailable(format!("the database could not answer: {e}"))
-}
-
-pub fn github_error(e: GhError) -> BackendError {
-    match e {
-        GhError::Unauthorized => BackendError::SignInRequired,
-        GhError::NotFound => BackendError::NotFound("the repository".into()),
-        GhError::Forbidden(m) => BackendError::Forbidden(format!("GitHub refused: {m}")),
-        other => BackendError::Unavailable(other.to_string()),
-    }
-}
 
 pub fn viewer(state: &AppState, session: &RequestSession) -> Viewer {
     Viewer {
@@ -41,8 +27,8 @@ pub fn viewer(state: &AppState, session: &RequestSession) -> Viewer {
 pub async fn server_info(state: &AppState) -> ServerInfo {
     ServerInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
-        docker: state.engine.docker().version().await.map_err(|e| e.to_string()),
-        database: format!("{:?}", state.db.backend()).to_lowercase(),
+        docker: state.engine.executor().health().await,
+        database: state.db.kind_name().to_string(),
         github_configured: state.github.is_some(),
         features_needing_github: state
             .config
@@ -106,14 +92,13 @@ pub async fn list_repos(state: &AppState, session: &RequestSession) -> Result<Ve
             Ok(r) => r,
             Err(GhError::Unauthorized) => {
                 let _ = crate::db::users::mark_token_revoked(&state.db, user.id).await;
-                return Err(BackendError::SignInRequired);
+                return Err(WebError::SignInRequired);
             }
-            Err(e) => return Err(github_error(e)),
+            Err(e) => return Err(e.into()),
         };
         let ids: Vec<i64> = gh_repos.iter().map(|r| r.id).collect();
         let known: HashMap<i64, Repo> = repos::by_github_ids(&state.db, &ids)
-            .await
-            .map_err(db_error)?
+            .await?
             .into_iter()
             .filter_map(|r| Some((r.github_id?, r)))
             .collect();
@@ -143,7 +128,7 @@ pub async fn list_repos(state: &AppState, session: &RequestSession) -> Result<Ve
         out.sort_by_key(|r| !r.watched);
         return Ok(out);
     }
-    let all = repos::list(&state.db).await.map_err(db_error)?;
+    let all = repos::list(&state.db).await?;
     let mut visible = Vec::new();
     for repo in all {
         let p = access::permission(state, session, &repo).await;
@@ -160,8 +145,7 @@ pub async fn list_repos(state: &AppState, session: &RequestSession) -> Result<Ve
 
 async fn latest_builds(state: &AppState, repo_ids: Vec<i64>) -> Result<HashMap<i64, Build>> {
     Ok(builds::latest_per_repo(&state.db, &repo_ids)
-        .await
-        .map_err(db_error)?
+        .await?
         .into_iter()
         .map(|b| (b.repo_id, b))
         .collect())
@@ -176,9 +160,8 @@ pub async fn find_repo(
     need: Permission,
 ) -> Result<(Repo, Permission)> {
     let repo = repos::by_slug(&state.db, owner, name)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| BackendError::NotFound(format!("repository {owner}/{name}")))?;
+        .await?
+        .ok_or_else(|| not_found(format!("repository {owner}/{name}")))?;
     check(state, session, repo, need).await
 }
 
@@ -191,16 +174,16 @@ pub async fn check(
     let p = access::permission(state, session, &repo).await;
     if p < Permission::Read {
         if session.user.is_none() && state.github.is_some() {
-            return Err(BackendError::SignInRequired);
+            return Err(WebError::SignInRequired);
         }
-        return Err(BackendError::NotFound(format!("repository {}", repo.slug())));
+        return Err(not_found(format!("repository {}", repo.slug())));
     }
     if p < need {
         let what = match need {
             Permission::Admin => "admin rights on the repository are needed",
             _ => "push access to the repository is needed",
         };
-        return Err(BackendError::Forbidden(what.into()));
+        return Err(forbidden(what));
     }
     Ok((repo, p))
 }
@@ -213,13 +196,11 @@ pub async fn find_build(
     need: Permission,
 ) -> Result<(Repo, Build, Permission)> {
     let build = builds::get(&state.db, build_id)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| BackendError::NotFound(format!("build {build_id}")))?;
+        .await?
+        .ok_or_else(|| not_found(format!("build {build_id}")))?;
     let repo = repos::get(&state.db, build.repo_id)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| BackendError::NotFound(format!("build {build_id}")))?;
+        .await?
+        .ok_or_else(|| not_found(format!("build {build_id}")))?;
     let (repo, p) = check(state, session, repo, need).await?;
     Ok((repo, build, p))
 }
@@ -234,9 +215,7 @@ pub async fn builds_page(
     page: i64,
 ) -> Result<BuildPage> {
     let (repo, p) = find_repo(state, session, owner, name, Permission::Read).await?;
-    let (rows, total) = builds::page(&state.db, repo.id, page.max(0), PER_PAGE)
-        .await
-        .map_err(db_error)?;
+    let (rows, total) = builds::page(&state.db, repo.id, page.max(0), PER_PAGE).await?;
     let last = rows.first().cloned();
     Ok(BuildPage {
         builds: rows.iter().map(|b| summary(&repo, b)).collect(),
@@ -249,9 +228,7 @@ pub async fn builds_page(
 }
 
 pub async fn build_detail(state: &AppState, repo: &Repo, b: &Build, p: Permission) -> Result<BuildDetail> {
-    let recent = builds::recent_success_durations(&state.db, repo.id, 5)
-        .await
-        .map_err(db_error)?;
+    let recent = builds::recent_success_durations(&state.db, repo.id, 5).await?;
     let estimate_ms = (!recent.is_empty()).then(|| recent.iter().sum::<i64>() / recent.len() as i64);
     let status = b.status();
     Ok(BuildDetail {
@@ -276,25 +253,16 @@ pub async fn build_by_number(
 ) -> Result<BuildDetail> {
     let (repo, p) = find_repo(state, session, owner, name, Permission::Read).await?;
     let b = builds::by_number(&state.db, repo.id, number)
-        .await
-        .map_err(db_error)?
-        .ok_or_else(|| BackendError::NotFound(format!("build #{number} of {owner}/{name}")))?;
+        .await?
+        .ok_or_else(|| not_found(format!("build #{number} of {owner}/{name}")))?;
     build_detail(state, &repo, &b, p).await
 }
 
-/// The server side of the pages' `#[server]` functions.
-pub struct PageBackend(pub AppState);
-
-fn session_of(parts: &Parts) -> RequestSession {
-    parts
-        .extensions
-        .get::<RequestSession>()
-        .cloned()
-        .unwrap_or_else(RequestSession::anonymous)
-}
+/// The server side of the pages' `#[server]` functions; errors become the pages' here.
+pub struct PageSource(pub AppState);
 
 #[async_trait::async_trait]
-impl Backend for PageBackend {
+impl PageData for PageSource {
     async fn server_info(&self) -> ServerInfo {
         server_info(&self.0).await
     }
@@ -303,15 +271,27 @@ impl Backend for PageBackend {
         viewer(&self.0, &session_of(req))
     }
 
-    async fn repos(&self, req: &Parts) -> Result<Vec<RepoSummary>> {
-        list_repos(&self.0, &session_of(req)).await
+    async fn repos(&self, req: &Parts) -> std::result::Result<Vec<RepoSummary>, PageError> {
+        Ok(list_repos(&self.0, &session_of(req)).await?)
     }
 
-    async fn builds(&self, req: &Parts, owner: &str, name: &str, page: i64) -> Result<BuildPage> {
-        builds_page(&self.0, &session_of(req), owner, name, page).await
+    async fn builds(
+        &self,
+        req: &Parts,
+        owner: &str,
+        name: &str,
+        page: i64,
+    ) -> std::result::Result<BuildPage, PageError> {
+        Ok(builds_page(&self.0, &session_of(req), owner, name, page).await?)
     }
 
-    async fn build(&self, req: &Parts, owner: &str, name: &str, number: i64) -> Result<BuildDetail> {
-        build_by_number(&self.0, &session_of(req), owner, name, number).await
+    async fn build(
+        &self,
+        req: &Parts,
+        owner: &str,
+        name: &str,
+        number: i64,
+    ) -> std::result::Result<BuildDetail, PageError> {
+        Ok(build_by_number(&self.0, &session_of(req), owner, name, number).await?)
     }
 }

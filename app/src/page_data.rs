@@ -1,14 +1,14 @@
-//! What the pages need from the server, implemented by the `server` crate. The `#[server]`
+//! What the pages need from the server, implemented by the `server` crate (`web::pages`). The `#[server]`
 //! functions are thin adapters over it, so all server logic lives beside the engine and the
 //! database, and this crate stays free of them.
 
-use crate::api::{BuildDetail, BuildPage, RepoSummary, ServerInfo, Viewer};
+use sicuro_types::{BuildDetail, BuildPage, RepoSummary, ServerInfo, Viewer};
 
 pub use http::request::Parts;
 
 /// A failure the page can show.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum BackendError {
+pub enum PageError {
     /// Missing, or hidden from this viewer (the two are not told apart).
     NotFound(String),
     SignInRequired,
@@ -17,7 +17,7 @@ pub enum BackendError {
     Unavailable(String),
 }
 
-impl std::fmt::Display for BackendError {
+impl std::fmt::Display for PageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::NotFound(what) => write!(f, "{what} was not found"),
@@ -28,13 +28,13 @@ impl std::fmt::Display for BackendError {
 }
 
 #[async_trait::async_trait]
-pub trait Backend: Send + Sync + 'static {
+pub trait PageData: Send + Sync + 'static {
     async fn server_info(&self) -> ServerInfo;
     async fn viewer(&self, req: &Parts) -> Viewer;
-    async fn repos(&self, req: &Parts) -> Result<Vec<RepoSummary>, BackendError>;
-    async fn builds(&self, req: &Parts, owner: &str, name: &str, page: i64) -> Result<BuildPage, BackendError>;
-    async fn build(&self, req: &Parts, owner: &str, name: &str, number: i64) -> Result<BuildDetail, BackendError>;
+    async fn repos(&self, req: &Parts) -> Result<Vec<RepoSummary>, PageError>;
+    async fn builds(&self, req: &Parts, owner: &str, name: &str, page: i64) -> Result<BuildPage, PageError>;
+    async fn build(&self, req: &Parts, owner: &str, name: &str, number: i64) -> Result<BuildDetail, PageError>;
 }
 
-/// The backend as kept in Leptos' context.
-pub type SharedBackend = std::sync::Arc<dyn Backend>;
+/// The page data source as kept in Leptos' context.
+pub type SharedPageData = std::sync::Arc<dyn PageData>;

@@ -7,8 +7,12 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, NetworkingConfig};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures::StreamExt;
+use sicuro_types::format_duration;
 
-pub use super::service_kind::ServiceKind;
+use super::{Objects, Resources, remove_stale};
+use crate::config::JobLimits;
+use crate::engine::executor::{JobEnd, JobOutput, ServiceSpec};
+pub use crate::engine::service_kind::ServiceKind;
 
 pub const READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -20,14 +24,47 @@ pub enum ServiceError {
     NotReady(&'static str),
 }
 
-/// Creates and starts a service container on `network` (reachable as its name); returns its id.
-pub async fn start(
+/// Starts every service on the job's network and waits until each accepts connections.
+pub async fn start_all(
     docker: &Docker,
-    kind: ServiceKind,
+    objects: &Objects<'_>,
+    services: &[ServiceSpec],
+    network: &str,
+    out: &mut dyn JobOutput,
+    res: &mut Resources,
+) -> Result<(), JobEnd> {
+    for service in services {
+        let kind = service.kind;
+        let name = objects.name(kind.name());
+        remove_stale(docker, &name).await;
+        let id = start(docker, service, &name, network, objects.labels("service"))
+            .await
+            .map_err(|e| JobEnd::Failed(e.to_string()))?;
+        res.containers.push(id.clone());
+        let took = wait_ready(docker, kind, &id)
+            .await
+            .map_err(|e| JobEnd::Failed(e.to_string()))?;
+        out.notice(&format!(
+            "Service {} is ready ({}), at {}",
+            kind.name(),
+            format_duration(took.as_millis() as i64),
+            kind.env().1
+        ));
+    }
+    out.flush();
+    Ok(())
+}
+
+/// Creates and starts a service container on `network` (reachable as its name); returns its id.
+async fn start(
+    docker: &Docker,
+    service: &ServiceSpec,
     name: &str,
     network: &str,
     labels: std::collections::HashMap<String, String>,
 ) -> Result<String, ServiceError> {
+    let kind = service.kind;
+    let limits: JobLimits = service.limits;
     let fail = |e: bollard::errors::Error| ServiceError::Start {
         service: kind.name(),
         message: e.to_string(),
@@ -37,9 +74,11 @@ pub async fn start(
         labels: Some(labels),
         host_config: Some(HostConfig {
             network_mode: Some(network.to_string()),
-            // Services are throwaway: keep their data in memory-backed storage and cap them.
-            memory: Some(1024 * 1024 * 1024),
-            pids_limit: Some(512),
+            // Services are throwaway and capped like the job, so none can starve the host.
+            memory: Some(limits.memory_bytes as i64),
+            memory_swap: Some(limits.memory_bytes as i64),
+            nano_cpus: Some((limits.cpus * 1e9) as i64),
+            pids_limit: Some(limits.pids),
             security_opt: Some(vec!["no-new-privileges".into()]),
             ..Default::default()
         }),
@@ -66,7 +105,7 @@ pub async fn start(
 }
 
 /// Waits until the service answers its readiness check, backing off between attempts.
-pub async fn wait_ready(docker: &Docker, kind: ServiceKind, container: &str) -> Result<Duration, ServiceError> {
+async fn wait_ready(docker: &Docker, kind: ServiceKind, container: &str) -> Result<Duration, ServiceError> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(50);
     while started.elapsed() < READY_TIMEOUT {

@@ -10,7 +10,7 @@ use futures::StreamExt;
 use include_dir::{Dir, include_dir};
 use sha2::{Digest, Sha256};
 
-use super::docker::{DockerHandle, DockerUnavailable};
+use super::client::{DockerHandle, DockerUnavailable};
 
 static RECIPES: Dir<'_> = include_dir!("$CARGO_MANIFEST_DIR/../images");
 

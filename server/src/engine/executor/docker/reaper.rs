@@ -9,13 +9,8 @@ use bollard::query_parameters::{
 };
 use futures::{Stream, StreamExt};
 
-use super::docker::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
-
-#[derive(Debug, Default, PartialEq, Eq)]
-pub struct Reaped {
-    pub containers: usize,
-    pub networks: usize,
-}
+use super::client::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
+use crate::engine::executor::Reaped;
 
 /// Removes this instance's build containers and networks, except those of the builds `keep`
 /// names. `keep` is asked after listing: a build registers as running before it creates
@@ -23,7 +18,7 @@ pub struct Reaped {
 pub async fn reap(
     docker: &Docker,
     instance: &str,
-    keep: impl Fn() -> HashSet<String>,
+    keep: &(dyn Fn() -> HashSet<String> + Send + Sync),
 ) -> Result<Reaped, bollard::errors::Error> {
     let filters = label_filter(&[(LABEL_INSTANCE, instance)]);
     let mut reaped = Reaped::default();

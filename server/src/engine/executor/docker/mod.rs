@@ -1,0 +1,194 @@
+//! The local Docker engine as an executor: one job is a private bridge network (when it has
+//! services), service containers on it, cache volumes, and the main container, whose output is
+//! read from its attach stream. Each step returns early with the job's end when it fails;
+//! whatever the end, everything but the caches is removed.
+
+pub mod caches;
+pub mod client;
+pub mod container;
+pub mod images;
+pub mod network;
+pub mod reaper;
+pub mod services;
+pub mod stream;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use bollard::Docker;
+use bollard::query_parameters::RemoveContainerOptionsBuilder;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use tokio_util::sync::CancellationToken;
+
+use super::{Executor, JobEnd, JobOutput, JobSpec, Reaped};
+use client::{DockerHandle, LABEL_BUILD, LABEL_INSTANCE, LABEL_ROLE, is_connection_error};
+use images::{BuildArgs, Images};
+
+pub struct DockerExecutor {
+    docker: Arc<DockerHandle>,
+    images: Arc<Images>,
+    /// Labels every object with this installation's id, so clean-up only touches our own.
+    instance: String,
+}
+
+impl DockerExecutor {
+    pub fn new(instance: &str, build_args: BuildArgs) -> Self {
+        let docker = Arc::new(DockerHandle::new());
+        Self {
+            images: Arc::new(Images::new(docker.clone(), build_args)),
+            docker,
+            instance: instance.to_string(),
+        }
+    }
+
+    pub fn images(&self) -> &Arc<Images> {
+        &self.images
+    }
+
+    pub fn docker(&self) -> &Arc<DockerHandle> {
+        &self.docker
+    }
+
+    async fn run_steps(&self, job: &JobSpec, out: &mut dyn JobOutput, res: &mut Resources) -> Result<JobEnd, JobEnd> {
+        let docker = self.docker.get().await.map_err(|e| JobEnd::Failed(e.to_string()))?;
+        let objects = Objects {
+            instance: &self.instance,
+            key: &job.key,
+        };
+        let image = self.ensure_images(job, out).await?;
+        let network = network::create(&docker, &objects, !job.services.is_empty(), res).await?;
+        if let Some(net) = &network {
+            services::start_all(&docker, &objects, &job.services, net, out, res).await?;
+        }
+        let mounts = caches::mounts(&docker, &self.instance, &job.caches).await?;
+        let container = container::create(&docker, &objects, job, &image, network.as_deref(), mounts).await?;
+        res.containers.push(container.clone());
+        container::upload(&docker, &container, job).await?;
+        let output = container::attach_and_start(&docker, &container).await?;
+        stream::run_to_end(&docker, &container, output, job, out).await
+    }
+
+    /// The job's image and its services', built or pulled when missing; returns the job's.
+    async fn ensure_images(&self, job: &JobSpec, out: &mut dyn JobOutput) -> Result<String, JobEnd> {
+        let mut wanted = vec![job.main.image.clone()];
+        wanted.extend(job.services.iter().map(|s| s.kind.image().to_string()));
+        for image in &wanted {
+            let mut progress = |line: &str| {
+                out.progress(line);
+                out.flush();
+            };
+            if let Err(e) = self.images.ensure(image, &mut progress).await {
+                let message = e.to_string();
+                out.notice(&message);
+                return Err(JobEnd::Failed(message));
+            }
+        }
+        Ok(job.main.image.clone())
+    }
+}
+
+#[async_trait::async_trait]
+impl Executor for DockerExecutor {
+    fn kind(&self) -> &'static str {
+        "docker"
+    }
+
+    async fn run(&self, job: JobSpec, out: &mut dyn JobOutput, stop: CancellationToken) -> JobEnd {
+        let mut resources = Resources::default();
+        let end = tokio::select! {
+            end = self.run_steps(&job, out, &mut resources) => end.unwrap_or_else(|e| e),
+            _ = stop.cancelled() => JobEnd::Stopped,
+        };
+        if let Ok(docker) = self.docker.get().await {
+            resources.remove(&docker).await;
+        }
+        out.flush();
+        end
+    }
+
+    async fn health(&self) -> Result<String, String> {
+        self.docker.version().await.map_err(|e| e.to_string())
+    }
+
+    async fn reap(&self, keep: &(dyn Fn() -> HashSet<String> + Send + Sync)) -> Result<Reaped, String> {
+        let docker = self.docker.get().await.map_err(|e| e.to_string())?;
+        reaper::reap(&docker, &self.instance, keep)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    fn creations(&self) -> BoxStream<'static, String> {
+        let docker = self.docker.clone();
+        let instance = self.instance.clone();
+        futures::stream::once(async move { docker.get().await })
+            .filter_map(|d| async move { d.ok() })
+            .flat_map(move |docker| reaper::creations(&docker, &instance))
+            .boxed()
+    }
+
+    async fn clear_caches(&self, repo_id: i64) -> Result<usize, String> {
+        let docker = self.docker.get().await.map_err(|e| e.to_string())?;
+        caches::clear(&docker, &self.instance, repo_id).await
+    }
+}
+
+/// Names and labels of one job's objects.
+pub struct Objects<'a> {
+    pub instance: &'a str,
+    pub key: &'a str,
+}
+
+impl Objects<'_> {
+    pub fn labels(&self, role: &str) -> HashMap<String, String> {
+        HashMap::from([
+            (LABEL_INSTANCE.to_string(), self.instance.to_string()),
+            (LABEL_BUILD.to_string(), self.key.to_string()),
+            (LABEL_ROLE.to_string(), role.to_string()),
+        ])
+    }
+
+    pub fn name(&self, what: &str) -> String {
+        let inst: String = self.instance.chars().take(8).collect();
+        format!("sicuro-{inst}-{}-{what}", self.key)
+    }
+}
+
+/// What a job created, removed whatever the outcome.
+#[derive(Default)]
+pub struct Resources {
+    pub containers: Vec<String>,
+    pub network: Option<String>,
+}
+
+impl Resources {
+    async fn remove(&mut self, docker: &Docker) {
+        let removals = self.containers.drain(..).map(|c| async move {
+            let _ = docker.remove_container(&c, Some(force_remove())).await;
+        });
+        futures::future::join_all(removals).await;
+        if let Some(n) = self.network.take() {
+            let _ = docker.remove_network(&n).await;
+        }
+    }
+}
+
+pub fn force_remove() -> bollard::query_parameters::RemoveContainerOptions {
+    RemoveContainerOptionsBuilder::default().force(true).v(true).build()
+}
+
+/// Removes a container a previous attempt of the same job may have left under this name.
+pub async fn remove_stale(docker: &Docker, name: &str) {
+    let _ = docker.remove_container(name, Some(force_remove())).await;
+}
+
+/// What a Docker error means for the job: the daemon gone, or a refused request.
+pub fn failed(context: &str, e: bollard::errors::Error) -> JobEnd {
+    if is_connection_error(&e) {
+        JobEnd::Failed(format!(
+            "lost the Docker engine while {context}: {e}. Check that dockerd is running; rebuild when it is back"
+        ))
+    } else {
+        JobEnd::Failed(format!("Docker refused {context}: {e}"))
+    }
+}

@@ -1,0 +1,164 @@
+//! What a build's job is: the plan (language defaults and `sicuro.json`) turned into a
+//! [`JobSpec`] — image, script, environment, services, caches, limits, timeout — run by the
+//! executor, and its end turned into the build's verdict. `build` (webhook and manual builds)
+//! and `sicuro run` both go through here.
+
+use std::time::Duration;
+
+use sicuro_types::LineKind;
+use tokio_util::sync::CancellationToken;
+
+use super::executor::{CacheSpec, Executor, JobSpec, MainSpec, ServiceSpec};
+use super::limits::format_bytes;
+use super::log_output::LogOutput;
+use super::log_store::LogWriter;
+use super::plan::Plan;
+use super::verdict::{self, JobFacts, StopRequest, Verdict};
+use crate::config::JobLimits;
+
+/// Where the dependency cache is mounted in every image.
+pub const CACHE_MOUNT: &str = "/cache";
+
+/// Everything a job needs besides its plan.
+pub struct JobInputs {
+    /// Names the job's objects (the build id, or a one-off id for `sicuro run`).
+    pub key: String,
+    /// The source tree as a tar archive whose paths start with `workspace/`.
+    pub source_tar: Vec<u8>,
+    /// Variables describing the build (`CI`, `SICURO_COMMIT`, …). Never credentials.
+    pub env: Vec<(String, String)>,
+    pub limits: JobLimits,
+    /// The repository's (or server's) timeout; `sicuro.json` may ask for another.
+    pub timeout: Duration,
+    pub cache: Option<CacheOwner>,
+}
+
+/// Whose dependency cache the job gets.
+#[derive(Clone, Copy, Debug)]
+pub struct CacheOwner {
+    pub repo_id: i64,
+    /// Builds of code the repository's people did not write (pull requests from forks) get a
+    /// cache of their own, so they can never write what trusted builds read.
+    pub untrusted: bool,
+}
+
+/// Runs the plan's job to its verdict. Every object the job created (but its cache) is gone
+/// when this returns.
+pub async fn run(
+    executor: &dyn Executor,
+    plan: &Plan,
+    inputs: JobInputs,
+    log: &mut LogWriter,
+    stop: CancellationToken,
+    stop_reason: impl FnOnce() -> StopRequest,
+) -> Verdict {
+    announce(plan, &inputs, log);
+    let limits = inputs.limits;
+    let timeout = plan.timeout.unwrap_or(inputs.timeout);
+    let nonce = random_nonce();
+    let spec = spec(plan, inputs, &nonce, timeout);
+    let mut out = LogOutput::new(log, plan, &nonce);
+    let end = executor.run(spec, &mut out, stop).await;
+    out.finish();
+    let facts = JobFacts {
+        end,
+        last_command: out.last_command(),
+        limits,
+        timeout,
+        ran_for: out.ran_for(),
+    };
+    let verdict = verdict::from_end(facts, stop_reason);
+    if verdict.status == sicuro_types::BuildStatus::Failure
+        && let Some(m) = &verdict.message
+    {
+        log.push(LineKind::Notice, m);
+    }
+    let _ = log.flush();
+    verdict
+}
+
+fn announce(plan: &Plan, inputs: &JobInputs, log: &mut LogWriter) {
+    log.push(LineKind::Section, "prepare");
+    log.push(
+        LineKind::Notice,
+        &format!(
+            "Language: {} · image: {} · limits: {} memory, {} CPUs, {} processes",
+            plan.language.map_or("none (sicuro.json commands only)", |l| l.name()),
+            plan.image,
+            format_bytes(inputs.limits.memory_bytes),
+            inputs.limits.cpus,
+            inputs.limits.pids
+        ),
+    );
+    let _ = log.flush();
+}
+
+/// The job as plain data for the executor.
+pub fn spec(plan: &Plan, inputs: JobInputs, nonce: &str, timeout: Duration) -> JobSpec {
+    // Service addresses first, then the build's variables, then `sicuro.json`'s own, which win.
+    let mut env: Vec<(String, String)> = plan
+        .services
+        .iter()
+        .map(|s| {
+            let (k, v) = s.env();
+            (k.to_string(), v.to_string())
+        })
+        .collect();
+    env.extend(inputs.env);
+    env.extend(plan.env.iter().cloned());
+    let caches = inputs
+        .cache
+        .map(|owner| CacheSpec {
+            repo_id: owner.repo_id,
+            name: cache_name(plan, owner.untrusted),
+            mount: CACHE_MOUNT.to_string(),
+        })
+        .into_iter()
+        .collect();
+    JobSpec {
+        key: inputs.key,
+        main: MainSpec {
+            image: plan.image.clone(),
+            source: inputs.source_tar,
+            script: plan.script(nonce),
+            env,
+            limits: inputs.limits,
+        },
+        services: plan
+            .services
+            .iter()
+            .map(|&kind| ServiceSpec {
+                kind,
+                limits: service_limits(inputs.limits),
+            })
+            .collect(),
+        caches,
+        timeout,
+    }
+}
+
+/// A service gets at most what the job gets, and never more than 1 GiB and 512 processes.
+fn service_limits(job: JobLimits) -> JobLimits {
+    JobLimits {
+        memory_bytes: job.memory_bytes.min(1024 * 1024 * 1024),
+        cpus: job.cpus,
+        pids: job.pids.min(512),
+    }
+}
+
+/// The cache's name within its repository: the language (its tools' caches), and `-forks`
+/// for untrusted builds.
+pub fn cache_name(plan: &Plan, untrusted: bool) -> String {
+    let language = plan.language.map_or("base", |l| l.name());
+    if untrusted {
+        format!("{language}-forks")
+    } else {
+        language.to_string()
+    }
+}
+
+fn random_nonce() -> String {
+    use rand::Rng;
+    let bytes: [u8; 12] = rand::thread_rng().r#gen();
+    hex::encode(bytes)
+}
