@@ -2,8 +2,6 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::repo::RepoSummary;
-
 /// Where a build is in its life. Stored as lower-case text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -145,17 +143,6 @@ pub struct BuildDetail {
     pub can_cancel: bool,
     pub can_rebuild: bool,
     pub rebuild_of: Option<i64>,
-}
-
-/// A page of a repository's history.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct BuildPage {
-    pub repo: RepoSummary,
-    pub builds: Vec<BuildSummary>,
-    pub page: i64,
-    pub per_page: i64,
-    pub total: i64,
-    pub can_build: bool,
 }
 
 /// One event on a repository's (or the dashboard's) live stream.

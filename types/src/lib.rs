@@ -11,8 +11,8 @@ pub mod repo;
 pub mod routes;
 pub mod viewer;
 
-pub use build::{BuildDetail, BuildEvent, BuildPage, BuildStatus, BuildSummary, TriggerEvent};
+pub use build::{BuildDetail, BuildEvent, BuildStatus, BuildSummary, TriggerEvent};
 pub use duration::format_duration;
 pub use log::{LineKind, LogEnd, LogLine};
-pub use repo::{Permission, RepoKind, RepoSettings, RepoSummary};
+pub use repo::{BuildPage, Permission, RepoKind, RepoSettings, RepoSummary};
 pub use viewer::{ApiError, ServerInfo, Viewer};

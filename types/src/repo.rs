@@ -61,6 +61,17 @@ pub struct RepoSummary {
     pub token_problem: Option<String>,
 }
 
+/// A page of a repository's history.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BuildPage {
+    pub repo: RepoSummary,
+    pub builds: Vec<BuildSummary>,
+    pub page: i64,
+    pub per_page: i64,
+    pub total: i64,
+    pub can_build: bool,
+}
+
 /// Per-repository settings, readable and changeable through the API.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RepoSettings {

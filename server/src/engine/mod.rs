@@ -38,9 +38,11 @@ use crate::db::builds::{self, Build, Created, NewBuild};
 use crate::db::repos::{self, Repo};
 use crate::db::{Db, meta};
 use build::StopSlot;
-use checkout::{CheckoutError, Credentials, Mirrors};
+pub use checkout::Credentials;
+use checkout::{CheckoutError, Mirrors};
 use executor::Executor;
-use log_store::{LogEvent, LogStore};
+pub use log_store::LogEvent;
+use log_store::LogStore;
 use queue::QueueIndex;
 pub use request::BuildRequest;
 use verdict::StopRequest;
@@ -395,6 +397,17 @@ impl Engine {
 
     pub fn running_ids(&self) -> Vec<i64> {
         self.0.running.lock().expect("running builds").keys().copied().collect()
+    }
+
+    /// Refuses repository addresses git could take for an option or a remote helper.
+    pub fn check_remote_url(&self, url: &str) -> Result<(), EngineError> {
+        checkout::validate_url(url).map_err(EngineError::InvalidRequest)
+    }
+
+    /// Asks a repository (added by URL or path) for its default branch.
+    pub async fn remote_default_branch(&self, url: &str) -> Result<String, EngineError> {
+        self.check_remote_url(url)?;
+        Ok(checkout::remote_default_branch(url, &Credentials::default()).await?)
     }
 
     /// Removes the repository's dependency caches (branch and fork ones).

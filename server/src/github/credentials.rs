@@ -8,8 +8,7 @@ use sicuro_types::RepoKind;
 
 use crate::crypto::Keys;
 use crate::db::{self, Db, repos::Repo};
-use crate::engine::CredentialSource;
-use crate::engine::checkout::Credentials;
+use crate::engine::{CredentialSource, Credentials};
 
 pub struct SubscriberTokens {
     pub db: Db,

@@ -21,7 +21,7 @@ use super::AppState;
 use super::error::WebResult;
 use super::extract::Session;
 use super::pages;
-use crate::engine::log_store::LogEvent;
+use crate::engine::LogEvent;
 
 #[derive(Deserialize, Default)]
 pub struct After {

@@ -9,8 +9,7 @@ use sicuro_types::{BuildPage, BuildSummary, Permission, RepoKind, RepoSettings, 
 
 use crate::db::builds::Created;
 use crate::db::repos::{self, NewRepo};
-use crate::engine::BuildRequest;
-use crate::engine::checkout::{self, Credentials};
+use crate::engine::{BuildRequest, EngineError};
 use crate::web::AppState;
 use crate::web::access::{self, is_local_admin};
 use crate::web::error::{WebError, WebResult, bad_request, forbidden};
@@ -67,7 +66,7 @@ pub async fn add(
         ));
     }
     let url = req.url.trim().to_string();
-    checkout::validate_url(&url).map_err(bad_request)?;
+    state.engine.check_remote_url(&url)?;
     let kind = if url.starts_with('/') || url.starts_with("file://") {
         RepoKind::Local
     } else {
@@ -82,9 +81,10 @@ pub async fn add(
         }
         None => slug_from_url(&url, kind),
     };
-    let default_branch = checkout::remote_default_branch(&url, &Credentials::default())
-        .await
-        .map_err(|e| WebError::Unprocessable(format!("Sicuro cannot read that repository: {e}")))?;
+    let default_branch = state.engine.remote_default_branch(&url).await.map_err(|e| match e {
+        EngineError::Checkout(e) => WebError::Unprocessable(format!("Sicuro cannot read that repository: {e}")),
+        other => other.into(),
+    })?;
     if let Some(existing) = repos::by_slug(&state.db, &owner, &name).await?
         && existing.clone_url != url
     {

@@ -1,15 +1,18 @@
-//! The whole server (real router, engine, Docker, database) on a local port, configured for a
-//! fake GitHub through the same base-URL settings a GitHub Enterprise user sets, and a browser-
-//! like HTTP client with a cookie jar.
+//! The whole server (real router, engine, database) on a local port, configured for a fake
+//! GitHub through the same base-URL settings a GitHub Enterprise user sets, and a browser-like
+//! HTTP client with a cookie jar. Jobs run on the fake executor (the host's bash, no Docker):
+//! these tests are about everything around the engine, whose own tests use the real Docker.
 
 #![allow(dead_code)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use fake_github::{FakeGithub, FakeGithubOptions};
 use reqwest::header::{ACCEPT, HeaderMap, LOCATION};
 use sicuro::config::{Config, Env};
+use sicuro::engine::executor::fake::FakeExecutor;
 use sicuro::web::{self, AppState};
 use sicuro_types::Viewer;
 
@@ -21,6 +24,8 @@ pub struct TestApp {
     pub fake: FakeGithub,
     pub url: String,
     pub state: AppState,
+    /// Runs the jobs; knows every job it was given.
+    pub executor: Arc<FakeExecutor>,
     pub dir: tempfile::TempDir,
     server: tokio::task::JoinHandle<()>,
 }
@@ -70,7 +75,10 @@ impl TestApp {
         ];
         pairs.extend_from_slice(extra_env);
         let config = Config::from_env(&Env::from_pairs(pairs)).unwrap();
-        let state = sicuro::serve::app_state(config).await.unwrap();
+        let executor = Arc::new(FakeExecutor::new(dir.path().join("jobs")));
+        let state = sicuro::serve::app_state_with(config, Some(executor.clone()))
+            .await
+            .unwrap();
         let router = web::router(state.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, router.into_make_service_with_connect_info::<SocketAddr>())
@@ -81,6 +89,7 @@ impl TestApp {
             fake,
             url,
             state,
+            executor,
             dir,
             server,
         }
