@@ -14,6 +14,7 @@ use fake_github::{CommitSpec, FakeGithub, FakeGithubOptions, Permission, RepoSpe
 use serde_json::{Value, json};
 
 mod probes;
+mod queue;
 mod server;
 mod stats;
 
@@ -400,6 +401,18 @@ async fn run() {
         reference: "goal ≤ 250 KB gzip".into(),
         ratio: String::new(),
     });
+
+    // The queue with many builds waiting.
+    {
+        let queued = if quick { 2_000 } else { 10_000 };
+        let (indexed, scanning) = queue::claim_ms(work.path(), queued, 100).await;
+        rows.push(Row {
+            what: format!("queue: claim of the next build, {queued} queued over 100 repositories (per build)"),
+            figure: format!("{indexed:.2} ms"),
+            reference: format!("reading every queued build per claim (before): {scanning:.2} ms"),
+            ratio: format!("{:.2}×", indexed / scanning),
+        });
+    }
 
     print_table(&rows);
 }
