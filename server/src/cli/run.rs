@@ -72,6 +72,8 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
                 env: vec![("CI".into(), "true".into()), ("SICURO".into(), "true".into())],
                 limits: engine.limits,
                 timeout: options.timeout.unwrap_or(engine.default_timeout),
+                // On a developer's own machine sicuro.json's timeout is not held to any ceiling.
+                max_timeout: Duration::MAX,
                 cache: (!options.no_cache).then_some(CacheOwner {
                     repo_id: tree_id(&path),
                     untrusted: false,

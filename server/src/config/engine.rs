@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::ceilings::{self, Ceilings};
 use super::limits::{self, JobLimits};
 use super::problems::{Env, Problems, parse_duration, parse_size};
 
@@ -12,6 +13,8 @@ pub struct EngineConfig {
     pub max_concurrent_builds: usize,
     pub default_timeout: Duration,
     pub limits: JobLimits,
+    /// The most a repository's settings or `sicuro.json` may ask for.
+    pub ceilings: Ceilings,
     pub log_limit_bytes: u64,
     /// How long running builds may go on after SIGTERM before they are canceled.
     pub shutdown_grace: Duration,
@@ -51,6 +54,7 @@ pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
         parse_size,
     );
     let limits = limits::from_env(env, p, cpus);
+    let ceilings = ceilings::from_env(env, p, limits, default_timeout, max_concurrent_builds);
     let extra_ca_certs = match extra_ca_certs(env.get("SICURO_EXTRA_CA_CERTS")) {
         Ok(pem) => pem,
         Err(why) => {
@@ -66,6 +70,7 @@ pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
         max_concurrent_builds,
         default_timeout,
         limits,
+        ceilings,
         log_limit_bytes,
         shutdown_grace,
         extra_ca_certs,

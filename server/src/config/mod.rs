@@ -2,8 +2,9 @@
 //!
 //! Every problem names the variable and the fix; all problems are reported together. One module
 //! per concern: `web` (listen address, public URL), `storage` (data, database, key), `github`,
-//! `engine` and its job `limits`. This module is a leaf: it imports nothing else of Sicuro's.
+//! `engine`, its job `limits` and the `ceilings` no repository may go above. This module is a leaf: it imports nothing else of Sicuro's.
 
+mod ceilings;
 mod engine;
 mod github;
 mod limits;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
+pub use ceilings::Ceilings;
 pub use engine::EngineConfig;
 pub use github::{GithubConfig, GithubUrls};
 pub use limits::JobLimits;

@@ -57,19 +57,21 @@ pub async fn execute(engine: Engine, build: Build, repo: Arc<Repo>, stop: Cancel
             v
         }
         Ok((plan, source_tar)) => {
+            let config = &engine.0.config;
+            // Settings saved before a ceiling was lowered are held to it too.
             let inputs = JobInputs {
                 key: build.id.to_string(),
                 source_tar,
                 env: build_env(&repo, &build),
-                limits: engine
-                    .0
-                    .config
-                    .limits
-                    .with_overrides(repo.memory_bytes, repo.cpus, repo.pids),
+                limits: config
+                    .ceilings
+                    .hold(config.limits.with_overrides(repo.memory_bytes, repo.cpus, repo.pids)),
                 timeout: repo
                     .timeout_secs
                     .filter(|s| *s > 0)
-                    .map_or(engine.0.config.default_timeout, |s| Duration::from_secs(s as u64)),
+                    .map_or(config.default_timeout, |s| Duration::from_secs(s as u64))
+                    .min(config.ceilings.timeout),
+                max_timeout: config.ceilings.timeout,
                 cache: Some(CacheOwner {
                     repo_id: repo.id,
                     untrusted: build.from_fork(),

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use sicuro_types::LineKind;
+use sicuro_types::{LineKind, format_duration};
 use tokio_util::sync::CancellationToken;
 
 use super::executor::{CacheSpec, Executor, JobSpec, MainSpec, ServiceSpec};
@@ -30,6 +30,8 @@ pub struct JobInputs {
     pub limits: JobLimits,
     /// The repository's (or server's) timeout; `sicuro.json` may ask for another.
     pub timeout: Duration,
+    /// The most `sicuro.json` may ask for (the server's ceiling).
+    pub max_timeout: Duration,
     pub cache: Option<CacheOwner>,
 }
 
@@ -54,7 +56,7 @@ pub async fn run(
 ) -> Verdict {
     announce(plan, &inputs, log);
     let limits = inputs.limits;
-    let timeout = plan.timeout.unwrap_or(inputs.timeout);
+    let timeout = timeout(plan, &inputs, log);
     let nonce = random_nonce();
     let spec = spec(plan, inputs, &nonce, timeout);
     let mut out = LogOutput::new(log, plan, &nonce);
@@ -75,6 +77,26 @@ pub async fn run(
     }
     let _ = log.flush();
     verdict
+}
+
+/// The job's timeout: `sicuro.json`'s when it gives one, held to the server's ceiling.
+fn timeout(plan: &Plan, inputs: &JobInputs, log: &mut LogWriter) -> Duration {
+    let Some(asked) = plan.timeout else {
+        return inputs.timeout;
+    };
+    if asked > inputs.max_timeout {
+        log.push(
+            LineKind::Notice,
+            &format!(
+                "sicuro.json asks for a timeout of {}; this server allows at most {} (SICURO_MAX_BUILD_TIMEOUT), so \
+                 the build stops after that",
+                format_duration(asked.as_millis() as i64),
+                format_duration(inputs.max_timeout.as_millis() as i64)
+            ),
+        );
+        return inputs.max_timeout;
+    }
+    asked
 }
 
 fn announce(plan: &Plan, inputs: &JobInputs, log: &mut LogWriter) {

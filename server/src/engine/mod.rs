@@ -19,6 +19,7 @@ pub mod plan;
 pub mod queue;
 pub mod request;
 pub mod service_kind;
+pub mod settings;
 pub mod sicuro_json;
 pub mod verdict;
 
@@ -80,6 +81,9 @@ pub enum EngineError {
     UnknownBuild(i64),
     #[error("{0}")]
     InvalidRequest(String),
+    /// More than this server allows.
+    #[error("{0}")]
+    OverCeiling(String),
     #[error("{0}")]
     Checkout(#[from] CheckoutError),
     #[error("the server is shutting down and takes no new builds")]
@@ -374,6 +378,7 @@ impl Engine {
 
     /// Changes a repository's build settings; the queue applies its new limit at once.
     pub async fn update_settings(&self, repo_id: i64, settings: &RepoSettings) -> Result<(), EngineError> {
+        settings::check(settings, &self.0.config.ceilings)?;
         repos::update_settings(&self.0.db, repo_id, settings).await?;
         self.0
             .queue
