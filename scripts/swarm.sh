@@ -97,8 +97,19 @@ stop_node() {
   for cg in $(node_cgroups "$1"); do
     find "$cg" -name cgroup.procs -exec cat {} + 2>/dev/null | while read -r p; do kill -KILL "$p" 2>/dev/null || true; done
   done
-  stop_pid "$(pid_of "$sn_dir/dockerd.pid")" 10
-  stop_pid "$(pid_of "$sn_dir/exec/containerd/containerd.pid")" 5
+  # dockerd stops its containerd last and then waits for it to go (seconds): stop that
+  # containerd as soon as dockerd says it is done with it.
+  sn_pid=$(pid_of "$sn_dir/dockerd.pid")
+  sn_ctd=$(pid_of "$sn_dir/exec/containerd/containerd.pid")
+  if ours "$sn_pid"; then
+    kill -TERM "$sn_pid" 2>/dev/null || true
+    sn_end=$(( $(now_ms) + 10000 ))
+    while ours "$sn_pid" && ! grep -q 'Daemon shutdown complete' "$sn_dir/dockerd.log" 2>/dev/null && [ "$(now_ms)" -lt "$sn_end" ]; do
+      sleep 0.05
+    done
+  fi
+  stop_pid "$sn_ctd" 5
+  stop_pid "$sn_pid" 5
   # Shims whose containerd was killed with the dockerd (their -address is under our exec root).
   for p in $(grep -lF "$sn_dir/exec/" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
     case $(cat "/proc/$p/comm" 2>/dev/null) in containerd-shim*) stop_pid "$p" 2 ;; esac
@@ -261,6 +272,7 @@ down() {
   # Every node at once: container processes, then daemons.
   for n in $NODES; do stop_node "$n" & done
   wait
+  t1=$(now_ms)
   for r in lo br; do stop_pid "$(pid_of "$STATE/registry-$r.pid")" 5; done
   for n in $NODES; do
     ip netns del "swn$n" 2>/dev/null || true
@@ -273,6 +285,7 @@ down() {
   iptables -t nat -F "$CHAIN" 2>/dev/null && iptables -t nat -X "$CHAIN" 2>/dev/null || true
   # ip_forward back to 0 only if we turned it on and no host dockerd relies on it now.
   if [ -f "$STATE/ip_forward_was_0" ] && ! [ -d /sys/class/net/docker0 ]; then echo 0 >/proc/sys/net/ipv4/ip_forward; fi
+  t2=$(now_ms)
   if [ -d "$STATE" ]; then
     unmount_under "$STATE"
     if awk -v p="$STATE/" 'index($5, p) == 1 { found = 1 } END { exit !found }' /proc/self/mountinfo; then
@@ -281,7 +294,7 @@ down() {
     rm -rf "$STATE"
   fi
   rm -f "$LOCK"
-  say "swarm down in $(since "$t0")"
+  say "swarm down in $(since "$t0") (daemons $((t1 - t0)) ms, registry and network $((t2 - t1)) ms, files $(since "$t2"))"
 }
 
 write_env() {
