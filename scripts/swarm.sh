@@ -260,6 +260,7 @@ up() {
   command -v docker-registry >/dev/null 2>&1 || apt_install docker-registry
   command -v nsenter >/dev/null 2>&1 || apt_install util-linux
   mkdir -p "$STATE/bin" "$STATE/registry"
+  tn=$(now_ms)
   setup_network
   t1=$(now_ms)
   for n in $NODES; do start_node "$n"; done
@@ -271,7 +272,7 @@ up() {
   t2=$(now_ms)
   form_swarm
   write_env
-  say "swarm up in $(since "$t0") (network $((t1 - t0)) ms, daemons $((t2 - t1)) ms, swarm $(since "$t2")): manager $(node_sock 1), registry $REGISTRY"
+  say "swarm up in $(since "$t0") (packages $((tn - t0)) ms, network $((t1 - tn)) ms, daemons $((t2 - t1)) ms, swarm $(since "$t2")): manager $(node_sock 1), registry $REGISTRY"
 }
 
 down() {
