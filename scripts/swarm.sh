@@ -317,7 +317,8 @@ down() {
     wait
     rm -rf "$STATE"
   fi
-  rm -f "$LOCK"
+  # The lock file stays (empty, in /run/lock): removing it while another swarm.sh waits on it
+  # would let a third one take a second lock.
   say "swarm down in $(since "$t0") (daemons $((t1 - t0)) ms, registry and network $((t2 - t1)) ms, files $(since "$t2"))"
 }
 
@@ -362,7 +363,10 @@ push() {
   for image in "$@"; do
     t0=$(now_ms)
     docker tag "$image" "$REGISTRY_PUSH/$image"
-    docker push -q "$REGISTRY_PUSH/$image" >/dev/null
+    if ! docker push -q "$REGISTRY_PUSH/$image" >/dev/null; then
+      docker rmi "$REGISTRY_PUSH/$image" >/dev/null 2>&1 || true
+      die "pushing $image to $REGISTRY_PUSH failed"
+    fi
     docker rmi "$REGISTRY_PUSH/$image" >/dev/null
     say "pushed $image as $REGISTRY/$image in $(since "$t0")"
   done
