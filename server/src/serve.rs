@@ -12,16 +12,14 @@ use crate::config::Config;
 use crate::crypto::Keys;
 use crate::db::Db;
 use crate::engine::executor::Executor;
-use crate::engine::executor::docker::DockerExecutor;
-use crate::engine::executor::docker::images::BuildArgs;
 use crate::engine::{self, CredentialSource, Engine, EngineOptions, NoCredentials};
 use crate::github::Github;
 use crate::github::credentials::SubscriberTokens;
 use crate::github::statuses::StatusPoster;
 use crate::web::{self, AppState};
 
-/// Builds the application state: database (migrated), keys, engine (recovered) on the local
-/// Docker engine, GitHub.
+/// Builds the application state: database (migrated), keys, engine (recovered) on the
+/// configured executor (the local Docker engine or a swarm), GitHub.
 pub async fn app_state(config: Config) -> anyhow::Result<AppState> {
     app_state_with(config, None).await
 }
@@ -35,8 +33,9 @@ pub async fn app_state_with(config: Config, executor: Option<Arc<dyn Executor>>)
         Some(e) => e,
         None => {
             let instance = engine::instance_id(&db).await?;
-            let args = BuildArgs::with_extra_ca_certs(config.engine.extra_ca_certs.clone());
-            Arc::new(DockerExecutor::new(&instance, args))
+            crate::engine::executor::from_config(&instance, &config.engine)
+                .await
+                .map_err(anyhow::Error::msg)?
         }
     };
     let keys = Arc::new(Keys::load(&config.secret_key)?);

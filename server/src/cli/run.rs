@@ -13,9 +13,8 @@ use sicuro_types::{BuildStatus, LineKind, LogLine};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EngineConfig;
-use crate::engine::checkout::working_tree_tar;
-use crate::engine::executor::docker::DockerExecutor;
-use crate::engine::executor::docker::images::BuildArgs;
+use crate::engine::checkout::{working_tree_commit, working_tree_tar};
+use crate::engine::executor::{Source, SourceKind};
 use crate::engine::job::{self, CacheOwner, JobInputs};
 use crate::engine::log_store::{LogEvent, LogStore};
 use crate::engine::plan::Plan;
@@ -43,7 +42,19 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).context("sicuro.json could not be read"),
     };
-    let source_tar = working_tree_tar(&path).await?;
+    let executor = crate::engine::executor::from_config(INSTANCE, engine)
+        .await
+        .map_err(anyhow::Error::msg)?;
+    // A job the executor runs elsewhere fetches a commit of the working tree instead.
+    let snapshot = tempfile::tempdir()?;
+    let source = match executor.source_kind() {
+        SourceKind::Archive => Source::Archive(working_tree_tar(&path).await?),
+        SourceKind::Commit => {
+            let repo = snapshot.path().join("tree.git");
+            let sha = working_tree_commit(&path, &repo).await?;
+            Source::Commit { repo, sha }
+        }
+    };
     let logs_dir = tempfile::tempdir()?;
     let logs = LogStore::new(logs_dir.path())?;
     let mut log = logs.create(1, engine.log_limit_bytes)?;
@@ -65,10 +76,9 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
             Verdict::error(message)
         }
         Ok(plan) => {
-            let executor = DockerExecutor::new(INSTANCE, BuildArgs::with_extra_ca_certs(engine.extra_ca_certs.clone()));
             let inputs = JobInputs {
                 key: format!("run-{}", std::process::id()),
-                source_tar,
+                source,
                 env: vec![("CI".into(), "true".into()), ("SICURO".into(), "true".into())],
                 limits: engine.limits,
                 timeout: options.timeout.unwrap_or(engine.default_timeout),
@@ -83,7 +93,7 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
                 status: BuildStatus::Canceled,
                 message: "canceled with Ctrl-C".into(),
             };
-            job::run(&executor, &plan, inputs, &mut log, stop, canceled).await
+            job::run(executor.as_ref(), &plan, inputs, &mut log, stop, canceled).await
         }
     };
     ctrl_c.abort();

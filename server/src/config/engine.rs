@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::ceilings::{self, Ceilings};
 use super::limits::{self, JobLimits};
 use super::problems::{Env, Problems, parse_duration, parse_size};
+use super::swarm::{self, ExecutorChoice};
 
 /// Defaults for builds; each repository may override them.
 #[derive(Clone, Debug)]
@@ -21,6 +22,8 @@ pub struct EngineConfig {
     /// Extra CA certificates (PEM) built into the job images, for egress through a
     /// TLS-inspecting proxy or a company CA.
     pub extra_ca_certs: Option<String>,
+    /// Where jobs run (`SICURO_EXECUTOR`): the local Docker engine or a swarm.
+    pub executor: ExecutorChoice,
 }
 
 pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
@@ -66,6 +69,7 @@ pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
             None
         }
     };
+    let executor = swarm::from_env(env, p);
     EngineConfig {
         max_concurrent_builds,
         default_timeout,
@@ -74,6 +78,7 @@ pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
         log_limit_bytes,
         shutdown_grace,
         extra_ca_certs,
+        executor,
     }
 }
 

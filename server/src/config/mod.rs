@@ -2,7 +2,7 @@
 //!
 //! Every problem names the variable and the fix; all problems are reported together. One module
 //! per concern: `web` (listen address, public URL), `storage` (data, database, key), `github`,
-//! `engine`, its job `limits` and the `ceilings` no repository may go above. This module is a leaf: it imports nothing else of Sicuro's.
+//! `engine`, its job `limits`, the `ceilings` no repository may go above, and the executor (`swarm`). This module is a leaf: it imports nothing else of Sicuro's.
 
 mod ceilings;
 mod engine;
@@ -10,6 +10,7 @@ mod github;
 mod limits;
 mod problems;
 mod storage;
+mod swarm;
 mod web;
 
 use std::net::SocketAddr;
@@ -23,6 +24,7 @@ pub use github::{GithubConfig, GithubUrls};
 pub use limits::JobLimits;
 pub use problems::{ConfigError, ConfigProblem, Env, parse_size};
 pub use storage::SecretKeySource;
+pub use swarm::{ExecutorChoice, RegistryAuth, SwarmConfig};
 
 /// Everything the server needs to start.
 #[derive(Clone, Debug)]

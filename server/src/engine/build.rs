@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Engine;
 use super::checkout::CheckoutError;
+use super::executor::{Source, SourceKind};
 use super::job::{self, CacheOwner, JobInputs};
 use super::log_store::LogWriter;
 use super::plan::Plan;
@@ -56,12 +57,12 @@ pub async fn execute(engine: Engine, build: Build, repo: Arc<Repo>, stop: Cancel
             }
             v
         }
-        Ok((plan, source_tar)) => {
+        Ok((plan, source)) => {
             let config = &engine.0.config;
             // Settings saved before a ceiling was lowered are held to it too.
             let inputs = JobInputs {
                 key: build.id.to_string(),
-                source_tar,
+                source,
                 env: build_env(&repo, &build),
                 limits: config
                     .ceilings
@@ -154,7 +155,7 @@ struct CheckedOut {
     root_files: Vec<String>,
     sicuro_json: Option<String>,
     github_language: Option<String>,
-    source_tar: Vec<u8>,
+    source: Source,
 }
 
 /// Fetches the commit into the mirror and reads what the plan needs from it.
@@ -188,20 +189,29 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
         .await
         .map_err(checkout_error)?
         .map(|b| String::from_utf8_lossy(&b).into_owned());
-    let source_tar = mirrors
-        .archive(repo.id, &build.commit_sha)
-        .await
-        .map_err(checkout_error)?;
+    // A job the executor runs elsewhere fetches the commit from the mirror itself.
+    let source = match engine.0.executor.source_kind() {
+        SourceKind::Archive => Source::Archive(
+            mirrors
+                .archive(repo.id, &build.commit_sha)
+                .await
+                .map_err(checkout_error)?,
+        ),
+        SourceKind::Commit => Source::Commit {
+            repo: mirrors.path(repo.id),
+            sha: build.commit_sha.clone(),
+        },
+    };
     Ok(CheckedOut {
         root_files,
         sicuro_json,
         github_language: repo.language.clone(),
-        source_tar,
+        source,
     })
 }
 
 /// Says what was checked out and makes the plan from it.
-fn plan(c: CheckedOut, build: &Build, log: &mut LogWriter) -> Result<(Plan, Vec<u8>), Verdict> {
+fn plan(c: CheckedOut, build: &Build, log: &mut LogWriter) -> Result<(Plan, Source), Verdict> {
     log.push(
         LineKind::Notice,
         &format!("Checked out {} ({})", short(&build.commit_sha), describe_ref(build)),
@@ -209,7 +219,7 @@ fn plan(c: CheckedOut, build: &Build, log: &mut LogWriter) -> Result<(Plan, Vec<
     let _ = log.flush();
     let plan = Plan::new(&c.root_files, c.sicuro_json.as_deref(), c.github_language.as_deref())
         .map_err(|e| Verdict::error(e.to_string()))?;
-    Ok((plan, c.source_tar))
+    Ok((plan, c.source))
 }
 
 /// What a job may know about its build. No credentials, ever.

@@ -385,6 +385,63 @@ pub async fn working_tree_tar(path: &Path) -> Result<Vec<u8>, CheckoutError> {
     .map_err(CheckoutError::Io)
 }
 
+/// The files of a working tree (as `working_tree_tar` chooses them) committed into a new bare
+/// repository at `into`, for an executor whose jobs fetch a commit; returns the commit's id.
+/// The working tree's own repository is not touched.
+pub async fn working_tree_commit(path: &Path, into: &Path) -> Result<String, CheckoutError> {
+    let none = Credentials::default();
+    git(path, &["init", "--bare", "--quiet", &into.to_string_lossy()], &none).await?;
+    let index = into.join("sicuro-index");
+    let at = |args: &[&str]| {
+        let mut cmd = vec!["--git-dir".to_string(), into.to_string_lossy().into_owned()];
+        cmd.extend(["--work-tree".to_string(), path.to_string_lossy().into_owned()]);
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        cmd
+    };
+    let index_var = ("GIT_INDEX_FILE", index.as_os_str());
+    // Untracked files too, and the tree's .gitignore files say what is left out.
+    git_env(path, &at(&["add", "-A", "."]), &[index_var]).await?;
+    let tree = git_env(path, &at(&["write-tree"]), &[index_var]).await?;
+    let tree = String::from_utf8_lossy(&tree).trim().to_string();
+    let commit = git_env(
+        path,
+        &at(&[
+            "-c",
+            "user.name=sicuro run",
+            "-c",
+            "user.email=sicuro@localhost",
+            "commit-tree",
+            &tree,
+            "-m",
+            "sicuro run: the working tree",
+        ]),
+        &[],
+    )
+    .await?;
+    Ok(String::from_utf8_lossy(&commit).trim().to_string())
+}
+
+async fn git_env(dir: &Path, args: &[String], env: &[(&str, &std::ffi::OsStr)]) -> Result<Vec<u8>, CheckoutError> {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(CheckoutError::NoGit)?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(CheckoutError::Git {
+            command: args.iter().skip(4).take(2).cloned().collect::<Vec<_>>().join(" "),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sicuro_types::{LineKind, format_duration};
 use tokio_util::sync::CancellationToken;
 
-use super::executor::{CacheSpec, Executor, JobSpec, MainSpec, ServiceSpec};
+use super::executor::{CacheSpec, Executor, JobSpec, MainSpec, ServiceSpec, Source};
 use super::limits::format_bytes;
 use super::log_output::LogOutput;
 use super::log_store::LogWriter;
@@ -23,8 +23,8 @@ pub const CACHE_MOUNT: &str = "/cache";
 pub struct JobInputs {
     /// Names the job's objects (the build id, or a one-off id for `sicuro run`).
     pub key: String,
-    /// The source tree as a tar archive whose paths start with `workspace/`.
-    pub source_tar: Vec<u8>,
+    /// The source tree, as the executor takes it.
+    pub source: Source,
     /// Variables describing the build (`CI`, `SICURO_COMMIT`, …). Never credentials.
     pub env: Vec<(String, String)>,
     pub limits: JobLimits,
@@ -141,7 +141,7 @@ pub fn spec(plan: &Plan, inputs: JobInputs, nonce: &str, timeout: Duration) -> J
         key: inputs.key,
         main: MainSpec {
             image: plan.image.clone(),
-            source: inputs.source_tar,
+            source: inputs.source,
             script: plan.script(nonce),
             env,
             limits: inputs.limits,

@@ -131,6 +131,8 @@ pub(crate) struct Inner {
     running: Mutex<HashMap<i64, RunningBuild>>,
     tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
     accepting: AtomicBool,
+    /// Why queued builds are not starting (the executor cannot run jobs now), if they are not.
+    waiting: Mutex<Option<String>>,
 }
 
 /// A handle to the engine; cheap to clone.
@@ -172,6 +174,7 @@ impl Engine {
             running: Mutex::new(HashMap::new()),
             tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
             accepting: AtomicBool::new(true),
+            waiting: Mutex::new(None),
         })))
     }
 
@@ -239,6 +242,7 @@ impl Engine {
                 tracing::info!(
                     containers = r.containers,
                     networks = r.networks,
+                    services = r.services,
                     "removed leftovers of earlier builds"
                 )
             }
@@ -398,6 +402,22 @@ impl Engine {
             }
             idle.await;
         }
+    }
+
+    /// Why queued builds wait although they could start (the executor is unavailable), if they do.
+    pub fn waiting_reason(&self) -> Option<String> {
+        self.0.waiting.lock().expect("waiting reason").clone()
+    }
+
+    /// Records why the queue waits (or that it no longer does), saying so once in the log.
+    pub(crate) fn set_waiting(&self, reason: Option<String>) {
+        let mut slot = self.0.waiting.lock().expect("waiting reason");
+        match (&*slot, &reason) {
+            (None, Some(r)) => tracing::warn!("queued builds wait: {r}"),
+            (Some(_), None) => tracing::info!("the executor is available again; queued builds start"),
+            _ => {}
+        }
+        *slot = reason;
     }
 
     pub fn running_ids(&self) -> Vec<i64> {

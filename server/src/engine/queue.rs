@@ -62,6 +62,11 @@ impl QueueIndex {
         Some((build_id, repo_id))
     }
 
+    /// Whether `next` would return a build.
+    pub fn has_next(&self, max_running: usize) -> bool {
+        self.running < max_running && !self.ready.is_empty()
+    }
+
     /// A build that `next` returned has finished (or could not start).
     pub fn finished(&mut self, repo_id: i64) {
         if let Some(repo) = self.repos.get_mut(&repo_id) {
@@ -127,13 +132,24 @@ impl QueueIndex {
     }
 }
 
+/// How often the queue asks an unavailable executor again.
+const EXECUTOR_RETRY: Duration = Duration::from_secs(2);
+
 pub async fn run(engine: Engine) {
     loop {
         let woken = engine.0.wake.notified();
-        if let Err(e) = start_eligible(&engine).await {
-            tracing::error!("the queue could not read the database: {e}; retrying in a second");
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            continue;
+        match start_eligible(&engine).await {
+            Err(e) => {
+                tracing::error!("the queue could not read the database: {e}; retrying in a second");
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+            Ok(Started::ExecutorAway) => {
+                // Builds wait for the executor; nothing announces its return, so ask again soon.
+                let _ = tokio::time::timeout(EXECUTOR_RETRY, woken).await;
+                continue;
+            }
+            Ok(Started::All) => {}
         }
         if !engine.accepting() {
             return;
@@ -142,14 +158,27 @@ pub async fn run(engine: Engine) {
     }
 }
 
-async fn start_eligible(engine: &Engine) -> Result<(), sqlx::Error> {
+/// Why `start_eligible` stopped starting builds.
+enum Started {
+    /// Every build that may start has started.
+    All,
+    /// Builds could start but the executor cannot run them now; they stay queued.
+    ExecutorAway,
+}
+
+async fn start_eligible(engine: &Engine) -> Result<Started, sqlx::Error> {
     let max = engine.0.config.max_concurrent_builds;
     loop {
-        if !engine.accepting() {
-            return Ok(());
+        if !engine.accepting() || !engine.0.queue.lock().expect("queue").has_next(max) {
+            return Ok(Started::All);
         }
+        if let Err(reason) = engine.0.executor.available().await {
+            engine.set_waiting(Some(reason));
+            return Ok(Started::ExecutorAway);
+        }
+        engine.set_waiting(None);
         let Some((build_id, repo_id)) = engine.0.queue.lock().expect("queue").next(max) else {
-            return Ok(());
+            return Ok(Started::All);
         };
         let claimed = match claim(engine, build_id, repo_id).await {
             Ok(c) => c,

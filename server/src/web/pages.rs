@@ -235,7 +235,12 @@ pub async fn build_detail(state: &AppState, repo: &Repo, b: &Build, p: Permissio
         summary: summary(repo, b),
         message: b.message.clone(),
         exit_code: b.exit_code,
-        error: b.error.clone(),
+        // A queued build that cannot start says why (the executor is unavailable).
+        error: b.error.clone().or_else(|| {
+            (status == sicuro_types::BuildStatus::Queued)
+                .then(|| state.engine.waiting_reason())
+                .flatten()
+        }),
         estimate_ms,
         log_lines: b.log_lines,
         can_cancel: p >= Permission::Push && !status.is_finished(),

@@ -15,3 +15,6 @@ mod github_artefacts;
 mod github_flow;
 mod load_faults;
 mod properties;
+mod swarm;
+mod swarm_faults;
+mod swarm_source;

@@ -13,7 +13,7 @@ use tokio::io::AsyncReadExt;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use super::{Executor, JobEnd, JobOutput, JobSpec, Reaped};
+use super::{Executor, JobEnd, JobOutput, JobSpec, Reaped, Source};
 
 pub struct FakeExecutor {
     root: PathBuf,
@@ -49,7 +49,10 @@ impl FakeExecutor {
         }
         let dir = self.root.join("jobs").join(&job.key);
         let _ = std::fs::remove_dir_all(&dir);
-        unpack(&job.main.source, &dir).map_err(|e| format!("the source could not be unpacked: {e}"))?;
+        let Source::Archive(source) = &job.main.source else {
+            return Err("the fake executor takes the source as an archive".into());
+        };
+        unpack(source, &dir).map_err(|e| format!("the source could not be unpacked: {e}"))?;
         for cache in &job.caches {
             std::fs::create_dir_all(self.cache_dir(cache.repo_id, &cache.name)).map_err(|e| e.to_string())?;
         }

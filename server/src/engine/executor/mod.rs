@@ -6,15 +6,17 @@
 
 pub mod docker;
 pub mod fake;
+pub mod swarm;
 
 use std::collections::HashSet;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use futures::stream::BoxStream;
 use tokio_util::sync::CancellationToken;
 
 use super::service_kind::ServiceKind;
-use crate::config::JobLimits;
+use crate::config::{EngineConfig, ExecutorChoice, JobLimits};
 
 /// One job: what runs, not where.
 #[derive(Clone, Debug)]
@@ -37,13 +39,30 @@ pub struct MainSpec {
     /// The image as the plan names it (`sicuro/node`, or a project's own); the executor makes
     /// sure it exists where the job runs.
     pub image: String,
-    /// The source tree as a tar archive whose paths start with `workspace/`.
-    pub source: Vec<u8>,
+    /// The source tree, in the form the executor asked for ([`Executor::source_kind`]).
+    pub source: Source,
     /// The bash script that runs every phase; the container's working directory is the workspace.
     pub script: String,
     /// The whole environment of the job (build variables, service addresses, `sicuro.json` env).
     pub env: Vec<(String, String)>,
     pub limits: JobLimits,
+}
+
+/// How a job gets its source tree.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// A tar archive whose paths start with `workspace/`, copied into the container.
+    Archive(Vec<u8>),
+    /// A commit of a git repository on this machine (the build's mirror), which the job fetches
+    /// itself: a job on another machine cannot be handed an archive.
+    Commit { repo: PathBuf, sha: String },
+}
+
+/// Which [`Source`] an executor's jobs take.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SourceKind {
+    Archive,
+    Commit,
 }
 
 /// A service sidecar.
@@ -102,6 +121,8 @@ pub enum JobEnd {
 pub struct Reaped {
     pub containers: usize,
     pub networks: usize,
+    /// Cluster services (the swarm executor's jobs and sidecars).
+    pub services: usize,
 }
 
 /// Runs jobs somewhere.
@@ -116,6 +137,18 @@ pub trait Executor: Send + Sync + 'static {
     /// Whether jobs can run now: the engine's version, or why it cannot be reached.
     async fn health(&self) -> Result<String, String>;
 
+    /// Whether a job could start now. The queue claims no build while this says why not, so
+    /// builds wait (showing the reason) instead of failing. Executors that report every
+    /// failure through the job's end keep the default.
+    async fn available(&self) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// The form of source its jobs take: an archive (the default) or a commit they fetch.
+    fn source_kind(&self) -> SourceKind {
+        SourceKind::Archive
+    }
+
     /// Removes what jobs whose keys `keep` does not name left behind. `keep` is asked after
     /// listing, so a job that starts meanwhile is never touched.
     async fn reap(&self, keep: &(dyn Fn() -> HashSet<String> + Send + Sync)) -> Result<Reaped, String>;
@@ -129,4 +162,16 @@ pub trait Executor: Send + Sync + 'static {
 
     /// Removes a repository's caches; returns how many were removed.
     async fn clear_caches(&self, repo_id: i64) -> Result<usize, String>;
+}
+
+/// The executor the configuration asks for (`SICURO_EXECUTOR`), labelling what it creates with
+/// `instance`.
+pub async fn from_config(instance: &str, config: &EngineConfig) -> Result<std::sync::Arc<dyn Executor>, String> {
+    let args = docker::images::BuildArgs::with_extra_ca_certs(config.extra_ca_certs.clone());
+    Ok(match &config.executor {
+        ExecutorChoice::Docker => std::sync::Arc::new(docker::DockerExecutor::new(instance, args)),
+        ExecutorChoice::Swarm(swarm) => {
+            std::sync::Arc::new(swarm::SwarmExecutor::start(instance, swarm.clone(), args).await?)
+        }
+    })
 }

@@ -5,6 +5,7 @@
 #![allow(dead_code)]
 
 pub mod process;
+pub mod swarm;
 pub mod web_app;
 
 use std::path::{Path, PathBuf};
@@ -17,8 +18,10 @@ use sicuro::config::{Config, EngineConfig, Env};
 use sicuro::db::builds::{Build, Created};
 use sicuro::db::repos::{NewRepo, Repo};
 use sicuro::db::{Db, builds, repos};
+use sicuro::engine::executor::Executor;
 use sicuro::engine::executor::docker::DockerExecutor;
 use sicuro::engine::executor::docker::images::BuildArgs;
+use sicuro::engine::executor::swarm::SwarmExecutor;
 use sicuro::engine::limits::JobLimits;
 use sicuro::engine::log_store::LogEvent;
 use sicuro::engine::{BuildRequest, Engine, EngineOptions, NoCredentials};
@@ -94,16 +97,31 @@ impl TestEngine {
     }
 
     pub async fn start_with(config: EngineConfig, postgres: bool) -> TestEngine {
+        Self::start_on(config, postgres, swarm::requested()).await
+    }
+
+    /// An engine on the test swarm, whatever SICURO_TEST_EXECUTOR says.
+    pub async fn start_swarm(config: EngineConfig) -> TestEngine {
+        Self::start_on(config, false, true).await
+    }
+
+    async fn start_on(config: EngineConfig, postgres: bool, on_swarm: bool) -> TestEngine {
         let dir = tempfile::tempdir().unwrap();
         let db = database(dir.path(), postgres).await.expect("database");
         let instance = sicuro::engine::instance_id(&db).await.unwrap();
-        let executor = DockerExecutor::new(&instance, BuildArgs::with_extra_ca_certs(config.extra_ca_certs.clone()));
+        let args = BuildArgs::with_extra_ca_certs(config.extra_ca_certs.clone());
+        // SICURO_TEST_EXECUTOR=swarm: the same tests through the test swarm.
+        let executor: Arc<dyn Executor> = if on_swarm {
+            Arc::new(SwarmExecutor::start(&instance, swarm::config(), args).await.unwrap())
+        } else {
+            Arc::new(DockerExecutor::new(&instance, args))
+        };
         let engine = Engine::start(EngineOptions {
             db: db.clone(),
             config,
             data_dir: dir.path().to_path_buf(),
             credentials: Arc::new(NoCredentials),
-            executor: Arc::new(executor),
+            executor,
         })
         .await
         .unwrap();
@@ -309,8 +327,12 @@ pub fn copy_dir(from: &Path, to: &Path) {
     }
 }
 
-/// The engine's containers and networks still present for a build (after clean-up: none).
+/// The engine's containers and networks still present for a build (after clean-up: none). On the
+/// swarm: its services, configs and containers on any node, and its networks.
 pub async fn leftovers(engine: &Engine, build_id: i64) -> (usize, usize) {
+    if engine.executor().kind() == "swarm" {
+        return swarm::leftovers_of_build(engine.instance(), build_id).await;
+    }
     use bollard::query_parameters::{ListContainersOptionsBuilder, ListNetworksOptionsBuilder};
     use sicuro::engine::executor::docker::client::{LABEL_BUILD, LABEL_INSTANCE, label_filter};
     let docker = sicuro::engine::executor::docker::client::DockerHandle::new()

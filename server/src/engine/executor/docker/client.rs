@@ -23,6 +23,8 @@ pub struct DockerUnavailable(pub String);
 /// A shared, lazily negotiated Docker client.
 pub struct DockerHandle {
     client: RwLock<Option<Docker>>,
+    /// The engine's address (`unix:///…`, `tcp://…`); `None`: `DOCKER_HOST` or the default socket.
+    host: Option<String>,
 }
 
 impl Default for DockerHandle {
@@ -33,8 +35,14 @@ impl Default for DockerHandle {
 
 impl DockerHandle {
     pub fn new() -> Self {
+        Self::with_host(None)
+    }
+
+    /// A client of the engine at `host` (`unix:///…`, `tcp://…`), or the default one.
+    pub fn with_host(host: Option<String>) -> Self {
         Self {
             client: RwLock::new(None),
+            host,
         }
     }
 
@@ -47,7 +55,11 @@ impl DockerHandle {
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
-        let docker = Docker::connect_with_defaults()
+        let connected = match &self.host {
+            Some(h) => Docker::connect_with_host(h),
+            None => Docker::connect_with_defaults(),
+        };
+        let docker = connected
             .map_err(|e| DockerUnavailable(e.to_string()))?
             .negotiate_version()
             .await
@@ -86,7 +98,12 @@ pub fn is_connection_error(e: &bollard::errors::Error) -> bool {
         | E::DockerContainerWaitError { .. }
         | E::JsonDataError { .. }
         | E::JsonSerdeError { .. } => false,
-        E::IOError { .. } | E::HyperResponseError { .. } | E::HyperLegacyError { .. } | E::RequestTimeoutError => true,
+        // A unix socket that is not there (the daemon stopped and removed it) is a lost engine too.
+        E::IOError { .. }
+        | E::HyperResponseError { .. }
+        | E::HyperLegacyError { .. }
+        | E::RequestTimeoutError
+        | E::SocketNotFoundError(_) => true,
         other => {
             let s = other.to_string();
             s.contains("connect") || s.contains("socket") || s.contains("Connection")

@@ -10,7 +10,7 @@ use bollard::query_parameters::{
 use futures::Stream;
 
 use super::{Objects, failed, remove_stale};
-use crate::engine::executor::{JobEnd, JobSpec};
+use crate::engine::executor::{JobEnd, JobSpec, Source};
 
 /// Where the script goes inside the container.
 const SCRIPT_PATH: &str = "/sicuro/run.sh";
@@ -64,12 +64,17 @@ pub async fn create(
 
 /// Copies the source tree and the script into the container.
 pub async fn upload(docker: &Docker, container: &str, job: &JobSpec) -> Result<(), JobEnd> {
+    let Source::Archive(source) = &job.main.source else {
+        return Err(JobEnd::Failed(
+            "the Docker executor takes the source as an archive, not as a commit to fetch".into(),
+        ));
+    };
     let upload = UploadToContainerOptionsBuilder::default().path("/").build();
     docker
         .upload_to_container(
             container,
             Some(upload.clone()),
-            bollard::body_full(job.main.source.clone().into()),
+            bollard::body_full(source.clone().into()),
         )
         .await
         .map_err(|e| failed("copying the source into the container", e))?;

@@ -1,0 +1,199 @@
+//! git's smart HTTP protocol, the two requests a fetch makes: the ref advertisement
+//! (`GET info/refs?service=git-upload-pack`) and the pack (`POST git-upload-pack`), both answered
+//! by `git upload-pack --stateless-rpc` on the grant's view. Protocol v0 only: the client's
+//! `Git-Protocol` header is not passed on, because in v0's stateless mode upload-pack accepts
+//! only wants reachable from the view's one ref.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tokio::io::AsyncWriteExt;
+use tokio::process::Command;
+
+use super::{Access, Grants};
+
+pub fn router(grants: Arc<Grants>) -> Router {
+    Router::new()
+        .route("/git/{id}/info/refs", get(info_refs))
+        .route("/git/{id}/git-upload-pack", post(upload_pack))
+        .with_state(grants)
+}
+
+async fn info_refs(
+    State(grants): State<Arc<Grants>>,
+    UrlPath(id): UrlPath<String>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    if query.get("service").map(String::as_str) != Some("git-upload-pack") {
+        return refuse(
+            StatusCode::FORBIDDEN,
+            "only git's smart HTTP protocol (git-upload-pack) is served",
+        );
+    }
+    let view = match allowed(&grants, &id, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let output = upload_pack_command(&view, true)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .output()
+        .await;
+    match output {
+        Ok(o) if o.status.success() => {
+            let mut body = pkt_line("# service=git-upload-pack\n");
+            body.extend_from_slice(b"0000");
+            body.extend_from_slice(&o.stdout);
+            (
+                [
+                    (header::CONTENT_TYPE, "application/x-git-upload-pack-advertisement"),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                body,
+            )
+                .into_response()
+        }
+        Ok(o) => internal(&format!(
+            "git upload-pack failed: {}",
+            String::from_utf8_lossy(&o.stderr).trim()
+        )),
+        Err(e) => internal(&format!("git could not be started: {e}")),
+    }
+}
+
+async fn upload_pack(
+    State(grants): State<Arc<Grants>>,
+    UrlPath(id): UrlPath<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let view = match allowed(&grants, &id, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    // git compresses only requests of over 1 KiB; a first fetch of one commit sends a few lines.
+    if headers
+        .get(header::CONTENT_ENCODING)
+        .is_some_and(|v| v.as_bytes() != b"identity")
+    {
+        return refuse(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "compressed requests are not accepted; fetch into an empty repository",
+        );
+    }
+    let mut child = match upload_pack_command(&view, false)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return internal(&format!("git could not be started: {e}")),
+    };
+    let mut stdin = child.stdin.take().expect("piped");
+    let stdout = child.stdout.take().expect("piped");
+    tokio::spawn(async move {
+        let _ = stdin.write_all(&body).await;
+    });
+    // The grant is used up once a pack has been sent in full.
+    tokio::spawn(async move {
+        if child.wait().await.is_ok_and(|s| s.success()) {
+            grants.consume(&id);
+        }
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "application/x-git-upload-pack-result"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(tokio_util::io::ReaderStream::new(stdout)),
+    )
+        .into_response()
+}
+
+/// The view the request's grant serves, or the answer that refuses it.
+fn allowed(grants: &Grants, id: &str, headers: &HeaderMap) -> Result<std::path::PathBuf, Response> {
+    let token = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match grants.check(id, token) {
+        Access::Serve(view) => Ok(view),
+        Access::Unknown => Err(refuse(
+            StatusCode::NOT_FOUND,
+            "no such source: the build has ended, or this is not its address",
+        )),
+        Access::WrongToken => {
+            tracing::warn!(grant = id, "a source fetch with a wrong token was refused");
+            Err(refuse(StatusCode::UNAUTHORIZED, "wrong or missing token"))
+        }
+        Access::Consumed => Err(refuse(
+            StatusCode::GONE,
+            "this build's source has been fetched already; its token is used up",
+        )),
+    }
+}
+
+fn upload_pack_command(view: &Path, advertise: bool) -> Command {
+    let mut cmd = Command::new("git");
+    // Settings that would widen what may be fetched are pinned off, whatever the host's git
+    // configuration says.
+    cmd.args([
+        "-c",
+        "uploadpack.allowAnySHA1InWant=false",
+        "-c",
+        "uploadpack.allowReachableSHA1InWant=false",
+        "-c",
+        "uploadpack.allowTipSHA1InWant=false",
+        "upload-pack",
+        "--stateless-rpc",
+        "--strict",
+        "--timeout=600",
+    ]);
+    if advertise {
+        cmd.arg("--advertise-refs");
+    }
+    cmd.arg(view)
+        .env_remove("GIT_PROTOCOL")
+        .env_remove("GIT_DIR")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_TERMINAL_PROMPT", "0");
+    cmd
+}
+
+fn pkt_line(s: &str) -> Vec<u8> {
+    let mut out = format!("{:04x}", s.len() + 4).into_bytes();
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+fn refuse(code: StatusCode, why: &'static str) -> Response {
+    (code, [(header::CONTENT_TYPE, "text/plain")], format!("{why}\n")).into_response()
+}
+
+fn internal(why: &str) -> Response {
+    tracing::error!("serving a swarm job's source failed: {why}");
+    (StatusCode::INTERNAL_SERVER_ERROR, format!("{why}\n")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn pkt_lines_carry_their_length_in_hex() {
+        assert_eq!(
+            super::pkt_line("# service=git-upload-pack\n"),
+            b"001e# service=git-upload-pack\n"
+        );
+    }
+}
