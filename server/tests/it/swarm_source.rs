@@ -34,6 +34,24 @@ fn empty_clone_dir(root: &std::path::Path, name: &str) -> std::path::PathBuf {
     d
 }
 
+/// `GET <base><what>` over HTTP/1.0 on a bare TCP connection, as bash's /dev/tcp sends it; the
+/// whole answer, headers and body, read to the connection's close.
+async fn http10_get(base: &str, what: &str, token: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let url = url::Url::parse(base).unwrap();
+    let host = format!("{}:{}", url.host_str().unwrap(), url.port().unwrap());
+    let mut tcp = tokio::net::TcpStream::connect(&host).await.unwrap();
+    let request = format!(
+        "GET {}{what} HTTP/1.0\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\n\r\n",
+        url.path()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.unwrap();
+    // Latin-1 keeps every byte of the body as one char, so offsets are byte offsets.
+    answer.iter().map(|&b| b as char).collect()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_grant_serves_its_commit_once_to_its_token_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
@@ -93,9 +111,10 @@ async fn a_grant_serves_its_commit_once_to_its_token_and_nothing_else() {
     }
     assert!(git(&thief, None, &["ls-remote", &url]).is_err());
 
-    // The job's fetch: the commit and its history, as a real checkout.
+    // The job's fetch, shallow as the swarm job's (two requests): the commit and its history,
+    // as a real checkout.
     let job = empty_clone_dir(dir.path(), "job");
-    git(&job, Some(grant.token()), &["fetch", "-q", &url, &build]).unwrap();
+    git(&job, Some(grant.token()), &["fetch", "-q", "--depth=50", &url, &build]).unwrap();
     git(&job, None, &["checkout", "-q", "--detach", "FETCH_HEAD"]).unwrap();
     assert_eq!(
         std::fs::read_to_string(job.join("f.txt")).unwrap(),
@@ -107,6 +126,33 @@ async fn a_grant_serves_its_commit_once_to_its_token_and_nothing_else() {
     let again = empty_clone_dir(dir.path(), "again");
     let err = git(&again, Some(grant.token()), &["fetch", "-q", &url, &build]).unwrap_err();
     assert!(err.contains("410"), "{err}");
+
+    // An image without git gets the files as a tar archive, with a plain HTTP/1.0 request as
+    // the job's bash sends it; once.
+    let files = server.grant(&repo.path.join(".git"), &build).unwrap();
+    let archive = http10_get(files.fetch_url(), "archive", files.token()).await;
+    assert!(
+        archive.starts_with("HTTP/1.0 200") || archive.starts_with("HTTP/1.1 200"),
+        "{}",
+        &archive[..40]
+    );
+    let body = &archive.as_bytes()[archive.find("\r\n\r\n").unwrap() + 4..];
+    let mut tar = tar::Archive::new(body);
+    let mut names = Vec::new();
+    for entry in tar.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().display().to_string();
+        if name == "f.txt" {
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).unwrap();
+            assert_eq!(text, "the build's commit");
+        }
+        names.push(name);
+    }
+    assert!(names.contains(&"f.txt".to_string()), "{names:?}");
+    let refused = http10_get(files.fetch_url(), "archive", files.token()).await;
+    assert!(refused.contains(" 410 "), "{refused}");
+    drop(files);
 
     // Revoked when the job ends.
     let second = server.grant(&repo.path.join(".git"), &build).unwrap();

@@ -227,7 +227,15 @@ impl TestEngine {
         })
         .await
         .expect("the line appears within 10 minutes");
-        assert!(found, "the log ended without a line containing {needle:?}");
+        if !found {
+            let b = builds::get(&self.db, build_id).await.unwrap().unwrap();
+            panic!(
+                "the log ended without a line containing {needle:?}; the build ended {:?} ({:?}):\n{}",
+                b.status(),
+                b.error,
+                self.log_text(build_id).await
+            );
+        }
     }
 
     pub async fn log(&self, build_id: i64) -> Vec<LogLine> {

@@ -34,6 +34,8 @@ pub struct JobService<'a> {
     pub grant: &'a Grant,
     pub sha: &'a str,
     pub nonce: &'a str,
+    /// The image's user, when it is not root (see `wrapper::RUN_AS_VAR`).
+    pub run_as: Option<String>,
 }
 
 /// Stores the build's script as a swarm config (a task cannot be given a file any other way).
@@ -68,6 +70,9 @@ pub async fn create(
     let limits = s.job.main.limits;
     let mut env: Vec<String> = s.job.main.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     env.push(format!("{}={}", wrapper::TOKEN_VAR, s.grant.token()));
+    if let Some(user) = &s.run_as {
+        env.push(format!("{}={user}", wrapper::RUN_AS_VAR));
+    }
     let spec = ServiceSpec {
         name: Some(objects.name("job")),
         labels: Some(objects.labels("job")),
@@ -86,6 +91,7 @@ pub async fn create(
                 labels: Some(objects.labels("job")),
                 command: Some(wrapper::command(s.nonce, s.grant.fetch_url(), s.sha)),
                 dir: Some(wrapper::WORKSPACE.into()),
+                user: s.run_as.as_ref().map(|_| "0:0".to_string()),
                 env: Some(env),
                 mounts: Some(s.mounts),
                 configs: Some(vec![TaskSpecContainerSpecConfigs {

@@ -137,6 +137,7 @@ impl SwarmExecutor {
             grant: &grant,
             sha,
             nonce: &nonce,
+            run_as: self.registry.user_of(&job.main.image).await,
         };
         let service_id = job::create(&docker, &self.manager, &self.registry, objects, config, service).await?;
         let watch = watch::Watch {

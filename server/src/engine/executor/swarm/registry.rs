@@ -59,6 +59,15 @@ impl Registry {
         self.auth.clone()
     }
 
+    /// The user an image's processes run as (its `USER`), when the build host has the image and
+    /// it is not root.
+    pub async fn user_of(&self, image: &str) -> Option<String> {
+        let local = recipe_for(image).map_or(image.to_string(), |r| r.tag());
+        let docker = self.build.get().await.ok()?;
+        let user = docker.inspect_image(&local).await.ok()?.config?.user?;
+        (!user.is_empty() && user != "root" && user != "0" && !user.starts_with("0:")).then_some(user)
+    }
+
     /// The reference a node should run for `image`: ours by digest (built and pushed first if
     /// need be), others as given.
     pub async fn pin(&self, manager: &Manager, image: &str, progress: &mut ProgressFn<'_>) -> Result<String, String> {

@@ -280,13 +280,17 @@ impl Watch<'_> {
             out.output(b"\n", stderr);
         }
         match marker {
-            Marker::SourceReady => {
+            Marker::SourceReady { git } => {
                 st.said.source_ready = true;
+                let how = if git {
+                    format!("a git checkout with up to {} commits of history", wrapper::FETCH_DEPTH)
+                } else {
+                    "its files: the image has no git".to_string()
+                };
                 out.notice(&format!(
-                    "Fetched {} from Sicuro into {} (a git checkout with up to {} commits of history)",
+                    "Fetched {} from Sicuro into {} ({how})",
                     short(self.sha),
-                    wrapper::WORKSPACE,
-                    wrapper::FETCH_DEPTH
+                    wrapper::WORKSPACE
                 ));
             }
             Marker::SourceFailed => st.said.source_failed = true,

@@ -1,6 +1,7 @@
 //! git's smart HTTP protocol, the two requests a fetch makes: the ref advertisement
 //! (`GET info/refs?service=git-upload-pack`) and the pack (`POST git-upload-pack`), both answered
-//! by `git upload-pack --stateless-rpc` on the grant's view. Protocol v0 only: the client's
+//! by `git upload-pack --stateless-rpc` on the grant's view; and `GET archive`, the commit's
+//! files as a tar archive for images without git. Protocol v0 only: the client's
 //! `Git-Protocol` header is not passed on, because in v0's stateless mode upload-pack accepts
 //! only wants reachable from the view's one ref.
 
@@ -15,6 +16,7 @@ use axum::extract::{Path as UrlPath, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use futures::StreamExt;
 use tokio::io::AsyncWriteExt;
 use tokio::process::Command;
 
@@ -24,6 +26,7 @@ pub fn router(grants: Arc<Grants>) -> Router {
     Router::new()
         .route("/git/{id}/info/refs", get(info_refs))
         .route("/git/{id}/git-upload-pack", post(upload_pack))
+        .route("/git/{id}/archive", get(archive))
         .with_state(grants)
 }
 
@@ -106,20 +109,100 @@ async fn upload_pack(
     tokio::spawn(async move {
         let _ = stdin.write_all(&body).await;
     });
-    // The grant is used up once a pack has been sent in full.
-    tokio::spawn(async move {
-        if child.wait().await.is_ok_and(|s| s.success()) {
-            grants.consume(&id);
-        }
-    });
     (
         [
             (header::CONTENT_TYPE, "application/x-git-upload-pack-result"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
-        Body::from_stream(tokio_util::io::ReaderStream::new(stdout)),
+        Body::from_stream(used_up_at_end(child, stdout, grants, id, Need::Pack)),
     )
         .into_response()
+}
+
+/// The commit's files as a tar archive, for a job whose image has no git.
+async fn archive(State(grants): State<Arc<Grants>>, UrlPath(id): UrlPath<String>, headers: HeaderMap) -> Response {
+    let view = match allowed(&grants, &id, &headers) {
+        Ok(v) => v,
+        Err(r) => return r,
+    };
+    let mut child = match Command::new("git")
+        .args(["archive", "--format=tar", super::view::REF])
+        .current_dir(&view)
+        .env_remove("GIT_DIR")
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => return internal(&format!("git could not be started: {e}")),
+    };
+    let stdout = child.stdout.take().expect("piped");
+    (
+        [(header::CONTENT_TYPE, "application/x-tar")],
+        Body::from_stream(used_up_at_end(child, stdout, grants, id, Need::Anything)),
+    )
+        .into_response()
+}
+
+/// What an answer must have carried for the grant to be used up by it.
+#[derive(Clone, Copy, PartialEq)]
+enum Need {
+    /// A pack: a shallow fetch first asks in a request of its own which commits are shallow,
+    /// and only the next request gets the pack.
+    Pack,
+    Anything,
+}
+
+/// A git command's output as the response body. The grant is used up once the client has read
+/// it to its end and the command succeeded.
+fn used_up_at_end(
+    child: tokio::process::Child,
+    stdout: tokio::process::ChildStdout,
+    grants: Arc<Grants>,
+    id: String,
+    need: Need,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> {
+    struct State {
+        child: tokio::process::Child,
+        reader: tokio_util::io::ReaderStream<tokio::process::ChildStdout>,
+        grants: Arc<Grants>,
+        id: String,
+        /// The last bytes seen, so a signature split across chunks is found too.
+        tail: Vec<u8>,
+        pack: bool,
+    }
+    let state = State {
+        child,
+        reader: tokio_util::io::ReaderStream::new(stdout),
+        grants,
+        id,
+        tail: Vec::new(),
+        pack: need == Need::Anything,
+    };
+    futures::stream::unfold(Some(state), |state| async move {
+        let mut st = state?;
+        match st.reader.next().await {
+            Some(Ok(chunk)) => {
+                if !st.pack {
+                    let mut window = std::mem::take(&mut st.tail);
+                    window.extend_from_slice(&chunk);
+                    st.pack = memchr::memmem::find(&window, b"PACK").is_some();
+                    st.tail = window[window.len().saturating_sub(3)..].to_vec();
+                }
+                Some((Ok(chunk), Some(st)))
+            }
+            Some(Err(e)) => Some((Err(e), None)),
+            None => {
+                if st.pack && st.child.wait().await.is_ok_and(|s| s.success()) {
+                    st.grants.consume(&st.id);
+                }
+                None
+            }
+        }
+    })
 }
 
 /// The view the request's grant serves, or the answer that refuses it.
