@@ -22,13 +22,13 @@ async fn swarm_a_worker_that_dies_ends_its_build_with_an_error_naming_it() {
     let (repo, git) = t
         .script_repo(
             "doomed",
-            &json!({"test": {"custom": ["echo started", "sleep 600"]}}).to_string(),
+            &json!({"timeout": "2m", "test": {"custom": ["echo started", "sleep 600"]}}).to_string(),
             &[],
         )
         .await;
     let b = t.build(&repo, &git.head()).await;
     t.until_log_contains(b.id, "started").await;
-    let node = node_of(&t.log_text(b.id).await);
+    let node = node_of(&t.log_text_now(b.id).await);
     swarm::kill_node(&node, "KILL");
     let done = t.finished(b.id).await;
     let error = done.error.clone().unwrap_or_default();

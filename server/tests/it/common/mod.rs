@@ -242,6 +242,18 @@ impl TestEngine {
         read_whole_log(&self.engine, build_id).await
     }
 
+    /// The lines written so far, without waiting for the build to end.
+    pub async fn log_text_now(&self, build_id: i64) -> String {
+        let mut out = Vec::new();
+        let mut stream = std::pin::pin!(self.engine.read_log(build_id, 0, false));
+        while let Some(event) = stream.next().await {
+            if let LogEvent::Lines(batch) = event.unwrap() {
+                out.extend(batch.iter().map(|l| l.text().to_string()));
+            }
+        }
+        out.join("\n")
+    }
+
     pub async fn log_text(&self, build_id: i64) -> String {
         self.log(build_id)
             .await
