@@ -1,20 +1,33 @@
 #!/bin/sh
 # Runs every test: unit and integration tests (real Docker engine, SQLite and PostgreSQL), the
-# fake-GitHub flows, the Docker-outage test, the browser end-to-end tests in headless Chromium,
-# and bounded fuzzing. Installs and starts what a fresh Debian machine lacks.
+# fake-GitHub flows, the swarm suite on a three-node test swarm (beside the main tests), the
+# Docker-outage test, the browser end-to-end tests in headless Chromium, and bounded fuzzing.
+# Installs and starts what a fresh Debian machine lacks.
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 started=$(date +%s)
 step() { say "$* (at $(( $(date +%s) - started ))s)"; }
 
 ensure_docker
+step "the test swarm (scripts/swarm.sh: three node dockerds and a registry)"
+sh scripts/swarm.sh up
+SWARM_PID=""
+stop_swarm() {
+  # The suite runs in the background; if this script ends first, end it (by its pid) and its
+  # test process, then take the swarm down.
+  if [ -n "$SWARM_PID" ]; then
+    [ -s "${SWARM_LOG:-}.pid" ] && kill "$(cat "$SWARM_LOG.pid")" 2>/dev/null
+    kill "$SWARM_PID" 2>/dev/null || true
+  fi
+  sh scripts/swarm.sh down || true
+}
 ensure_chromium
 ensure_node
 step "installing the WASM tools in the background when missing"
 start_wasm_tools
 ensure_end2end_packages
 start_test_postgres
-trap stop_test_postgres EXIT INT TERM
+trap 'stop_test_postgres; stop_swarm' EXIT INT TERM
 
 step "building the server and the tests"
 cargo build --workspace --exclude frontend --tests --bins
@@ -22,9 +35,25 @@ cargo build --workspace --exclude frontend --tests --bins
 step "building the job and service images that are missing or outdated"
 target/debug/sicuro images
 
+# The swarm suite spends its time pushing images and waiting on the nodes more than on the
+# CPU, so it runs beside the main tests; its output is shown when it ends.
+SWARM_LOG=$(mktemp /tmp/sicuro-swarm-suite.XXXXXX)
+step "the swarm suite, in the background (log: $SWARM_LOG)"
+( SICURO_SWARM_KEEP=1 sh scripts/test-swarm.sh & echo $! >"$SWARM_LOG.pid"; wait $! ) >"$SWARM_LOG" 2>&1 &
+SWARM_PID=$!
+
 step "unit and integration tests (SQLite, PostgreSQL, Docker, fake GitHub, property tests)"
 export SICURO_OCTOKIT_DIR="$ROOT/end2end/node_modules/@octokit"
 cargo test --workspace --exclude frontend -- --test-threads "${SICURO_TEST_THREADS:-4}"
+
+step "waiting for the swarm suite"
+swarm_rc=0
+wait "$SWARM_PID" || swarm_rc=$?
+SWARM_PID=""
+cat "$SWARM_LOG"
+rm -f "$SWARM_LOG" "$SWARM_LOG.pid"
+[ "$swarm_rc" = 0 ] || die "the swarm suite failed (its output is above)"
+sh scripts/swarm.sh down
 
 if [ "${SICURO_MANAGED_DOCKERD:-}" = 1 ]; then
   step "the Docker-outage test (stops and restarts the dockerd this script started)"
