@@ -2,7 +2,10 @@
 //! Docker engine, measures, and prints one table with each figure beside its reference measured
 //! in the same run. Browser-side figures come from `end2end/bench/dom.mjs` (run by bench.sh).
 //!
-//! cargo run --release -p server --example bench -- [--quick]
+//! cargo run --release -p server --example bench -- [--quick] [--swarm | --swarm-only]
+//!
+//! `--swarm` adds the swarm executor's rows, on the test swarm of `scripts/swarm.sh` (bench.sh
+//! brings it up); `--swarm-only` measures only those.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -17,6 +20,7 @@ mod probes;
 mod queue;
 mod server;
 mod stats;
+mod swarm;
 
 use probes::*;
 use server::Server;
@@ -47,6 +51,11 @@ async fn run() {
     let work = tempfile::tempdir().unwrap();
     let mut rows: Vec<Row> = Vec::new();
     let n = if quick { 5 } else { 20 };
+    if std::env::args().any(|a| a == "--swarm-only") {
+        rows.extend(swarm::rows(&bin, &root, work.path(), quick).await);
+        print_table(&rows);
+        return;
+    }
 
     // Idle memory of a fresh server.
     {
@@ -412,6 +421,10 @@ async fn run() {
             reference: format!("reading every queued build per claim (before): {scanning:.2} ms"),
             ratio: format!("{:.2}×", indexed / scanning),
         });
+    }
+
+    if std::env::args().any(|a| a == "--swarm") {
+        rows.extend(swarm::rows(&bin, &root, work.path(), quick).await);
     }
 
     print_table(&rows);

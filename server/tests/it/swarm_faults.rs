@@ -200,3 +200,45 @@ async fn swarm_an_unreachable_manager_holds_builds_back_saying_why_then_they_run
     let health = reqwest::get(format!("{}/healthz", server.url)).await.unwrap();
     assert_eq!(health.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the test swarm (sh scripts/swarm.sh up); make test runs it"]
+async fn swarm_a_build_goes_on_while_the_manager_is_away_and_its_log_resumes_exactly() {
+    let _alone = swarm::SWARM.write().await;
+    let t = TestEngine::start_swarm(engine_config()).await;
+    let (repo, git) = t
+        .script_repo(
+            "outlasts",
+            &json!({"test": {"custom": [
+                "echo before-the-outage",
+                "sleep 10",
+                "seq 1 500 | sed 's/^/line /'",
+                "exit 3"
+            ]}})
+            .to_string(),
+            &[],
+        )
+        .await;
+    let b = t.build(&repo, &git.head()).await;
+    t.until_log_contains(b.id, "before-the-outage").await;
+    swarm::kill_node("swn1", "TERM");
+    let manager = swarm::node_host("swn1");
+    swarm::until(Duration::from_secs(60), "the manager to stop answering", || async {
+        match bollard::Docker::connect_with_host(&manager) {
+            Ok(d) => d.version().await.is_err(),
+            Err(_) => true,
+        }
+    })
+    .await;
+    swarm::restore().await;
+    let done = t.finished(b.id).await;
+    let log = t.log_text(b.id).await;
+    assert_eq!(done.status(), BuildStatus::Failure, "{:?}\n{log}", done.error);
+    assert_eq!(done.exit_code, Some(3), "the exit code reached while the manager was away: {log}");
+    assert!(log.contains("Lost the swarm manager"), "{log}");
+    assert!(log.contains("The swarm manager answers again"), "{log}");
+    let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("line ")).collect();
+    let expected: Vec<String> = (1..=500).map(|i| format!("line {i}")).collect();
+    assert_eq!(lines, expected, "every line once, in order, across the reconnect");
+    assert_eq!(leftovers(&t.engine, b.id).await, (0, 0));
+}

@@ -118,3 +118,21 @@ pub fn label_filter(pairs: &[(&str, &str)]) -> HashMap<String, Vec<String>> {
         pairs.iter().map(|(k, v)| format!("{k}={v}")).collect(),
     )])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::is_connection_error;
+    use bollard::errors::Error;
+
+    #[test]
+    fn a_missing_socket_is_a_lost_engine_and_a_refusal_is_not() {
+        assert!(is_connection_error(&Error::SocketNotFoundError(
+            "/var/lib/sicuro-swarm/swn1.sock".into()
+        )));
+        assert!(is_connection_error(&Error::RequestTimeoutError));
+        assert!(!is_connection_error(&Error::DockerResponseServerError {
+            status_code: 404,
+            message: "no such service".into()
+        }));
+    }
+}
