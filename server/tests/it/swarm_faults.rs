@@ -29,8 +29,11 @@ async fn swarm_a_worker_that_dies_ends_its_build_with_an_error_naming_it() {
     let b = t.build(&repo, &git.head()).await;
     t.until_log_contains(b.id, "started").await;
     let node = node_of(&t.log_text_now(b.id).await);
+    let _bring_back = swarm::BringBackOnDrop;
+    let killed = std::time::Instant::now();
     swarm::kill_node(&node, "KILL");
     let done = t.finished(b.id).await;
+    println!("a worker's dockerd killed → the build ended: {:?}", killed.elapsed());
     let error = done.error.clone().unwrap_or_default();
     swarm::restore().await;
     assert_eq!(done.status(), BuildStatus::Error, "{error}");
@@ -154,6 +157,7 @@ async fn swarm_an_unreachable_manager_holds_builds_back_saying_why_then_they_run
         .await;
     assert_eq!(code, 201, "{body}");
     // SIGTERM: the manager's dockerd shuts down and removes its socket.
+    let _bring_back = swarm::BringBackOnDrop;
     swarm::kill_node("swn1", "TERM");
     swarm::until(Duration::from_secs(60), "/healthz to answer 503", || async {
         reqwest::get(format!("{}/healthz", server.url))
@@ -221,6 +225,7 @@ async fn swarm_a_build_goes_on_while_the_manager_is_away_and_its_log_resumes_exa
         .await;
     let b = t.build(&repo, &git.head()).await;
     t.until_log_contains(b.id, "before-the-outage").await;
+    let _bring_back = swarm::BringBackOnDrop;
     swarm::kill_node("swn1", "TERM");
     let manager = swarm::node_host("swn1");
     swarm::until(Duration::from_secs(60), "the manager to stop answering", || async {

@@ -222,14 +222,31 @@ pub fn kill_node(node: &str, signal: &str) {
     assert!(status.success(), "kill -{signal} {} ({node}'s dockerd)", pid.trim());
 }
 
-/// Brings every node back (`swarm.sh up` restarts the ones that are down; they rejoin), and
-/// waits until the manager sees all of them ready.
-pub async fn restore() {
-    let out = Command::new("sh")
+/// `swarm.sh up`: restarts the nodes that are down (they rejoin the swarm).
+fn swarm_up() -> std::process::Output {
+    Command::new("sh")
         .arg(root().join("scripts/swarm.sh"))
         .arg("up")
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+/// Held by a test that stops a swarm daemon: if the test fails before it brings the daemon
+/// back, dropping this does, so the tests after it find the whole swarm.
+pub struct BringBackOnDrop;
+
+impl Drop for BringBackOnDrop {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            let _ = swarm_up();
+        }
+    }
+}
+
+/// Brings every node back (`swarm.sh up` restarts the ones that are down; they rejoin), and
+/// waits until the manager sees all of them ready.
+pub async fn restore() {
+    let out = swarm_up();
     assert!(
         out.status.success(),
         "swarm.sh up: {}{}",
