@@ -33,8 +33,8 @@ cd server
 say "swarm executor tests (the fault tests have the swarm to themselves)"
 run_tests "$it" swarm --ignored --test-threads "${SICURO_SWARM_TEST_THREADS:-3}"
 
-say "the engine's sicuro.json tests through the swarm executor"
-run_tests env SICURO_TEST_EXECUTOR=swarm "$it" engine_pipeline --test-threads 3
+say "the engine's sicuro.json tests and sicuro run through the swarm executor"
+run_tests env SICURO_TEST_EXECUTOR=swarm "$it" engine_pipeline cli_run --test-threads 3
 
 if [ "${SICURO_TEST_SWARM_LANGUAGES:-}" = 1 ]; then
   say "every language's sample projects through the swarm executor"

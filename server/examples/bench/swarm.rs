@@ -42,7 +42,10 @@ fn server_env(sw: &HashMap<String, String>, constraints: &str) -> Vec<(String, S
         ("SICURO_REGISTRY", sw["SICURO_SWARM_REGISTRY"].clone()),
         ("SICURO_REGISTRY_PUSH", sw["SICURO_SWARM_REGISTRY_PUSH"].clone()),
         ("SICURO_SWARM_CONSTRAINTS", constraints.to_string()),
-        ("SICURO_SWARM_SOURCE_LISTEN", format!("{}:0", sw["SICURO_SWARM_HOST_ADDR"])),
+        (
+            "SICURO_SWARM_SOURCE_LISTEN",
+            format!("{}:0", sw["SICURO_SWARM_HOST_ADDR"]),
+        ),
         ("SICURO_SWARM_NODE_HOSTS", nodes.join(",")),
     ]
     .into_iter()
@@ -70,7 +73,10 @@ fn pinned_base(sw: &HashMap<String, String>) -> String {
             .stdout,
     )
     .unwrap();
-    let tag = tags["tags"][0].as_str().expect("sicuro/base is in the registry").to_string();
+    let tag = tags["tags"][0]
+        .as_str()
+        .expect("sicuro/base is in the registry")
+        .to_string();
     let head = Command::new("curl")
         .args([
             "-sI",
@@ -82,7 +88,11 @@ fn pinned_base(sw: &HashMap<String, String>) -> String {
         .unwrap();
     let digest = String::from_utf8_lossy(&head.stdout)
         .lines()
-        .find_map(|l| l.to_ascii_lowercase().strip_prefix("docker-content-digest: ").map(|d| d.trim().to_string()))
+        .find_map(|l| {
+            l.to_ascii_lowercase()
+                .strip_prefix("docker-content-digest: ")
+                .map(|d| d.trim().to_string())
+        })
         .expect("a digest");
     format!("{}/sicuro/base@{digest}", sw["SICURO_SWARM_REGISTRY"])
 }
@@ -157,12 +167,18 @@ pub(crate) async fn rows(bin: &Path, root: &Path, work: &Path, quick: bool) -> V
     // Deleted replicated jobs leave their exited containers on 20.10 (moby#42789).
     for node in sw["SICURO_SWARM_NODES"].split_whitespace() {
         let host = &sw[&format!("SICURO_SWARM_{}_DOCKER_HOST", node.to_uppercase())];
-        docker(host, &["container", "prune", "-f", "--filter", "label=org.sicuro.bench=1"]);
+        docker(
+            host,
+            &["container", "prune", "-f", "--filter", "label=org.sicuro.bench=1"],
+        );
     }
     rows.push(Row {
         what: format!("swarm: trivial build, trigger → verdict (median of {n})"),
         figure: secs(median(&ours)),
-        reference: format!("docker service create --mode replicated-job … true, to completion: {}", secs(median(&bare))),
+        reference: format!(
+            "docker service create --mode replicated-job … true, to completion: {}",
+            secs(median(&bare))
+        ),
         ratio: format!("{:.2}× (goal ≤ 1.3×)", median(&ours) / median(&bare)),
     });
 
@@ -193,7 +209,11 @@ pub(crate) async fn rows(bin: &Path, root: &Path, work: &Path, quick: bool) -> V
 
     // Cancel: request → the job's service gone from the manager.
     let repo = s
-        .add_repo(work, "swarm-cancel", r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#)
+        .add_repo(
+            work,
+            "swarm-cancel",
+            r#"{"test": {"custom": ["echo started", "sleep 600"]}}"#,
+        )
         .await;
     let instance = s.instance().await;
     let mut cancel = Vec::new();
@@ -252,7 +272,10 @@ pub(crate) async fn rows(bin: &Path, root: &Path, work: &Path, quick: bool) -> V
     rows.push(Row {
         what: "swarm: twelve CPU-bound builds at once, first trigger → last verdict, on three nodes".into(),
         figure: secs(walls[1]),
-        reference: format!("on one node: {} (the nodes share this machine's cores: overhead, not speed-up)", secs(walls[0])),
+        reference: format!(
+            "on one node: {} (the nodes share this machine's cores: overhead, not speed-up)",
+            secs(walls[0])
+        ),
         ratio: format!("{:.2}×", walls[1] / walls[0]),
     });
     rows

@@ -4,12 +4,15 @@
 use std::process::Command;
 
 fn sicuro_run(dir: &std::path::Path) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_sicuro"))
-        .arg("run")
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_sicuro"));
+    cmd.arg("run")
         .arg(dir)
-        .env("SICURO_DATA_DIR", dir.join(".sicuro-unused"))
-        .output()
-        .unwrap();
+        .env("SICURO_DATA_DIR", dir.join(".sicuro-unused"));
+    // SICURO_TEST_EXECUTOR=swarm: the same runs through the test swarm.
+    if crate::common::swarm::requested() {
+        cmd.envs(crate::common::swarm::server_env());
+    }
+    let out = cmd.output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),

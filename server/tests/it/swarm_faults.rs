@@ -239,7 +239,11 @@ async fn swarm_a_build_goes_on_while_the_manager_is_away_and_its_log_resumes_exa
     let done = t.finished(b.id).await;
     let log = t.log_text(b.id).await;
     assert_eq!(done.status(), BuildStatus::Failure, "{:?}\n{log}", done.error);
-    assert_eq!(done.exit_code, Some(3), "the exit code reached while the manager was away: {log}");
+    assert_eq!(
+        done.exit_code,
+        Some(3),
+        "the exit code reached while the manager was away: {log}"
+    );
     assert!(log.contains("Lost the swarm manager"), "{log}");
     assert!(log.contains("The swarm manager answers again"), "{log}");
     let lines: Vec<&str> = log.lines().filter(|l| l.starts_with("line ")).collect();
