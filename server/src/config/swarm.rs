@@ -16,7 +16,7 @@ pub enum ExecutorChoice {
     #[default]
     Docker,
     /// A Docker Swarm, through one of its managers.
-    Swarm(SwarmConfig),
+    Swarm(Box<SwarmConfig>),
 }
 
 #[derive(Clone)]
@@ -75,7 +75,7 @@ pub const DEFAULT_SOURCE_LISTEN: &str = "0.0.0.0:3001";
 pub(super) fn from_env(env: &Env, p: &mut Problems) -> ExecutorChoice {
     match env.get("SICURO_EXECUTOR").unwrap_or("docker") {
         "docker" => ExecutorChoice::Docker,
-        "swarm" => ExecutorChoice::Swarm(swarm_from_env(env, p)),
+        "swarm" => ExecutorChoice::Swarm(Box::new(swarm_from_env(env, p))),
         other => {
             p.add(
                 "SICURO_EXECUTOR",
@@ -221,7 +221,7 @@ mod tests {
             return Err(p.0.iter().map(|x| x.var).collect());
         }
         match choice {
-            ExecutorChoice::Swarm(c) => Ok(c),
+            ExecutorChoice::Swarm(c) => Ok(*c),
             ExecutorChoice::Docker => panic!("swarm was asked for"),
         }
     }

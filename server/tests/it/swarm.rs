@@ -127,7 +127,7 @@ async fn swarm_cancel_removes_the_job_service() {
         .await;
     let b = t.build(&repo, &git.head()).await;
     t.until_log_contains(b.id, "started").await;
-    assert_eq!(leftovers(&t.engine, b.id).await.0 > 0, true, "the job's service runs");
+    assert!(leftovers(&t.engine, b.id).await.0 > 0, "the job's service runs");
     let asked = Instant::now();
     t.engine.cancel(b.id, "alice").await.unwrap();
     t.engine.wait_finished(b.id).await;

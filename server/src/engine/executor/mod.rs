@@ -171,7 +171,7 @@ pub async fn from_config(instance: &str, config: &EngineConfig) -> Result<std::s
     Ok(match &config.executor {
         ExecutorChoice::Docker => std::sync::Arc::new(docker::DockerExecutor::new(instance, args)),
         ExecutorChoice::Swarm(swarm) => {
-            std::sync::Arc::new(swarm::SwarmExecutor::start(instance, swarm.clone(), args).await?)
+            std::sync::Arc::new(swarm::SwarmExecutor::start(instance, (**swarm).clone(), args).await?)
         }
     })
 }

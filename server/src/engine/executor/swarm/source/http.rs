@@ -44,7 +44,7 @@ async fn info_refs(
     }
     let view = match allowed(&grants, &id, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err((code, why)) => return refuse(code, why),
     };
     let output = upload_pack_command(&view, true)
         .stdin(Stdio::null())
@@ -82,7 +82,7 @@ async fn upload_pack(
 ) -> Response {
     let view = match allowed(&grants, &id, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err((code, why)) => return refuse(code, why),
     };
     // git compresses only requests of over 1 KiB; a first fetch of one commit sends a few lines.
     if headers
@@ -123,7 +123,7 @@ async fn upload_pack(
 async fn archive(State(grants): State<Arc<Grants>>, UrlPath(id): UrlPath<String>, headers: HeaderMap) -> Response {
     let view = match allowed(&grants, &id, &headers) {
         Ok(v) => v,
-        Err(r) => return r,
+        Err((code, why)) => return refuse(code, why),
     };
     let mut child = match Command::new("git")
         .args(["archive", "--format=tar", super::view::REF])
@@ -205,23 +205,23 @@ fn used_up_at_end(
     })
 }
 
-/// The view the request's grant serves, or the answer that refuses it.
-fn allowed(grants: &Grants, id: &str, headers: &HeaderMap) -> Result<std::path::PathBuf, Response> {
+/// The view the request's grant serves, or why it is refused.
+fn allowed(grants: &Grants, id: &str, headers: &HeaderMap) -> Result<std::path::PathBuf, (StatusCode, &'static str)> {
     let token = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "));
     match grants.check(id, token) {
         Access::Serve(view) => Ok(view),
-        Access::Unknown => Err(refuse(
+        Access::Unknown => Err((
             StatusCode::NOT_FOUND,
             "no such source: the build has ended, or this is not its address",
         )),
         Access::WrongToken => {
             tracing::warn!(grant = id, "a source fetch with a wrong token was refused");
-            Err(refuse(StatusCode::UNAUTHORIZED, "wrong or missing token"))
+            Err((StatusCode::UNAUTHORIZED, "wrong or missing token"))
         }
-        Access::Consumed => Err(refuse(
+        Access::Consumed => Err((
             StatusCode::GONE,
             "this build's source has been fetched already; its token is used up",
         )),
