@@ -96,6 +96,8 @@ if mkfifo /sicuro/tick 2>/dev/null; then
 fi
 if [ -n "${{{RUN_AS_VAR}:-}}" ]; then
   __as=${RUN_AS_VAR}; unset {RUN_AS_VAR}; __user=${{__as%%:*}}; __group=${{__as#*:}}
+  # USER without a group: the user's own primary group.
+  [ "$__group" = "$__as" ] && __group=$(id -g "$__user" 2>/dev/null || echo "$__user")
   chown -R "$__as" {WORKSPACE} {GIT_DIR} 2>/dev/null
   __home=$(getent passwd "$__user" | cut -d: -f6)
   if [ -n "$__home" ]; then __groups=--init-groups; else __groups=--clear-groups; fi
