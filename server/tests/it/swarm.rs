@@ -161,8 +161,9 @@ async fn swarm_a_repeat_build_goes_to_the_node_with_its_cache_until_the_cache_is
         )
         .await;
     let first = t.build(&repo, &git.head()).await;
-    assert_eq!(t.finished(first.id).await.status(), BuildStatus::Success);
+    let done = t.finished(first.id).await;
     let first_log = t.log_text(first.id).await;
+    assert_eq!(done.status(), BuildStatus::Success, "{:?}\n{first_log}", done.error);
     assert!(first_log.contains("cache holds: nothing"), "{first_log}");
     let node = node_of(&first_log);
 
@@ -276,6 +277,10 @@ async fn swarm_limits_and_timeouts_fail_their_builds_naming_what_was_hit() {
     let slow_b = t.build(&slow, &slow_git.head()).await;
     let (hog_done, bomb_done, slow_done) =
         tokio::join!(t.finished(hog_b.id), t.finished(bomb_b.id), t.finished(slow_b.id));
+    println!(
+        "hog: {:?}\nbomb: {:?}\nslow: {:?}",
+        hog_done.error, bomb_done.error, slow_done.error
+    );
     assert_eq!(hog_done.status(), BuildStatus::Failure, "{:?}", hog_done.error);
     assert!(
         hog_done.error.as_deref().unwrap().contains("memory limit of 128 MiB"),

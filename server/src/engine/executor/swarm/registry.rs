@@ -26,7 +26,20 @@ pub struct Registry {
     auth: Option<DockerCredentials>,
     /// `sicuro/base:<hash>` → `<registry>/sicuro/base@sha256:…`, once known.
     pinned: Mutex<HashMap<String, String>>,
-    locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+/// One push of an image at a time in this process, whichever executor asks: a push tags the
+/// image for the registry and removes the tag afterwards, which would cut another push of the
+/// same image short.
+fn push_lock(key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    static LOCKS: std::sync::OnceLock<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>> = std::sync::OnceLock::new();
+    LOCKS
+        .get_or_init(Default::default)
+        .lock()
+        .expect("push locks")
+        .entry(key.to_string())
+        .or_default()
+        .clone()
 }
 
 impl Registry {
@@ -50,7 +63,6 @@ impl Registry {
             pull,
             push,
             pinned: Mutex::new(HashMap::new()),
-            locks: Mutex::new(HashMap::new()),
         }
     }
 
@@ -78,33 +90,34 @@ impl Registry {
         let hash = self.images.hash(&recipe);
         let repo = format!("sicuro/{}", recipe.name);
         let key = format!("{repo}:{hash}");
-        let lock = self
-            .locks
-            .lock()
-            .expect("locks")
-            .entry(key.clone())
-            .or_default()
-            .clone();
+        let lock = push_lock(&format!("{}/{key}", self.push));
         let _guard = lock.lock().await;
         if let Some(p) = self.pinned.lock().expect("pinned").get(&key) {
             return Ok(p.clone());
         }
-        // Asked through the manager, the registry is seen as the nodes see it.
-        let docker = manager.get().await?;
-        let digest = match docker
-            .inspect_registry_image(&format!("{}/{key}", self.pull), self.auth.clone())
-            .await
-        {
-            Ok(d) => d.descriptor.digest.filter(|d| d.starts_with("sha256:")),
-            Err(_) => None,
-        };
-        let digest = match digest {
+        let digest = match self.in_registry(manager, &key).await? {
             Some(d) => d,
-            None => self.push_image(&recipe.tag(), &repo, &hash, progress).await?,
+            None => match self.push_image(&recipe.tag(), &repo, &hash, progress).await {
+                Ok(d) => d,
+                // Another process may have pushed the same image meanwhile.
+                Err(e) => self.in_registry(manager, &key).await?.ok_or(e)?,
+            },
         };
         let pinned = format!("{}/{repo}@{digest}", self.pull);
         self.pinned.lock().expect("pinned").insert(key, pinned.clone());
         Ok(pinned)
+    }
+
+    /// The digest of `<registry>/<key>`, if the registry has it. Asked through the manager, the
+    /// registry is seen as the nodes see it.
+    async fn in_registry(&self, manager: &Manager, key: &str) -> Result<Option<String>, String> {
+        let docker = manager.get().await?;
+        Ok(docker
+            .inspect_registry_image(&format!("{}/{key}", self.pull), self.auth.clone())
+            .await
+            .ok()
+            .and_then(|d| d.descriptor.digest)
+            .filter(|d| d.starts_with("sha256:")))
     }
 
     /// Tags the build host's image as `<push>/<repo>:<tag>`, pushes it, and returns its digest.
