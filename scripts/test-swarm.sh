@@ -13,7 +13,7 @@ started=$(date +%s)
 tests=""
 # On any end: the test process (by its pid), then the swarm unless it is to stay.
 finish() {
-  [ -n "$tests" ] && kill "$tests" 2>/dev/null
+  if [ -n "$tests" ]; then kill "$tests" 2>/dev/null || true; fi
   [ "${SICURO_SWARM_KEEP:-}" = 1 ] || sh "$ROOT/scripts/swarm.sh" down
 }
 trap finish EXIT
@@ -25,7 +25,7 @@ eval "$(sh scripts/swarm.sh env)"
 # The test binary itself, not `cargo test`: cargo would hold the build directory's lock for as
 # long as the tests run, and make test runs this beside the main `cargo test`.
 it=$(cargo test -q -p server --test it --no-run --message-format=json 2>/dev/null |
-  sed -n 's/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
+  sed -n '/"kind":\["test"\]/ s/.*"executable":"\([^"]*\)".*/\1/p' | tail -n 1)
 [ -x "$it" ] || die "the integration tests are not built: cargo build -p server --tests"
 # cargo runs tests in the package's directory.
 cd server

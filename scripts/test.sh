@@ -16,7 +16,7 @@ stop_swarm() {
   # The suite runs in the background; if this script ends first, end it (by its pid) and its
   # test process, then take the swarm down.
   if [ -n "$SWARM_PID" ]; then
-    [ -s "${SWARM_LOG:-}.pid" ] && kill "$(cat "$SWARM_LOG.pid")" 2>/dev/null
+    if [ -s "${SWARM_LOG:-}.pid" ]; then kill "$(cat "$SWARM_LOG.pid")" 2>/dev/null || true; fi
     kill "$SWARM_PID" 2>/dev/null || true
   fi
   sh scripts/swarm.sh down || true
