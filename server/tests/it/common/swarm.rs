@@ -170,26 +170,11 @@ pub struct Leftovers {
     pub containers: usize,
 }
 
-/// What a build left on the swarm (services, configs and containers; networks), in the shape of
-/// the local executor's `leftovers`. The manager's objects are counted at once; a node removes a
-/// task's container shortly after the manager has forgotten the task, so containers are given
-/// up to 30 s to go.
+/// What a build left on the swarm (services, configs and containers on any node; networks), in
+/// the shape of the local executor's `leftovers`.
 pub async fn leftovers_of_build(instance: &str, build_id: i64) -> (usize, usize) {
     let key = build_id.to_string();
-    let labels = [(LABEL_INSTANCE, instance), (LABEL_BUILD, key.as_str())];
-    let first = objects(&labels).await;
-    let started = Instant::now();
-    let mut l = Leftovers { ..first };
-    while l.containers > 0 && l.services == 0 && started.elapsed() < Duration::from_secs(30) {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        l = objects(&labels).await;
-    }
-    if started.elapsed() > Duration::from_millis(100) {
-        println!(
-            "build {build_id}'s container was gone from its node {:?} after its service",
-            started.elapsed()
-        );
-    }
+    let l = objects(&[(LABEL_INSTANCE, instance), (LABEL_BUILD, key.as_str())]).await;
     (l.services + l.containers + l.configs, l.networks)
 }
 

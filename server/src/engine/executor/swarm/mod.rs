@@ -188,7 +188,7 @@ impl Executor for SwarmExecutor {
             _ = stop.cancelled() => JobEnd::Stopped,
         };
         if let Ok(docker) = self.manager.get().await {
-            objects.remove(&docker).await;
+            objects.remove(&docker, &self.nodes).await;
         }
         self.placement.finished(&job.key);
         out.flush();

@@ -6,7 +6,11 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::query_parameters::{ListConfigsOptions, ListNetworksOptions, ListServicesOptions, ListTasksOptions};
+use bollard::query_parameters::{
+    ListConfigsOptions, ListContainersOptions, ListNetworksOptions, ListServicesOptions, ListTasksOptions,
+};
+
+use super::nodes::NodeHosts;
 
 use crate::engine::executor::docker::client::{LABEL_BUILD, LABEL_INSTANCE, LABEL_ROLE, label_filter};
 
@@ -54,8 +58,11 @@ impl<'a> Objects<'a> {
     }
 
     /// Removes the attempt's services, then (once their containers are gone) its network and
-    /// config. Errors are left to the reaper: the manager may be away.
-    pub async fn remove(&self, docker: &Docker) {
+    /// config. A node removes a task's container a moment after the manager has forgotten the
+    /// task; where Sicuro can reach the nodes, it waits for that too, so that nothing of the job
+    /// (its cache volume free again) is left when this returns. Errors are left to the reaper:
+    /// the manager may be away.
+    pub async fn remove(&self, docker: &Docker, nodes: &NodeHosts) {
         let filters = self.filter();
         // The job first: a cancel is done when its service is gone.
         let mut services = docker
@@ -75,7 +82,9 @@ impl<'a> Objects<'a> {
         for s in services.iter().filter_map(|s| s.id.as_deref()) {
             let _ = docker.delete_service(s).await;
         }
+        let deadline = Instant::now() + TASKS_GONE;
         wait_tasks_gone(docker, &filters, TASKS_GONE).await;
+        wait_containers_gone(nodes, &filters, deadline).await;
         remove_networks_and_configs(docker, &filters).await;
     }
 }
@@ -98,6 +107,27 @@ pub async fn wait_tasks_gone(docker: &Docker, filters: &HashMap<String, Vec<Stri
             return false;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until no node Sicuro can reach has a container with these labels, until `deadline`.
+async fn wait_containers_gone(nodes: &NodeHosts, filters: &HashMap<String, Vec<String>>, deadline: Instant) {
+    for (_, client) in nodes.clients().await {
+        let Ok(node) = client else { continue };
+        while Instant::now() < deadline {
+            let left = node
+                .list_containers(Some(ListContainersOptions {
+                    all: true,
+                    filters: Some(filters.clone()),
+                    ..Default::default()
+                }))
+                .await
+                .map_or(0, |c| c.len());
+            if left == 0 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 }
 
