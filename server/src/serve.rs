@@ -80,6 +80,7 @@ pub async fn app_state_with(config: Config, executor: Option<Arc<dyn Executor>>)
         github,
         access: Arc::new(web::access::PermissionCache::default()),
         leptos,
+        log_feeds: Arc::default(),
     })
 }
 

@@ -13,6 +13,6 @@ pub mod viewer;
 
 pub use build::{BuildDetail, BuildEvent, BuildStatus, BuildSummary, TriggerEvent};
 pub use duration::format_duration;
-pub use log::{LineKind, LogEnd, LogLine};
+pub use log::{LineKind, LogEnd, LogFailure, LogGap, LogLine, LogSection, LogWindow, SearchHits};
 pub use repo::{BuildPage, Permission, RepoKind, RepoSettings, RepoSummary};
 pub use viewer::{ApiError, ServerInfo, Viewer};

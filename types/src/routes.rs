@@ -20,6 +20,8 @@ pub mod path {
     pub const BUILD_LOG: &str = "/api/builds/{id}/log";
     pub const BUILD_LOG_TEXT: &str = "/api/builds/{id}/log.txt";
     pub const BUILD_LOG_STREAM: &str = "/api/builds/{id}/log/stream";
+    /// `?q=…&regex=1&case=1&after=N`: a search of the whole log, streamed (`hits`, then `end`).
+    pub const BUILD_LOG_SEARCH: &str = "/api/builds/{id}/log/search";
     pub const BUILD_CANCEL: &str = "/api/builds/{id}/cancel";
     pub const BUILD_REBUILD: &str = "/api/builds/{id}/rebuild";
     /// The pages' `#[server]` functions live under this prefix.
@@ -37,8 +39,10 @@ pub mod path {
 pub mod event {
     /// A batch of log lines; the event id is the last line's number.
     pub const LINES: &str = "lines";
-    /// The log is complete; data is a `LogEnd`.
+    /// The log is complete; data is a `LogEnd` (for a search: the final `SearchHits`).
     pub const END: &str = "end";
+    /// Search hits; data is a `SearchHits`.
+    pub const HITS: &str = "hits";
     /// A build changed; data is a `BuildEvent`.
     pub const BUILD: &str = "build";
     /// The reader fell behind; re-read the page's data.

@@ -12,7 +12,11 @@ pub mod executor;
 pub mod job;
 pub mod language;
 pub mod limits;
+pub mod log_cursor;
+pub mod log_index;
 pub mod log_output;
+pub mod log_overflow;
+pub mod log_search;
 pub mod log_store;
 pub mod output;
 pub mod plan;
@@ -273,6 +277,32 @@ impl Engine {
         } else {
             self.0.logs.snapshot(build_id, after).right_stream()
         }
+    }
+
+    /// Up to `max_lines` lines of a build's log from line `from`, or its last `tail` lines, and
+    /// where they sit in the whole log (its length, gaps, phases, the failing command).
+    pub async fn log_window(
+        &self,
+        build_id: i64,
+        from: Option<u64>,
+        tail: Option<u64>,
+        max_lines: usize,
+    ) -> std::io::Result<sicuro_types::LogWindow> {
+        self.0.logs.window(build_id, from, tail, max_lines).await
+    }
+
+    /// Whether a build's log is still being written (or waits for its build to start).
+    pub fn log_is_live(&self, build_id: i64) -> bool {
+        self.0.logs.is_live(build_id)
+    }
+
+    /// Searches a build's whole log (and, while it runs, each line as it is written).
+    pub fn search_log(
+        &self,
+        build_id: i64,
+        query: log_search::Query,
+    ) -> impl Stream<Item = std::io::Result<log_search::SearchEvent>> + Send + 'static + use<> {
+        log_search::search(&self.0.logs, build_id, query)
     }
 
     /// Every state change, for pages and streams (a slow reader may miss some; it should

@@ -11,6 +11,7 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod healthz;
+pub mod log_feed;
 pub mod logs;
 pub mod pages;
 pub mod routes;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub github: Option<Arc<Github>>,
     pub access: Arc<access::PermissionCache>,
     pub leptos: LeptosOptions,
+    /// One reading and encoding of each live log for all its viewers.
+    pub log_feeds: Arc<log_feed::LogFeeds>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -34,6 +34,7 @@ fn api_routes() -> Router<AppState> {
         .route(path::BUILD_LOG, get(logs::json))
         .route(path::BUILD_LOG_TEXT, get(logs::text))
         .route(path::BUILD_LOG_STREAM, get(logs::stream))
+        .route(path::BUILD_LOG_SEARCH, get(logs::search))
         .route(path::BUILD_CANCEL, post(api::builds::cancel))
         .route(path::BUILD_REBUILD, post(api::builds::rebuild))
 }
