@@ -14,7 +14,7 @@ use crate::time::{format_utc, use_clock};
 #[cfg(feature = "hydrate")]
 use sicuro_types::routes::{event, fill_repo};
 use sicuro_types::routes::{fill, path};
-use sicuro_types::{BuildDetail, BuildStatus, BuildSummary, LogEnd, format_duration};
+use sicuro_types::{BuildDetail, BuildStatus, BuildSummary, LogEnd, LogFailure, format_duration};
 
 #[component]
 pub fn BuildPage() -> impl IntoView {
@@ -62,6 +62,8 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
     let build_id = b.id;
     let started = RwSignal::new(b.started_at);
     let estimate = detail.estimate_ms;
+    let failure = RwSignal::new(None::<LogFailure>);
+    let on_failure = Callback::new(move |f: LogFailure| failure.set(Some(f)));
 
     let on_end = Callback::new(move |end: LogEnd| {
         status.set(end.status);
@@ -180,6 +182,33 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
             })}
             {move || error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
         </div>
-        <LogViewer build_id=build_id on_end=on_end end_ts=Signal::derive(move || finished_at.get())/>
+        {move || failure.get().map(|f| view! { <FailurePanel failure=f exit_code=exit_code.get()/> })}
+        <LogViewer build_id=build_id on_end=on_end on_failure=on_failure end_ts=Signal::derive(move || finished_at.get())/>
+    }
+}
+
+/// What a failed build failed on, first: the command, its phase, its exit code and its last
+/// lines, with a link to the command in the full log.
+#[component]
+fn FailurePanel(failure: LogFailure, exit_code: Option<i64>) -> impl IntoView {
+    let phase = failure.section.clone().unwrap_or_else(|| "the job".into());
+    let code = exit_code.map(|c| format!(" with exit code {c}")).unwrap_or_default();
+    let link = format!("#L{}", failure.command_line);
+    view! {
+        <section class="failure" aria-label="Why the build failed" data-testid="failure">
+            <h2>"Failed in "{phase}": "<code>{failure.command.clone()}</code></h2>
+            <p class="muted">{format!("The command exited{code}. Its last lines:")}</p>
+            <div class="failure-lines" role="log" aria-label="The failing command's last lines">
+                {failure.lines.into_iter().map(|l| {
+                    let n = l.number();
+                    let text = match l.kind() {
+                        sicuro_types::LineKind::Command => view! { <span class="cmd">"$ "{l.text().to_string()}</span> }.into_any(),
+                        _ => crate::components::log_viewer::segments(crate::ansi::render(l.text())).into_any(),
+                    };
+                    view! { <div class="row" data-line=n><a class="ln" href=format!("#L{n}")>{n}</a><span class="txt">{text}</span></div> }
+                }).collect_view()}
+            </div>
+            <a href=link class="to-log">"Show it in the full log"</a>
+        </section>
     }
 }

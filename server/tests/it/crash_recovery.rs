@@ -105,8 +105,16 @@ async fn sigkill_at_five_points_loses_no_build_and_leaks_no_container() {
         assert_eq!(b["summary"]["status"], "error", "{what}: {b}");
         assert_eq!(b["error"], "the server restarted during the build", "{what}");
         // The log holds every line a reader saw before the kill, unchanged.
-        let (_, stored) = server.get(&format!("/api/builds/{}/log?limit=5000", slow.id)).await;
-        let stored: Vec<LogLine> = serde_json::from_value(stored["lines"].clone()).unwrap();
+        // The JSON log comes in windows of at most 5,000 lines: page through it.
+        let mut stored: Vec<LogLine> = Vec::new();
+        let mut from = Some(1u64);
+        while let Some(f) = from {
+            let (_, window) = server
+                .get(&format!("/api/builds/{}/log?from={f}&limit=5000", slow.id))
+                .await;
+            stored.extend(serde_json::from_value::<Vec<LogLine>>(window["lines"].clone()).unwrap());
+            from = window["next"].as_u64();
+        }
         assert!(
             stored.len() >= seen.len(),
             "{what}: {} stored < {} seen",
