@@ -145,6 +145,22 @@ export async function readLog(base, buildId) {
   return lines;
 }
 
+/** Waits for a build's log to end without reading its lines (the stream from past its end
+ * sends only `end`); returns the end: `{ status, lines }`. */
+export async function waitLogEnd(base, buildId) {
+  const r = await fetch(`${base}/api/builds/${buildId}/log/stream?after=1000000000000`);
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the log of build ${buildId} ended without an end event`);
+    buf += dec.decode(value, { stream: true });
+    const m = buf.match(/event: ?end\ndata: ?(.*)\n\n/);
+    if (m) { reader.cancel(); return JSON.parse(m[1]); }
+  }
+}
+
 /** Stops the processes the way an operator would (SIGTERM: Sicuro cancels what still runs). */
 export function stop(...children) {
   for (const c of children) if (c && c.exitCode === null) c.kill('SIGTERM');

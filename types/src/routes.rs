@@ -22,6 +22,8 @@ pub mod path {
     pub const BUILD_LOG_STREAM: &str = "/api/builds/{id}/log/stream";
     /// `?q=…&regex=1&case=1&after=N`: a search of the whole log, streamed (`hits`, then `end`).
     pub const BUILD_LOG_SEARCH: &str = "/api/builds/{id}/log/search";
+    /// What the build's JUnit reports say (404 when it had none).
+    pub const BUILD_TESTS: &str = "/api/builds/{id}/tests";
     pub const BUILD_CANCEL: &str = "/api/builds/{id}/cancel";
     pub const BUILD_REBUILD: &str = "/api/builds/{id}/rebuild";
     /// The pages' `#[server]` functions live under this prefix.

@@ -9,6 +9,7 @@ use crate::ViewerResource;
 use crate::client;
 use crate::components::log_viewer::LogViewer;
 use crate::components::status::StatusBadge;
+use crate::components::test_report::TestReportPanel;
 use crate::server_fns::get_build;
 use crate::time::{format_utc, use_clock};
 #[cfg(feature = "hydrate")]
@@ -183,6 +184,7 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
             {move || error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
         </div>
         {move || failure.get().map(|f| view! { <FailurePanel failure=f exit_code=exit_code.get()/> })}
+        <TestReportPanel build_id=build_id finished=Signal::derive(move || status.get().is_finished() && finished_at.get().is_some())/>
         <LogViewer build_id=build_id on_end=on_end on_failure=on_failure end_ts=Signal::derive(move || finished_at.get())/>
     }
 }

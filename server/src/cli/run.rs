@@ -81,7 +81,9 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
                 status: BuildStatus::Canceled,
                 message: "canceled with Ctrl-C".into(),
             };
-            job::run(&executor, &plan, inputs, &mut log, stop, canceled).await
+            job::run(&executor, &plan, inputs, &mut log, stop, canceled)
+                .await
+                .verdict
         }
     };
     ctrl_c.abort();

@@ -10,6 +10,7 @@ pub mod meta;
 pub mod repos;
 pub mod sessions;
 pub mod statuses;
+pub mod test_reports;
 pub mod users;
 
 use std::str::FromStr;

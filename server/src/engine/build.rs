@@ -75,7 +75,11 @@ pub async fn execute(engine: Engine, build: Build, repo: Arc<Repo>, stop: Cancel
                     untrusted: build.from_fork(),
                 }),
             };
-            job::run(engine.0.executor.as_ref(), &plan, inputs, &mut log, stop, stop_reason).await
+            let outcome = job::run(engine.0.executor.as_ref(), &plan, inputs, &mut log, stop, stop_reason).await;
+            if let Some(tests) = &outcome.tests {
+                record_tests(&engine, build.id, tests).await;
+            }
+            outcome.verdict
         }
     };
     finish(&engine, &repo, &build, log, verdict, started).await;
@@ -114,6 +118,16 @@ async fn finish(
         status = verdict.status.as_str(),
         "finished in {elapsed}"
     );
+}
+
+/// Keeps what the test reports say, before the verdict is announced (its commit status carries
+/// the counts). Failing to is logged, never a reason to change the verdict.
+async fn record_tests(engine: &Engine, build_id: i64, tests: &super::reports::ParsedReports) {
+    let recorded =
+        crate::db::test_reports::record(&engine.0.db, build_id, tests.counts, &tests.cases, &tests.problems).await;
+    if let Err(e) = recorded {
+        tracing::error!(build = build_id, "the test report could not be recorded: {e}");
+    }
 }
 
 /// Writes the verdict, retrying while the database is unavailable, then announces it.

@@ -13,6 +13,7 @@ use super::limits::format_bytes;
 use super::log_output::LogOutput;
 use super::log_store::LogWriter;
 use super::plan::Plan;
+use super::reports::{self, ParsedReports};
 use super::verdict::{self, JobFacts, StopRequest, Verdict};
 use crate::config::JobLimits;
 
@@ -42,6 +43,12 @@ pub struct CacheOwner {
     pub untrusted: bool,
 }
 
+/// How a job ended: its verdict, and what its test reports say (when it wrote any).
+pub struct JobOutcome {
+    pub verdict: Verdict,
+    pub tests: Option<ParsedReports>,
+}
+
 /// Runs the plan's job to its verdict. Every object the job created (but its cache) is gone
 /// when this returns.
 pub async fn run(
@@ -51,7 +58,7 @@ pub async fn run(
     log: &mut LogWriter,
     stop: CancellationToken,
     stop_reason: impl FnOnce() -> StopRequest,
-) -> Verdict {
+) -> JobOutcome {
     announce(plan, &inputs, log);
     let limits = inputs.limits;
     let timeout = plan.timeout.unwrap_or(inputs.timeout);
@@ -60,6 +67,7 @@ pub async fn run(
     let mut out = LogOutput::new(log, plan, &nonce);
     let end = executor.run(spec, &mut out, stop).await;
     out.finish();
+    let tests = read_reports(&mut out);
     let facts = JobFacts {
         end,
         last_command: out.last_command(),
@@ -73,8 +81,25 @@ pub async fn run(
     {
         log.push(LineKind::Notice, m);
     }
+    if let Some(t) = &tests {
+        for problem in &t.problems {
+            log.push(LineKind::Notice, &format!("Test report: {problem}"));
+        }
+        if t.counts.total() > 0 {
+            log.push(LineKind::Notice, &format!("Tests: {}", t.counts.describe()));
+        }
+    }
     let _ = log.flush();
-    verdict
+    JobOutcome { verdict, tests }
+}
+
+/// Parses the reports the job printed; `None` when it printed none.
+fn read_reports(out: &mut LogOutput<'_>) -> Option<ParsedReports> {
+    let (files, problems) = out.take_reports().into_files();
+    if files.is_empty() && problems.is_empty() {
+        return None;
+    }
+    Some(reports::parse(&files, problems))
 }
 
 fn announce(plan: &Plan, inputs: &JobInputs, log: &mut LogWriter) {

@@ -1,5 +1,6 @@
 //! A job's output into its log: bytes become lines (`output::LineAssembler`), the script's
-//! markers become sections and command echoes, and the executor's messages become notices.
+//! markers become sections and command echoes, the executor's messages become notices, and the
+//! test reports the script prints at its end go to a `reports::Collector`, not into the log.
 
 use std::time::{Duration, Instant};
 
@@ -9,9 +10,11 @@ use super::executor::JobOutput;
 use super::log_store::LogWriter;
 use super::output::{LineAssembler, Piece};
 use super::plan::{PHASES, Plan};
+use super::reports::Collector;
 
 pub struct LogOutput<'a> {
     log: &'a mut LogWriter,
+    reports: Collector,
     commands: Vec<String>,
     stdout: LineAssembler,
     stderr: LineAssembler,
@@ -24,6 +27,7 @@ impl<'a> LogOutput<'a> {
     pub fn new(log: &'a mut LogWriter, plan: &Plan, nonce: &str) -> Self {
         Self {
             log,
+            reports: Collector::default(),
             commands: plan.commands().map(str::to_string).collect(),
             stdout: LineAssembler::new(nonce),
             stderr: LineAssembler::new(nonce),
@@ -46,20 +50,33 @@ impl<'a> LogOutput<'a> {
     pub fn finish(&mut self) {
         let Self {
             log,
+            reports,
             commands,
             stdout,
             stderr,
             last_command,
             ..
         } = self;
-        stdout.finish(&mut |p| handle(log, commands, last_command, p));
-        stderr.finish(&mut |p| handle(log, commands, last_command, p));
+        stdout.finish(&mut |p| handle(log, reports, commands, last_command, p));
+        stderr.finish(&mut |p| handle(log, reports, commands, last_command, p));
         let _ = log.flush();
+    }
+
+    /// The test reports the job printed.
+    pub fn take_reports(&mut self) -> Collector {
+        std::mem::take(&mut self.reports)
     }
 }
 
-fn handle(log: &mut LogWriter, commands: &[String], last_command: &mut Option<usize>, piece: Piece) {
+fn handle(
+    log: &mut LogWriter,
+    reports: &mut Collector,
+    commands: &[String],
+    last_command: &mut Option<usize>,
+    piece: Piece,
+) {
     match piece {
+        Piece::Report(r) => reports.take(r),
         Piece::Line(l) => log.push(LineKind::Output, &l),
         Piece::Marker('s', i) => {
             if let Some(name) = PHASES.get(i as usize) {
@@ -80,6 +97,7 @@ impl JobOutput for LogOutput<'_> {
     fn output(&mut self, bytes: &[u8], from_stderr: bool) {
         let Self {
             log,
+            reports,
             commands,
             stdout,
             stderr,
@@ -88,7 +106,7 @@ impl JobOutput for LogOutput<'_> {
         } = self;
         started.get_or_insert_with(Instant::now);
         let assembler = if from_stderr { stderr } else { stdout };
-        assembler.push(bytes, &mut |p| handle(log, commands, last_command, p));
+        assembler.push(bytes, &mut |p| handle(log, reports, commands, last_command, p));
     }
 
     fn notice(&mut self, text: &str) {

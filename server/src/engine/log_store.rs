@@ -691,7 +691,7 @@ impl ReadState {
                 self.finished = true;
                 return Ok(Some(LogEvent::End {
                     status: cursor.status.or(self.status),
-                    lines: cursor.next_line.max(self.from) - 1,
+                    lines: cursor.next_line - 1,
                 }));
             }
             self.cursor = Some(cursor);

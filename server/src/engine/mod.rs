@@ -21,6 +21,7 @@ pub mod log_store;
 pub mod output;
 pub mod plan;
 pub mod queue;
+pub mod reports;
 pub mod request;
 pub mod service_kind;
 pub mod sicuro_json;

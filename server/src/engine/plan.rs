@@ -12,6 +12,20 @@ pub const PHASES: [&str; 3] = ["dependencies", "setup", "test"];
 /// The image for repositories with a `sicuro.json` but no language.
 pub const BASE_IMAGE: &str = "sicuro/base";
 
+/// Where test tools write JUnit XML when asked to (README, "Test reports", says how for each);
+/// `sicuro.json`'s `"reports"` replaces this list.
+pub const DEFAULT_REPORTS: &[&str] = &[
+    "junit.xml",
+    "*.junit.xml",
+    "test-results.xml",
+    "test-results/*.xml",
+    "test-reports/*.xml",
+    "reports/*.xml",
+    "target/nextest/*/junit.xml",
+    "target/surefire-reports/TEST-*.xml",
+    "build/test-results/*/TEST-*.xml",
+];
+
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
     pub language: Option<Language>,
@@ -21,6 +35,8 @@ pub struct Plan {
     pub phases: Vec<Phase>,
     pub services: Vec<ServiceKind>,
     pub timeout: Option<Duration>,
+    /// Globs of the JUnit XML files the job writes, relative to the workspace.
+    pub reports: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -104,6 +120,10 @@ impl Plan {
                 .filter_map(|s| ServiceKind::parse(s))
                 .collect(),
             timeout: config.timeout(),
+            reports: config
+                .reports
+                .clone()
+                .unwrap_or_else(|| DEFAULT_REPORTS.iter().map(|r| r.to_string()).collect()),
         }
     }
 
@@ -128,6 +148,7 @@ impl Plan {
             "__sicuro_run() {\n  __sicuro_mark c \"$1\"\n  __sicuro_cmd=$2\n  shift 2\n  eval \"$__sicuro_cmd\"\n  \
              __sicuro_rc=$?\n  if [ \"$__sicuro_rc\" -ne 0 ]; then __sicuro_mark x \"$__sicuro_rc\"; exit \"$__sicuro_rc\"; fi\n}\n",
         );
+        s.push_str(&self.report_trap(nonce));
         let mut n = 0;
         for (i, phase) in self.phases.iter().enumerate() {
             s.push_str(&format!("__sicuro_mark s {i}\n"));
@@ -138,6 +159,23 @@ impl Plan {
         }
         s.push_str("__sicuro_mark d 0\n");
         s
+    }
+}
+
+impl Plan {
+    /// When the script exits (also after a failing command), it prints each test report it
+    /// finds, base64 between markers; the output reader collects them apart from the log.
+    /// The globs were checked to be plain paths (`sicuro.json` validation).
+    fn report_trap(&self, nonce: &str) -> String {
+        let globs = self.reports.join(" ");
+        format!(
+            "__sicuro_root=$PWD\n__sicuro_reports() {{\n  local f n=0 size\n  cd \"$__sicuro_root\" 2>/dev/null || return 0\n  \
+             shopt -s nullglob globstar\n  for f in {globs}; do\n    [ -f \"$f\" ] || continue\n    n=$((n + 1))\n    \
+             [ \"$n\" -gt 100 ] && break\n    size=$(wc -c < \"$f\")\n    if [ \"$size\" -gt 8388608 ]; then \
+             echo \"[sicuro] $f is over 8 MiB: not read as a test report\"; continue; fi\n    \
+             __sicuro_mark rf \"$(printf %s \"$f\" | base64 -w 0)\"\n    base64 -w 3000 \"$f\" | sed 's/^/##sicuro:{nonce}:rd:/'\n    \
+             __sicuro_mark re 0\n  done\n}}\ntrap '__sicuro_rc=$?; __sicuro_reports; exit $__sicuro_rc' EXIT\n"
+        )
     }
 }
 

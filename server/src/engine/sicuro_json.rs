@@ -18,6 +18,7 @@ pub const ALLOWED_KEYS: &[&str] = &[
     "env",
     "services",
     "timeout",
+    "reports",
 ];
 pub const PHASE_KEYS: &[&str] = &["override", "custom"];
 
@@ -44,6 +45,9 @@ pub struct SicuroJson {
     /// "20m", "90s", "1h 30m".
     #[serde(default)]
     pub timeout: Option<String>,
+    /// Where the job writes JUnit XML test reports: paths or globs under the workspace.
+    #[serde(default)]
+    pub reports: Option<Vec<String>>,
 }
 
 /// One phase: skip the language's defaults (`override`) and/or add commands (`custom`).
@@ -135,6 +139,18 @@ impl SicuroJson {
                 super::language::Language::NAMES.join(", ")
             )));
         }
+        for pattern in self.reports.iter().flatten() {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/*?[]{},+@".contains(c);
+            if pattern.is_empty()
+                || pattern.starts_with('/')
+                || pattern.split('/').any(|p| p == "..")
+                || !pattern.chars().all(allowed)
+            {
+                return Err(whole_file(format!(
+                    "`reports` entry \"{pattern}\" is not a path or glob inside the workspace (such as \"junit.xml\" or \"reports/**/*.xml\": letters, digits, . _ - / * ? [ ] {{ }} , + @, no ..)"
+                )));
+            }
+        }
         for key in self.env.iter().flat_map(|e| e.keys()) {
             let valid = !key.is_empty()
                 && !key.starts_with(|c: char| c.is_ascii_digit())
@@ -211,7 +227,7 @@ mod tests {
         assert_eq!((err.line, err.column), (3, 8));
         assert_eq!(
             err.to_string(),
-            "sicuro.json line 3, column 8: unknown key `tset`; allowed keys: dependencies, setup, test, language, image, env, services, timeout"
+            "sicuro.json line 3, column 8: unknown key `tset`; allowed keys: dependencies, setup, test, language, image, env, services, timeout, reports"
         );
     }
 
@@ -253,6 +269,20 @@ mod tests {
         assert!(err.message.contains("not a duration"), "{err}");
         let err = SicuroJson::parse(r#"{"env": {"1BAD": "x"}}"#).unwrap_err();
         assert!(err.message.contains("not a valid variable name"), "{err}");
+        let j = SicuroJson::parse(r#"{"reports": ["junit.xml", "reports/**/*.xml"]}"#).unwrap();
+        assert_eq!(j.reports.unwrap().len(), 2);
+        for bad in [
+            r#"["/etc/passwd"]"#,
+            r#"["../x.xml"]"#,
+            r#"["$(rm -rf /).xml"]"#,
+            r#"["a b.xml"]"#,
+        ] {
+            let err = SicuroJson::parse(&format!(r#"{{"reports": {bad}}}"#)).unwrap_err();
+            assert!(
+                err.message.contains("is not a path or glob inside the workspace"),
+                "{err}"
+            );
+        }
         let err = SicuroJson::parse(r#"{"language": "cobol"}"#).unwrap_err();
         assert!(err.message.contains("ruby, node, python, go, rust"), "{err}");
     }

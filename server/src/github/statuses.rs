@@ -42,6 +42,11 @@ pub fn target_url(github: &Github, repo: &Repo, build: &Build) -> String {
 
 /// GitHub state and description for a build as it is now.
 pub fn status_for(build: &Build) -> (&'static str, String) {
+    status_with_tests(build, None)
+}
+
+/// The same, with the counts of its test reports when it had any ("… — 212 passed, 3 failed").
+pub fn status_with_tests(build: &Build, tests: Option<sicuro_types::TestCounts>) -> (&'static str, String) {
     let n = build.number;
     let took = match (build.started_at, build.finished_at) {
         (Some(s), Some(f)) => format_duration(f - s),
@@ -60,6 +65,10 @@ pub fn status_for(build: &Build) -> (&'static str, String) {
             ),
         ),
         BuildStatus::Canceled => ("error", "canceled".to_string()),
+    };
+    let description = match tests.filter(|t| t.total() > 0 && build.status().is_finished()) {
+        Some(t) => format!("{} — {description}", t.describe()),
+        None => description,
     };
     (state, truncate(&description, MAX_DESCRIPTION))
 }
@@ -104,7 +113,15 @@ impl StatusPoster {
             if change.repo.kind() != RepoKind::Github {
                 continue;
             }
-            let (state, description) = status_for(&change.build);
+            let tests = match change.build.status().is_finished() {
+                true => db::test_reports::counts(&self.db, change.build.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|(c, _)| c),
+                false => None,
+            };
+            let (state, description) = status_with_tests(&change.build, tests);
             match db::statuses::push(&self.db, change.build.id, state, &description).await {
                 Ok(()) => self.due.notify_one(),
                 Err(e) => tracing::error!(build = change.build.id, "could not queue the commit status: {e}"),
@@ -301,6 +318,15 @@ mod tests {
         assert_eq!(
             status_for(&build("canceled", Some("canceled by alice"))),
             ("error", "canceled".into())
+        );
+        let counts = sicuro_types::TestCounts {
+            passed: 212,
+            failed: 3,
+            skipped: 0,
+        };
+        assert_eq!(
+            status_with_tests(&build("failure", None), Some(counts)),
+            ("failure", "212 passed, 3 failed — Build #12 failed in 1m 03s".into())
         );
         let (state, d) = status_for(&build("error", Some(&"x".repeat(500))));
         assert_eq!(state, "error");

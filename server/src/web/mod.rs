@@ -16,6 +16,7 @@ pub mod logs;
 pub mod pages;
 pub mod routes;
 pub mod session;
+pub mod test_reports;
 pub mod webhook;
 
 use std::sync::Arc;

@@ -12,7 +12,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use sicuro_types::routes::path;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::{AppState, api, auth, badge, csrf, events, healthz, logs, pages, session, webhook};
+use super::{AppState, api, auth, badge, csrf, events, healthz, logs, pages, session, test_reports, webhook};
 
 /// The JSON API and the streams.
 fn api_routes() -> Router<AppState> {
@@ -35,6 +35,7 @@ fn api_routes() -> Router<AppState> {
         .route(path::BUILD_LOG_TEXT, get(logs::text))
         .route(path::BUILD_LOG_STREAM, get(logs::stream))
         .route(path::BUILD_LOG_SEARCH, get(logs::search))
+        .route(path::BUILD_TESTS, get(test_reports::show))
         .route(path::BUILD_CANCEL, post(api::builds::cancel))
         .route(path::BUILD_REBUILD, post(api::builds::rebuild))
 }

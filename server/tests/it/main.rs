@@ -16,3 +16,4 @@ mod github_flow;
 mod load_faults;
 mod properties;
 mod web_logs;
+mod web_reports;
