@@ -285,6 +285,17 @@ pub fn LogViewer(
                 let _ = w.remove_event_listener_with_callback("hashchange", on_hash.as_ref().unchecked_ref());
             }
         });
+        // The router handles clicks on `#L123` links itself (no `hashchange`): follow its location.
+        let location = leptos_router::hooks::use_location();
+        Effect::new(move |previous: Option<String>| {
+            let hash = location.hash.get();
+            if previous.is_some_and(|p| p != hash)
+                && let Some(n) = hash.strip_prefix("#L").and_then(|n| n.parse().ok())
+            {
+                jump_to_number(n);
+            }
+            hash
+        });
 
         // Measure the panel whenever its size changes: when it is laid out after a client-side
         // navigation, when the window resizes, when the page around it changes.
