@@ -58,7 +58,7 @@ export async function startFakeGithub(dir) {
 }
 
 /** Starts Sicuro; with `github`, configured for the fake GitHub like a GitHub Enterprise install. */
-export async function startSicuro(dir, github, { release = false } = {}) {
+export async function startSicuro(dir, github, { release = false, env: extra = {} } = {}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const data = join(dir, 'sicuro');
@@ -70,6 +70,7 @@ export async function startSicuro(dir, github, { release = false } = {}) {
     SICURO_SITE_ROOT: join(ROOT, 'target', 'site'),
     SICURO_MAX_CONCURRENT_BUILDS: '3',
     SICURO_LOG: 'info',
+    ...extra,
   };
   if (github) {
     Object.assign(env, {
