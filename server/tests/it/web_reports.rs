@@ -24,7 +24,20 @@ EOF
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn reports_are_collected_counted_kept_out_of_the_log_and_flaky_tests_are_marked() {
-    let app = TestApp::start().await;
+    reports_on(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reports_and_flaky_tests_work_on_postgresql() {
+    if !crate::common::postgres_available() {
+        eprintln!("SICURO_TEST_DATABASE_URL is not set; `make test` sets it");
+        return;
+    }
+    reports_on(true).await;
+}
+
+async fn reports_on(postgres: bool) {
+    let app = TestApp::start_with(postgres, &[]).await;
     app.fake.add_user("alice").unwrap();
     app.fake
         .add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin))
