@@ -60,30 +60,39 @@ await readLog(sicuro.url, (await build(warm)).id);
     const slug = await repo(`tail-${lines}`, `seq -f 'line %.0f' 1 ${lines}`);
     const b = await build(slug);
     const end = await waitLogEnd(sicuro.url, b.id);
-    const times = [], rss = [], heap = [];
+    const times = [], rss = [], heap = [], wasm = [];
     for (let i = 0; i < 3; i++) {
       const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+      // Keep a handle on the page's WASM memory (wasm-bindgen does not expose it).
+      await page.addInitScript(() => {
+        const keep = (r) => { const i = r.instance || r; window.__wasmMemory = i.exports && i.exports.memory; return r; };
+        const s = WebAssembly.instantiateStreaming, p = WebAssembly.instantiate;
+        WebAssembly.instantiateStreaming = (...a) => s(...a).then(keep);
+        WebAssembly.instantiate = (...a) => p(...a).then(keep);
+      });
       const t0 = Date.now();
       await page.goto(`${sicuro.url}/repos/${slug}/builds/${b.number}`);
-      await page.locator(`[data-testid=log] .row[data-line="${end.lines}"]`).getByText(`line ${lines}`, { exact: true }).waitFor({ timeout: 300000 });
+      await page.locator(`[data-testid=log] .row[data-line="${end.lines}"]`).waitFor({ timeout: 300000 });
+      await page.locator('[data-testid=log]').getByText(`line ${lines}`, { exact: true }).waitFor({ timeout: 300000 });
       times.push(Date.now() - t0);
       rss.push(await rendererRssMiB());
+      wasm.push(await page.evaluate(() => (window.__wasmMemory ? window.__wasmMemory.buffer.byteLength : 0) / 1048576));
       const cdp = await page.context().newCDPSession(page);
       await cdp.send('Performance.enable');
       const m = (await cdp.send('Performance.getMetrics')).metrics.find((x) => x.name === 'JSHeapUsedSize');
       heap.push((m?.value || 0) / 1048576);
       await page.close();
     }
-    results.push({ lines, shown: pct(times, 50), rss: pct(rss, 50), heap: pct(heap, 50) });
+    results.push({ lines, shown: pct(times, 50), rss: pct(rss, 50), heap: pct(heap, 50), wasm: pct(wasm, 50) });
   }
   const small = results[0];
   for (const r of results.slice(1)) {
     out.push({ what: `finished ${r.lines.toLocaleString('en')}-line log: page load → last line shown (median of 3)`, figure: `${r.shown} ms`, reference: `${small.lines}-line log: ${small.shown} ms; goal ≤ 300 ms` });
-    out.push({ what: `finished ${r.lines.toLocaleString('en')}-line log: the tab's memory with its end shown (renderer RSS / JS heap)`, figure: `${r.rss.toFixed(0)} MiB / ${r.heap.toFixed(1)} MiB`, reference: `${small.lines}-line log: ${small.rss.toFixed(0)} MiB / ${small.heap.toFixed(1)} MiB; goal ≤ 100 MB` });
+    out.push({ what: `finished ${r.lines.toLocaleString('en')}-line log: the tab's memory with its end shown (WASM memory + JS heap / the page's renderer process)`, figure: `${(r.wasm + r.heap).toFixed(1)} MiB / ${r.rss.toFixed(0)} MiB`, reference: `${small.lines}-line log: ${(small.wasm + small.heap).toFixed(1)} MiB / ${small.rss.toFixed(0)} MiB; goal ≤ 100 MB` });
   }
 }
 
-/** Resident memory of the browser's renderer processes (one page is open), in MiB. */
+/** Resident memory of the largest renderer process (the one page open; others are spares), MiB. */
 async function rendererRssMiB() {
   const cdp = await browser.newBrowserCDPSession();
   const { processInfo } = await cdp.send('SystemInfo.getProcessInfo');
@@ -92,7 +101,7 @@ async function rendererRssMiB() {
   for (const p of processInfo.filter((p) => p.type === 'renderer')) {
     try {
       const status = readFileSync(`/proc/${p.id}/status`, 'utf8');
-      kb += Number((status.match(/VmRSS:\s+(\d+)/) || [0, 0])[1]);
+      kb = Math.max(kb, Number((status.match(/VmRSS:\s+(\d+)/) || [0, 0])[1]));
     } catch { /* gone */ }
   }
   return kb / 1024;
