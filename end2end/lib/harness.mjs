@@ -78,6 +78,8 @@ export async function startSicuro(dir, github, { release = false } = {}) {
       SICURO_GITHUB_CLIENT_ID: CLIENT_ID,
       SICURO_GITHUB_CLIENT_SECRET: CLIENT_SECRET,
       SICURO_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      // The browser tests sign in as several made-up people.
+      SICURO_OPEN: 'true',
     });
   }
   const { child } = await startProcess(BIN('sicuro', release), ['serve'], env, /is listening on/, join(dir, 'sicuro.log'));

@@ -14,5 +14,5 @@ pub mod viewer;
 pub use build::{BuildDetail, BuildEvent, BuildStatus, BuildSummary, TriggerEvent};
 pub use duration::format_duration;
 pub use log::{LineKind, LogEnd, LogLine};
-pub use repo::{BuildPage, Permission, RepoKind, RepoSettings, RepoSummary};
+pub use repo::{BuildPage, ForkPolicy, Permission, RepoKind, RepoSettings, RepoSummary};
 pub use viewer::{ApiError, ServerInfo, Viewer};

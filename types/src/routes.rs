@@ -22,6 +22,8 @@ pub mod path {
     pub const BUILD_LOG_STREAM: &str = "/api/builds/{id}/log/stream";
     pub const BUILD_CANCEL: &str = "/api/builds/{id}/cancel";
     pub const BUILD_REBUILD: &str = "/api/builds/{id}/rebuild";
+    pub const BUILD_APPROVE: &str = "/api/builds/{id}/approve";
+    pub const BUILD_DECLINE: &str = "/api/builds/{id}/decline";
     /// The pages' `#[server]` functions live under this prefix.
     pub const SERVER_FNS: &str = "/api/fn";
     pub const GITHUB_WEBHOOK: &str = "/hooks/github";

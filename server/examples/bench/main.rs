@@ -290,6 +290,7 @@ async fn run() {
                 ("SICURO_GITHUB_CLIENT_ID", "bench"),
                 ("SICURO_GITHUB_CLIENT_SECRET", "bench-secret"),
                 ("SICURO_GITHUB_WEBHOOK_SECRET", SECRET),
+                ("SICURO_OPEN", "true"),
             ],
         )
         .await;

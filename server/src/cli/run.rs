@@ -74,6 +74,7 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
                 timeout: options.timeout.unwrap_or(engine.default_timeout),
                 // On a developer's own machine sicuro.json's timeout is not held to any ceiling.
                 max_timeout: Duration::MAX,
+                blocked_networks: engine.blocked_networks.clone(),
                 cache: (!options.no_cache).then_some(CacheOwner {
                     repo_id: tree_id(&path),
                     untrusted: false,

@@ -45,9 +45,13 @@ pub(super) fn from_env(
                 "a size such as 8GiB",
                 parse_size,
             ),
-            cpus: p.parse_or(env, "SICURO_MAX_JOB_CPUS", defaults.cpus, "a number of CPUs such as 4", |s| {
-                s.parse::<f64>().ok().filter(|c| *c > 0.0)
-            }),
+            cpus: p.parse_or(
+                env,
+                "SICURO_MAX_JOB_CPUS",
+                defaults.cpus,
+                "a number of CPUs such as 4",
+                |s| s.parse::<f64>().ok().filter(|c| *c > 0.0),
+            ),
             pids: p.parse_or(
                 env,
                 "SICURO_MAX_JOB_PIDS",

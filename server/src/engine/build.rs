@@ -72,6 +72,7 @@ pub async fn execute(engine: Engine, build: Build, repo: Arc<Repo>, stop: Cancel
                     .map_or(config.default_timeout, |s| Duration::from_secs(s as u64))
                     .min(config.ceilings.timeout),
                 max_timeout: config.ceilings.timeout,
+                blocked_networks: config.blocked_networks.clone(),
                 cache: Some(CacheOwner {
                     repo_id: repo.id,
                     untrusted: build.from_fork(),

@@ -8,7 +8,7 @@ use std::time::Duration;
 use sicuro_types::{LineKind, format_duration};
 use tokio_util::sync::CancellationToken;
 
-use super::executor::{CacheSpec, Executor, JobSpec, MainSpec, ServiceSpec};
+use super::executor::{CacheSpec, Executor, JobSpec, MainSpec, NetworkSpec, ServiceSpec};
 use super::limits::format_bytes;
 use super::log_output::LogOutput;
 use super::log_store::LogWriter;
@@ -33,6 +33,8 @@ pub struct JobInputs {
     /// The most `sicuro.json` may ask for (the server's ceiling).
     pub max_timeout: Duration,
     pub cache: Option<CacheOwner>,
+    /// Destinations the job may not reach (`SICURO_BLOCKED_NETWORKS`).
+    pub blocked_networks: Vec<String>,
 }
 
 /// Whose dependency cache the job gets.
@@ -155,6 +157,9 @@ pub fn spec(plan: &Plan, inputs: JobInputs, nonce: &str, timeout: Duration) -> J
             })
             .collect(),
         caches,
+        network: NetworkSpec {
+            blocked: inputs.blocked_networks,
+        },
         timeout,
     }
 }

@@ -30,7 +30,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::Stream;
-use sicuro_types::{BuildStatus, RepoSettings};
+use sicuro_types::{BuildStatus, ForkPolicy, RepoSettings};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -84,6 +84,9 @@ pub enum EngineError {
     /// More than this server allows.
     #[error("{0}")]
     OverCeiling(String),
+    /// The build is not in a state where that can be done.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Checkout(#[from] CheckoutError),
     #[error("the server is shutting down and takes no new builds")]
@@ -191,6 +194,9 @@ impl Engine {
             ) {
                 self.announce(&Arc::new(repo), after);
             }
+        }
+        for id in builds::waiting_ids(&self.0.db).await? {
+            self.0.logs.expect(id);
         }
         let mut queue = self.0.queue.lock().expect("queue");
         for q in builds::queued_with_limits(&self.0.db).await? {
@@ -315,15 +321,35 @@ impl Engine {
         let created = builds::create(&self.0.db, &request).await?;
         if let Created::New(build) = &created {
             self.0.logs.expect(build.id);
-            tracing::info!(build = build.id, repo = %repo.slug(), number = build.number, sha = %build.commit_sha, "queued");
-            self.0
-                .queue
-                .lock()
-                .expect("queue")
-                .queued(repo.id, build.id, repo.max_concurrent);
+            tracing::info!(build = build.id, repo = %repo.slug(), number = build.number, sha = %build.commit_sha, status = %build.status, "created");
+            if build.status() == BuildStatus::Queued {
+                self.0
+                    .queue
+                    .lock()
+                    .expect("queue")
+                    .queued(repo.id, build.id, repo.max_concurrent);
+            }
             self.announce(&repo, build.clone());
+            if build.from_fork() && repo.fork_policy() == ForkPolicy::Never {
+                let message = "not built: pull requests from forks are not built in this repository (its fork policy \
+                               is `never`)";
+                let refuse = StopRequest {
+                    status: BuildStatus::Canceled,
+                    message: message.into(),
+                };
+                self.stop(&repo, build.id, refuse).await?;
+                return Ok(created);
+            }
             if repo.supersede != 0 {
                 for older in builds::superseded_by(&self.0.db, build).await? {
+                    if !self.is_newer(&repo, build, &older).await {
+                        tracing::info!(
+                            build = build.id,
+                            older = older.id,
+                            "not superseding: that build's commit is not older"
+                        );
+                        continue;
+                    }
                     let reason = format!("superseded by build #{}", build.number);
                     self.stop(
                         &repo,
@@ -339,6 +365,30 @@ impl Engine {
             self.0.wake.notify_one();
         }
         Ok(created)
+    }
+
+    /// Whether `newer`'s commit comes after `older`'s: it is not an ancestor of it. A replayed or
+    /// late delivery of an older push must never cancel the build of what came after it; when
+    /// the mirror cannot tell, both builds run.
+    async fn is_newer(&self, repo: &Repo, newer: &Build, older: &Build) -> bool {
+        let creds = self.0.credentials.for_repo(repo).await;
+        for b in [newer, older] {
+            // A fork's commit comes from the fork, with no token of ours.
+            let (url, creds, foreign) = match &b.fetch_url {
+                Some(fork) => (fork.as_str(), Credentials::default(), true),
+                None => (repo.clone_url.as_str(), creds.clone(), false),
+            };
+            let _ = self
+                .0
+                .mirrors
+                .ensure_commit(repo.id, url, b.fetch_ref.as_deref(), &b.commit_sha, &creds, foreign)
+                .await;
+        }
+        self.0
+            .mirrors
+            .is_ancestor(repo.id, &newer.commit_sha, &older.commit_sha)
+            .await
+            == Some(false)
     }
 
     /// Cancels a queued or running build. Returns the build as it is afterwards.
@@ -374,6 +424,59 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Lets a build that waits for approval (a fork's pull request) run.
+    pub async fn approve(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
+        let Some(build) = builds::approve(&self.0.db, build_id, by).await? else {
+            return Err(self.not_waiting(build_id).await);
+        };
+        let repo = repos::get(&self.0.db, build.repo_id)
+            .await?
+            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
+        tracing::info!(build = build_id, by, "approved");
+        self.0
+            .queue
+            .lock()
+            .expect("queue")
+            .queued(repo.id, build.id, repo.max_concurrent);
+        self.announce(&Arc::new(repo), build.clone());
+        self.0.wake.notify_one();
+        Ok(build)
+    }
+
+    /// Refuses to run a build that waits for approval; it ends `canceled` saying who declined.
+    pub async fn decline(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
+        let build = builds::get(&self.0.db, build_id)
+            .await?
+            .ok_or(EngineError::UnknownBuild(build_id))?;
+        if build.status() != BuildStatus::Waiting {
+            return Err(self.not_waiting(build_id).await);
+        }
+        let repo = repos::get(&self.0.db, build.repo_id)
+            .await?
+            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
+        let request = StopRequest {
+            status: BuildStatus::Canceled,
+            message: format!("declined by {by}"),
+        };
+        self.stop(&Arc::new(repo), build_id, request).await?;
+        tracing::info!(build = build_id, by, "declined");
+        builds::get(&self.0.db, build_id)
+            .await?
+            .ok_or(EngineError::UnknownBuild(build_id))
+    }
+
+    async fn not_waiting(&self, build_id: i64) -> EngineError {
+        match builds::get(&self.0.db, build_id).await {
+            Ok(Some(b)) => EngineError::Conflict(format!(
+                "build #{} is {}, not waiting for approval",
+                b.number,
+                b.status().label()
+            )),
+            Ok(None) => EngineError::UnknownBuild(build_id),
+            Err(e) => e.into(),
+        }
     }
 
     /// Changes a repository's build settings; the queue applies its new limit at once.

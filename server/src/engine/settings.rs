@@ -57,12 +57,20 @@ pub fn check(s: &RepoSettings, ceilings: &Ceilings) -> Result<(), EngineError> {
     if let Some(c) = s.cpus
         && c > ceilings.limits.cpus
     {
-        return over(format!("cpus {c}"), "SICURO_MAX_JOB_CPUS", ceilings.limits.cpus.to_string());
+        return over(
+            format!("cpus {c}"),
+            "SICURO_MAX_JOB_CPUS",
+            ceilings.limits.cpus.to_string(),
+        );
     }
     if let Some(p) = s.pids
         && p > ceilings.limits.pids
     {
-        return over(format!("pids {p}"), "SICURO_MAX_JOB_PIDS", ceilings.limits.pids.to_string());
+        return over(
+            format!("pids {p}"),
+            "SICURO_MAX_JOB_PIDS",
+            ceilings.limits.pids.to_string(),
+        );
     }
     Ok(())
 }
@@ -94,6 +102,7 @@ mod tests {
             memory_bytes: None,
             cpus: None,
             pids: None,
+            fork_policy: Default::default(),
         }
     }
 
@@ -101,11 +110,41 @@ mod tests {
     fn settings_above_a_ceiling_are_refused_naming_it() {
         assert!(check(&settings(), &ceilings()).is_ok());
         let cases = [
-            (RepoSettings { memory_bytes: Some(1 << 40), ..settings() }, "SICURO_MAX_JOB_MEMORY"),
-            (RepoSettings { cpus: Some(1024.0), ..settings() }, "SICURO_MAX_JOB_CPUS"),
-            (RepoSettings { pids: Some(1 << 20), ..settings() }, "SICURO_MAX_JOB_PIDS"),
-            (RepoSettings { max_concurrent: 64, ..settings() }, "SICURO_MAX_REPO_CONCURRENCY"),
-            (RepoSettings { timeout_secs: Some(365 * 24 * 3600), ..settings() }, "SICURO_MAX_BUILD_TIMEOUT"),
+            (
+                RepoSettings {
+                    memory_bytes: Some(1 << 40),
+                    ..settings()
+                },
+                "SICURO_MAX_JOB_MEMORY",
+            ),
+            (
+                RepoSettings {
+                    cpus: Some(1024.0),
+                    ..settings()
+                },
+                "SICURO_MAX_JOB_CPUS",
+            ),
+            (
+                RepoSettings {
+                    pids: Some(1 << 20),
+                    ..settings()
+                },
+                "SICURO_MAX_JOB_PIDS",
+            ),
+            (
+                RepoSettings {
+                    max_concurrent: 64,
+                    ..settings()
+                },
+                "SICURO_MAX_REPO_CONCURRENCY",
+            ),
+            (
+                RepoSettings {
+                    timeout_secs: Some(365 * 24 * 3600),
+                    ..settings()
+                },
+                "SICURO_MAX_BUILD_TIMEOUT",
+            ),
         ];
         for (s, var) in cases {
             match check(&s, &ceilings()) {
@@ -114,7 +153,13 @@ mod tests {
             }
         }
         assert!(matches!(
-            check(&RepoSettings { pids: Some(3), ..settings() }, &ceilings()),
+            check(
+                &RepoSettings {
+                    pids: Some(3),
+                    ..settings()
+                },
+                &ceilings()
+            ),
             Err(EngineError::InvalidRequest(_))
         ));
     }

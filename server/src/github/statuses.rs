@@ -48,6 +48,12 @@ pub fn status_for(build: &Build) -> (&'static str, String) {
         _ => String::new(),
     };
     let (state, description) = match build.status() {
+        BuildStatus::Waiting => (
+            "pending",
+            format!(
+                "Build #{n} is waiting for approval: a pull request from a fork runs once someone with push access approves it"
+            ),
+        ),
         BuildStatus::Queued => ("pending", format!("Build #{n} queued")),
         BuildStatus::Running => ("pending", format!("Build #{n} running")),
         BuildStatus::Success => ("success", format!("Build #{n} passed in {took}")),
@@ -59,7 +65,11 @@ pub fn status_for(build: &Build) -> (&'static str, String) {
                 build.error.as_deref().unwrap_or("see the build page")
             ),
         ),
-        BuildStatus::Canceled => ("error", "canceled".to_string()),
+        // A declined or otherwise stopped build says why; a plain cancel says just that.
+        BuildStatus::Canceled => match build.error.as_deref() {
+            Some(why) if !why.starts_with("canceled") => ("error", why.to_string()),
+            _ => ("error", "canceled".to_string()),
+        },
     };
     (state, truncate(&description, MAX_DESCRIPTION))
 }
@@ -277,6 +287,7 @@ mod tests {
             log_bytes: 0,
             rebuild_of: None,
             cancel_requested: 0,
+            approved_by: None,
         }
     }
 

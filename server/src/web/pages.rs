@@ -4,7 +4,9 @@
 use std::collections::HashMap;
 
 use app::page_data::{PageData, PageError, Parts};
-use sicuro_types::{BuildDetail, BuildPage, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, Viewer};
+use sicuro_types::{
+    BuildDetail, BuildPage, BuildStatus, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, Viewer,
+};
 
 use super::AppState;
 use super::access::{self, is_local_admin};
@@ -97,17 +99,28 @@ pub async fn list_repos(state: &AppState, session: &RequestSession) -> Result<Ve
             Err(e) => return Err(e.into()),
         };
         let ids: Vec<i64> = gh_repos.iter().map(|r| r.id).collect();
-        let known: HashMap<i64, Repo> = repos::by_github_ids(&state.db, &ids)
+        let mut known: HashMap<i64, Repo> = repos::by_github_ids(&state.db, &ids)
             .await?
             .into_iter()
             .filter_map(|r| Some((r.github_id?, r)))
             .collect();
+        // GitHub's answer is news about renames and visibility: take it in.
+        for g in &gh_repos {
+            if let Some(repo) = known.get(&g.id)
+                && (repo.is_private() != g.private || repo.owner != g.owner.login || repo.name != g.name)
+            {
+                access::follow(state, g.id, g).await;
+                if let Some(now) = repos::by_github_id(&state.db, g.id).await? {
+                    known.insert(g.id, now);
+                }
+            }
+        }
         let latest = latest_builds(state, known.values().map(|r| r.id).collect()).await?;
         let mut out: Vec<RepoSummary> = gh_repos
             .into_iter()
             .map(|g| {
                 let permission = g.permission();
-                state.access.put(user.id, &g.full_name, permission);
+                state.access.put(user.id, g.id, permission);
                 match known.get(&g.id) {
                     Some(repo) => repo_summary(repo, permission, latest.get(&repo.id), g.description.clone()),
                     None => RepoSummary {
@@ -125,6 +138,15 @@ pub async fn list_repos(state: &AppState, session: &RequestSession) -> Result<Ve
                 }
             })
             .collect();
+        if access::is_server_admin(state, session) {
+            // Server admins see every repository Sicuro watches, theirs or not.
+            for repo in repos::list(&state.db).await? {
+                if repo.is_watched() && !out.iter().any(|r| r.id == Some(repo.id)) {
+                    let last = builds::latest_per_repo(&state.db, &[repo.id]).await?;
+                    out.push(repo_summary(&repo, Permission::Admin, last.first(), None));
+                }
+            }
+        }
         out.sort_by_key(|r| !r.watched);
         return Ok(out);
     }
@@ -240,6 +262,8 @@ pub async fn build_detail(state: &AppState, repo: &Repo, b: &Build, p: Permissio
         log_lines: b.log_lines,
         can_cancel: p >= Permission::Push && !status.is_finished(),
         can_rebuild: p >= Permission::Push && status.is_finished(),
+        can_approve: p >= Permission::Push && status == BuildStatus::Waiting,
+        approved_by: b.approved_by.clone(),
         rebuild_of: b.rebuild_of,
     })
 }

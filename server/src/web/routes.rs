@@ -12,7 +12,7 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use sicuro_types::routes::path;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::{AppState, api, auth, badge, csrf, events, healthz, logs, pages, session, webhook};
+use super::{AppState, api, auth, badge, csrf, events, healthz, host_check, logs, pages, session, webhook};
 
 /// The JSON API and the streams.
 fn api_routes() -> Router<AppState> {
@@ -36,6 +36,8 @@ fn api_routes() -> Router<AppState> {
         .route(path::BUILD_LOG_STREAM, get(logs::stream))
         .route(path::BUILD_CANCEL, post(api::builds::cancel))
         .route(path::BUILD_REBUILD, post(api::builds::rebuild))
+        .route(path::BUILD_APPROVE, post(api::builds::approve))
+        .route(path::BUILD_DECLINE, post(api::builds::decline))
 }
 
 /// Sign-in and sign-out.
@@ -69,6 +71,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect))
         .layer(axum::middleware::from_fn_with_state(state.clone(), session::layer))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), host_check::check))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),
