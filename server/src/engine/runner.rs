@@ -190,19 +190,23 @@ async fn run_plan(deps: &RunnerDeps, job: &Job, plan: &Plan, log: &mut LogWriter
     );
     let _ = log.flush();
 
-    // Images: the job's and the services'.
+    // Images: the job's and the services'; each runs as the reference `ensure` returns.
     let mut images: Vec<&str> = vec![plan.image.as_str()];
     images.extend(plan.services.iter().map(|s| s.image()));
+    let mut references = HashMap::new();
     for image in images {
         let mut progress = |line: &str| {
             log.push(LineKind::Output, line);
             let _ = log.flush();
         };
-        if let Err(e) = deps.images.ensure(image, &mut progress).await {
-            let message = e.to_string();
-            log.push(LineKind::Notice, &message);
-            return Verdict::error(message);
-        }
+        match deps.images.ensure(image, &mut progress).await {
+            Ok(reference) => references.insert(image, reference),
+            Err(e) => {
+                let message = e.to_string();
+                log.push(LineKind::Notice, &message);
+                return Verdict::error(message);
+            }
+        };
     }
 
     // A network private to this build, when it has services.
@@ -229,7 +233,8 @@ async fn run_plan(deps: &RunnerDeps, job: &Job, plan: &Plan, log: &mut LogWriter
         for &kind in &plan.services {
             let name = object_name(deps, job, kind.name());
             remove_stale(&docker, &name).await;
-            let id = match services::start(&docker, kind, &name, network, labels(deps, job, "service")).await {
+            let image = &references[kind.image()];
+            let id = match services::start(&docker, kind, image, &name, network, labels(deps, job, "service")).await {
                 Ok(id) => id,
                 Err(e) => return Verdict::error(e.to_string()),
             };
@@ -282,7 +287,7 @@ async fn run_plan(deps: &RunnerDeps, job: &Job, plan: &Plan, log: &mut LogWriter
     let name = object_name(deps, job, "job");
     remove_stale(&docker, &name).await;
     let body = ContainerCreateBody {
-        image: Some(plan.image.clone()),
+        image: Some(references[plan.image.as_str()].clone()),
         entrypoint: Some(vec!["bash".into()]),
         cmd: Some(vec!["/sicuro/run.sh".into()]),
         working_dir: Some("/workspace".into()),

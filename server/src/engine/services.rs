@@ -20,10 +20,12 @@ pub enum ServiceError {
     NotReady(&'static str),
 }
 
-/// Creates and starts a service container on `network` (reachable as its name); returns its id.
+/// Creates and starts a service container of `image` (the reference of `kind`'s image to run) on
+/// `network`, reachable as its name; returns its id.
 pub async fn start(
     docker: &Docker,
     kind: ServiceKind,
+    image: &str,
     name: &str,
     network: &str,
     labels: std::collections::HashMap<String, String>,
@@ -33,7 +35,7 @@ pub async fn start(
         message: e.to_string(),
     };
     let body = ContainerCreateBody {
-        image: Some(kind.image().to_string()),
+        image: Some(image.to_string()),
         labels: Some(labels),
         host_config: Some(HostConfig {
             network_mode: Some(network.to_string()),
