@@ -17,6 +17,7 @@ use crate::engine::checkout::working_tree_tar;
 use crate::engine::docker::DockerHandle;
 use crate::engine::images::{BuildArgs, Images};
 use crate::engine::log_store::{LogStore, plain_text};
+use crate::engine::project_files::ProjectFiles;
 use crate::engine::runner::{self, CacheSpec, Job, RunnerDeps, StopRequest};
 use crate::engine::sicuro_json;
 
@@ -38,6 +39,7 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).context("sicuro.json could not be read"),
     };
+    let project_files = ProjectFiles::read_dir(&path).context("the project's files could not be read")?;
     let source_tar = working_tree_tar(&path).await?;
     let logs_dir = tempfile::tempdir()?;
     let logs = LogStore::new(logs_dir.path())?;
@@ -62,6 +64,7 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
         key: format!("run-{}", std::process::id()),
         root_files,
         sicuro_json,
+        project_files,
         github_language: None,
         source_tar,
         env: vec![("CI".into(), "true".into()), ("SICURO".into(), "true".into())],

@@ -7,6 +7,7 @@ use std::time::Duration;
 use app::api::{BuildStatus, LineKind, format_duration};
 use tokio_util::sync::CancellationToken;
 
+use super::project_files::{self, ProjectFiles};
 use super::runner::{self, CacheSpec, Job, RunnerDeps, StopRequest, Verdict};
 use super::sicuro_json;
 use super::{Engine, checkout::CheckoutError};
@@ -164,6 +165,19 @@ async fn prepare(engine: &Engine, repo: &Repo, build: &Build) -> Result<Job, Ver
         .await
         .map_err(checkout_error)?
         .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut project_files = ProjectFiles::default();
+    for name in project_files::NAMES
+        .iter()
+        .filter(|n| root_files.iter().any(|f| f == *n))
+    {
+        if let Some(bytes) = mirrors
+            .read_file(repo.id, &build.commit_sha, name)
+            .await
+            .map_err(checkout_error)?
+        {
+            project_files.insert(name, &bytes);
+        }
+    }
     let source_tar = mirrors
         .archive(repo.id, &build.commit_sha)
         .await
@@ -187,6 +201,7 @@ async fn prepare(engine: &Engine, repo: &Repo, build: &Build) -> Result<Job, Ver
         key: build.id.to_string(),
         root_files,
         sicuro_json,
+        project_files,
         github_language: repo.language.clone(),
         source_tar,
         env: build_env(repo, build),

@@ -4,6 +4,8 @@
 use std::time::Duration;
 
 use super::language::{Language, requirements_files};
+use super::project_files::ProjectFiles;
+use super::python_tests;
 use super::services::ServiceKind;
 use super::sicuro_json::{PhaseConfig, SicuroJson, SicuroJsonError};
 
@@ -54,6 +56,17 @@ impl Plan {
         sicuro_json: Option<&str>,
         github_language: Option<&str>,
     ) -> Result<Plan, PlanError> {
+        Self::for_project(root_files, &ProjectFiles::default(), sicuro_json, github_language)
+    }
+
+    /// As [`Plan::new`], with the contents of the root files the defaults depend on
+    /// (`pyproject.toml`'s test extra and dependency group).
+    pub fn for_project(
+        root_files: &[String],
+        project_files: &ProjectFiles,
+        sicuro_json: Option<&str>,
+        github_language: Option<&str>,
+    ) -> Result<Plan, PlanError> {
         let config = sicuro_json.map(SicuroJson::parse).transpose()?;
         let language = config
             .as_ref()
@@ -63,17 +76,29 @@ impl Plan {
             .or_else(|| github_language.and_then(Language::parse));
         let Some(config) = config else {
             let language = language.ok_or(PlanError::NoLanguage)?;
-            return Ok(Self::from_parts(Some(language), root_files, &SicuroJson::default()));
+            return Ok(Self::from_parts(
+                Some(language),
+                root_files,
+                project_files,
+                &SicuroJson::default(),
+            ));
         };
-        let plan = Self::from_parts(language, root_files, &config);
+        let plan = Self::from_parts(language, root_files, project_files, &config);
         if plan.language.is_none() && plan.phases.iter().all(|p| p.commands.is_empty()) {
             return Err(PlanError::NothingToRun);
         }
         Ok(plan)
     }
 
-    fn from_parts(language: Option<Language>, root_files: &[String], config: &SicuroJson) -> Plan {
-        let defaults = language.map(|l| defaults(l, root_files)).unwrap_or_default();
+    fn from_parts(
+        language: Option<Language>,
+        root_files: &[String],
+        project_files: &ProjectFiles,
+        config: &SicuroJson,
+    ) -> Plan {
+        let defaults = language
+            .map(|l| defaults(l, root_files, project_files))
+            .unwrap_or_default();
         let configs = [&config.dependencies, &config.setup, &config.test];
         let phases = PHASES
             .iter()
@@ -110,6 +135,18 @@ impl Plan {
     /// Every command in order, as numbered by the script's markers.
     pub fn commands(&self) -> impl Iterator<Item = &str> {
         self.phases.iter().flat_map(|p| p.commands.iter().map(String::as_str))
+    }
+
+    /// The phase of the command at `index` (as numbered by [`Plan::commands`]).
+    pub fn phase_of(&self, index: usize) -> Option<&'static str> {
+        let mut first = 0;
+        for phase in &self.phases {
+            if index < first + phase.commands.len() {
+                return Some(phase.name);
+            }
+            first += phase.commands.len();
+        }
+        None
     }
 
     /// The bash script that runs every phase in one shell. Lines starting with
@@ -164,7 +201,7 @@ impl Defaults {
 }
 
 /// Each language's defaults (REFERENCE.md §1), decided from the files the repository has.
-fn defaults(language: Language, root_files: &[String]) -> Defaults {
+fn defaults(language: Language, root_files: &[String], project_files: &ProjectFiles) -> Defaults {
     let has = |name: &str| root_files.iter().any(|f| f == name);
     let v = |cmds: &[&str]| cmds.iter().map(|c| c.to_string()).collect::<Vec<_>>();
     match language {
@@ -188,7 +225,12 @@ fn defaults(language: Language, root_files: &[String]) -> Defaults {
                 .map(|f| format!("pip install -r {f}"))
                 .collect();
             if has("pyproject.toml") || has("setup.py") {
-                setup.push("pip install -e .".into());
+                // The project with what it declares for its tests (extra, dependency group).
+                let tests = project_files
+                    .get("pyproject.toml")
+                    .map(python_tests::test_deps)
+                    .unwrap_or_default();
+                setup.push(tests.install_command());
             }
             Defaults {
                 dependencies: Vec::new(),
@@ -263,6 +305,27 @@ mod tests {
         assert_eq!(commands(&go), [vec![], vec!["go mod download"], vec!["go test ./..."]]);
         let rust = Plan::new(&files(&["Cargo.toml"]), None, None).unwrap();
         assert_eq!(commands(&rust)[2], ["cargo test"]);
+    }
+
+    #[test]
+    fn python_installs_the_test_extra_and_group_its_pyproject_declares() {
+        let mut project = ProjectFiles::default();
+        project.insert(
+            "pyproject.toml",
+            b"[project]\nname = \"p\"\n[project.optional-dependencies]\ntesting = [\"pytest\"]\n\
+              [dependency-groups]\ntests = [\"pytest-cov\"]\n",
+        );
+        let py = Plan::for_project(&files(&["pyproject.toml", "requirements.txt"]), &project, None, None).unwrap();
+        assert_eq!(
+            commands(&py)[1],
+            [
+                "pip install -r requirements.txt",
+                "pip install -e '.[testing]' --group tests"
+            ]
+        );
+        // Without the contents, the plain install of before.
+        let py = Plan::new(&files(&["pyproject.toml"]), None, None).unwrap();
+        assert_eq!(commands(&py)[1], ["pip install -e ."]);
     }
 
     #[test]

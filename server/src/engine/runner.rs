@@ -24,6 +24,7 @@ use super::limits::{JobLimits, format_bytes};
 use super::log_store::LogWriter;
 use super::output::{LineAssembler, Piece};
 use super::plan::{PHASES, Plan};
+use super::project_files::ProjectFiles;
 use super::services;
 
 /// What the runner needs from the outside world.
@@ -49,6 +50,8 @@ pub struct Job {
     /// Names of the files at the source's root (for language detection and defaults).
     pub root_files: Vec<String>,
     pub sicuro_json: Option<String>,
+    /// Contents of the root files the default commands depend on (`pyproject.toml`).
+    pub project_files: ProjectFiles,
     pub github_language: Option<String>,
     /// The source tree as a tar archive whose paths start with `workspace/`.
     pub source_tar: Vec<u8>,
@@ -94,8 +97,9 @@ pub async fn run(
     stop: CancellationToken,
     stop_reason: impl Fn() -> StopRequest,
 ) -> Verdict {
-    let plan = match Plan::new(
+    let plan = match Plan::for_project(
         &job.root_files,
+        &job.project_files,
         job.sicuro_json.as_deref(),
         job.github_language.as_deref(),
     ) {
@@ -417,12 +421,21 @@ async fn run_plan(deps: &RunnerDeps, job: &Job, plan: &Plan, log: &mut LogWriter
     if !reasons.is_empty() {
         message = format!("{message}: {}", reasons.join("; "));
     }
+    if let Some(advice) = last_command.and_then(|i| missing_command_advice(plan, i as usize, exit_code)) {
+        message = format!("{message}. {advice}");
+    }
     log.push(LineKind::Notice, &message);
     Verdict {
         status: BuildStatus::Failure,
         exit_code: Some(exit_code),
         message: Some(message),
     }
+}
+
+/// What to do when the command at `index` failed because a program is missing from the image.
+fn missing_command_advice(plan: &Plan, index: usize, exit_code: i64) -> Option<String> {
+    let command = plan.commands().nth(index)?;
+    super::missing_command::advice(command, plan.phase_of(index)?, exit_code)
 }
 
 /// Copies the job's output into the log until the container's streams close. Lines are flushed
