@@ -8,7 +8,7 @@ use serde::Deserialize;
 pub const TEST_EXTRAS: &[&str] = &["test", "tests", "testing"];
 /// Dependency groups (`[dependency-groups]`): the first present. `dev` only when there is no
 /// test group (it is uv's default group, and it usually includes the test dependencies).
-pub const TEST_GROUPS: &[&str] = &["test", "tests", "dev"];
+pub const TEST_GROUPS: &[&str] = &["test", "tests", "testing", "dev"];
 
 #[derive(Debug, Default, PartialEq)]
 pub struct TestDeps {
@@ -99,6 +99,13 @@ mod tests {
             }
         );
         assert_eq!(deps.install_command(), "pip install -e '.[tests]' --group tests");
+    }
+
+    #[test]
+    fn testing_is_a_test_group_too() {
+        // pluggy's: `dev` has only pre-commit and tox.
+        let deps = test_deps("[dependency-groups]\ndev = [\"tox\"]\ntesting = [\"pytest\"]\n");
+        assert_eq!(deps.group.as_deref(), Some("testing"));
     }
 
     #[test]
