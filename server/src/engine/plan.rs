@@ -230,7 +230,11 @@ fn defaults(language: Language, root_files: &[String], project_files: &ProjectFi
                     .get("pyproject.toml")
                     .map(python_tests::test_deps)
                     .unwrap_or_default();
-                setup.push(tests.install_command());
+                setup.push(if has("uv.lock") && has("pyproject.toml") {
+                    tests.uv_sync_command()
+                } else {
+                    tests.install_command()
+                });
             }
             Defaults {
                 dependencies: Vec::new(),
@@ -322,6 +326,12 @@ mod tests {
                 "pip install -r requirements.txt",
                 "pip install -e '.[testing]' --group tests"
             ]
+        );
+        // A uv.lock: its versions, with the same group.
+        let py = Plan::for_project(&files(&["pyproject.toml", "uv.lock"]), &project, None, None).unwrap();
+        assert_eq!(
+            commands(&py)[1],
+            ["uv sync --locked --active --inexact --no-default-groups --group tests --extra testing"]
         );
         // Without the contents, the plain install of before.
         let py = Plan::new(&files(&["pyproject.toml"]), None, None).unwrap();

@@ -1,6 +1,7 @@
 //! What a Python project declares for its tests in `pyproject.toml`, so that the default setup
 //! installs it the way the project's own CI does: the project with its test extra
-//! (`pip install -e '.[tests]'`) and its PEP 735 test dependency group (`--group tests`).
+//! (`pip install -e '.[tests]'`) and its PEP 735 test dependency group (`--group tests`) — or,
+//! when it locks them in `uv.lock`, the locked versions (`uv sync --locked`).
 
 use serde::Deserialize;
 
@@ -73,6 +74,22 @@ impl TestDeps {
     }
 }
 
+impl TestDeps {
+    /// The install command for a project that locks its dependencies in `uv.lock`: the locked
+    /// versions, into the image's virtual environment (`--active`), keeping what is already
+    /// there (`--inexact`: pytest stays), with only the test group and extras.
+    pub fn uv_sync_command(&self) -> String {
+        let mut cmd = "uv sync --locked --active --inexact --no-default-groups".to_string();
+        if let Some(group) = &self.group {
+            cmd.push_str(&format!(" --group {group}"));
+        }
+        for extra in &self.extras {
+            cmd.push_str(&format!(" --extra {extra}"));
+        }
+        cmd
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -99,6 +116,22 @@ mod tests {
             }
         );
         assert_eq!(deps.install_command(), "pip install -e '.[tests]' --group tests");
+    }
+
+    #[test]
+    fn a_uv_lock_is_installed_with_uv_sync() {
+        let deps = TestDeps {
+            extras: vec!["test".into(), "testing".into()],
+            group: Some("tests".into()),
+        };
+        assert_eq!(
+            deps.uv_sync_command(),
+            "uv sync --locked --active --inexact --no-default-groups --group tests --extra test --extra testing"
+        );
+        assert_eq!(
+            TestDeps::default().uv_sync_command(),
+            "uv sync --locked --active --inexact --no-default-groups"
+        );
     }
 
     #[test]

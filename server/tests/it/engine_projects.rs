@@ -12,6 +12,10 @@ async fn real_projects_failure_classes_build_on_their_own_defaults() {
     // (fixture, a command its log must echo: the default that makes it pass)
     let cases = [
         ("python-test-deps", "pip install -e '.[tests]' --group test"),
+        (
+            "python-uv-lock",
+            "uv sync --locked --active --inexact --no-default-groups --group test",
+        ),
         ("python-basic-set", "pytest"),
         ("node-modern", "npm test"),
         ("go-modern", "go test ./..."),
