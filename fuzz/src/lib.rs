@@ -20,6 +20,9 @@ pub mod sicuro_json;
 #[path = "../../server/src/engine/plan.rs"]
 pub mod plan;
 
+#[path = "../../server/src/engine/node_package_manager.rs"]
+pub mod node_package_manager;
+
 #[path = "../../server/src/engine/project_files.rs"]
 pub mod project_files;
 

@@ -13,6 +13,7 @@ pub mod language;
 pub mod limits;
 pub mod log_store;
 pub mod missing_command;
+pub mod node_package_manager;
 pub mod output;
 pub mod plan;
 pub mod project_files;

@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use super::language::{Language, requirements_files};
+use super::node_package_manager;
 use super::project_files::ProjectFiles;
 use super::python_tests;
 use super::services::ServiceKind;
@@ -60,7 +61,7 @@ impl Plan {
     }
 
     /// As [`Plan::new`], with the contents of the root files the defaults depend on
-    /// (`pyproject.toml`'s test extra and dependency group).
+    /// (`pyproject.toml`'s test extra and dependency group, `package.json`'s package manager).
     pub fn for_project(
         root_files: &[String],
         project_files: &ProjectFiles,
@@ -210,15 +211,14 @@ fn defaults(language: Language, root_files: &[String], project_files: &ProjectFi
             setup: v(&["bundle install"]),
             test: v(&["bundle exec rake test"]),
         },
-        Language::Node => Defaults {
-            dependencies: v(&["export NODE_ENV=test"]),
-            setup: v(&[if has("package-lock.json") || has("npm-shrinkwrap.json") {
-                "npm ci"
-            } else {
-                "npm install"
-            }]),
-            test: v(&["npm test"]),
-        },
+        Language::Node => {
+            let manager = node_package_manager::detect(root_files, project_files.get("package.json"));
+            Defaults {
+                dependencies: v(&["export NODE_ENV=test"]),
+                setup: manager.setup(root_files),
+                test: vec![manager.test()],
+            }
+        }
         Language::Python => {
             let mut setup: Vec<String> = requirements_files(root_files)
                 .into_iter()

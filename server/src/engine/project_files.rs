@@ -5,8 +5,9 @@
 use std::collections::BTreeMap;
 
 /// The files whose contents decide default commands: `pyproject.toml` names the test extra and
-/// the test dependency group a Python project installs.
-pub const NAMES: &[&str] = &["pyproject.toml"];
+/// the test dependency group a Python project installs, `package.json` the package manager of
+/// a Node project (`packageManager`).
+pub const NAMES: &[&str] = &["pyproject.toml", "package.json"];
 
 /// Larger files are left out (treated as unreadable): no real project's manifest comes near.
 pub const MAX_BYTES: usize = 1024 * 1024;

@@ -18,6 +18,7 @@ async fn real_projects_failure_classes_build_on_their_own_defaults() {
         ),
         ("python-basic-set", "pytest"),
         ("node-modern", "npm test"),
+        ("node-pnpm", "pnpm install --frozen-lockfile"),
         ("go-modern", "go test ./..."),
         ("rust-unlocked-msrv", "cargo test"),
     ];
