@@ -244,7 +244,13 @@ fn defaults(language: Language, root_files: &[String], project_files: &ProjectFi
         }
         Language::Go => Defaults {
             dependencies: Vec::new(),
-            setup: v(&["go mod download"]),
+            // A module that vendors its dependencies builds from `vendor/` (Go's default with
+            // vendor/modules.txt); `go mod download` would fetch them all again, or fail offline.
+            setup: if has("vendor") {
+                Vec::new()
+            } else {
+                v(&["go mod download"])
+            },
             test: v(&["go test ./..."]),
         },
         Language::Rust => Defaults {
@@ -307,6 +313,8 @@ mod tests {
         );
         let go = Plan::new(&files(&["go.mod"]), None, None).unwrap();
         assert_eq!(commands(&go), [vec![], vec!["go mod download"], vec!["go test ./..."]]);
+        let vendored = Plan::new(&files(&["go.mod", "vendor"]), None, None).unwrap();
+        assert_eq!(commands(&vendored), [vec![], vec![], vec!["go test ./..."]]);
         let rust = Plan::new(&files(&["Cargo.toml"]), None, None).unwrap();
         assert_eq!(commands(&rust)[2], ["cargo test"]);
     }

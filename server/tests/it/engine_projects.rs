@@ -20,6 +20,7 @@ async fn real_projects_failure_classes_build_on_their_own_defaults() {
         ("node-modern", "npm test"),
         ("node-pnpm", "pnpm install --frozen-lockfile"),
         ("go-modern", "go test ./..."),
+        ("go-vendored", "go test ./..."),
         ("rust-unlocked-msrv", "cargo test"),
     ];
     let runs = cases.iter().map(|(fixture, command)| {
