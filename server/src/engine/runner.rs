@@ -50,7 +50,7 @@ pub struct Job {
     /// Names of the files at the source's root (for language detection and defaults).
     pub root_files: Vec<String>,
     pub sicuro_json: Option<String>,
-    /// Contents of the root files the default commands depend on (`pyproject.toml`).
+    /// Contents of the root files the default commands depend on (`pyproject.toml`, `package.json`).
     pub project_files: ProjectFiles,
     pub github_language: Option<String>,
     /// The source tree as a tar archive whose paths start with `workspace/`.
