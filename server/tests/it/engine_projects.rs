@@ -29,7 +29,9 @@ async fn real_projects_failure_classes_build_on_their_own_defaults() {
             let (repo, git) = t.fixture_repo(fixture).await;
             let b = t.build(&repo, &git.head()).await;
             let done = t.finished(b.id).await;
-            (*fixture, *command, done, t.log(b.id).await, b.id)
+            let log = t.log(b.id).await;
+            t.engine.clear_caches(repo.id).await.unwrap();
+            (*fixture, *command, done, log, b.id)
         }
     });
     for (fixture, command, done, log, id) in futures::future::join_all(runs).await {
@@ -66,6 +68,7 @@ async fn a_command_missing_from_the_image_says_which_and_how_to_add_it() {
         .await;
     let b = t.build(&repo, &git.head()).await;
     let done = t.finished(b.id).await;
+    t.engine.clear_caches(repo.id).await.unwrap();
     let error = done.error.clone().unwrap_or_default();
     assert_eq!(done.status(), BuildStatus::Failure, "{error}");
     let advice = r#"{"dependencies": {"custom": ["apt-get update", "apt-get install -y protoc"]}}"#;
@@ -89,6 +92,7 @@ async fn a_command_missing_from_the_image_says_which_and_how_to_add_it() {
         .await;
     let b = t.build(&repo, &git.head()).await;
     let done = t.finished(b.id).await;
+    t.engine.clear_caches(repo.id).await.unwrap();
     assert_eq!(done.status(), BuildStatus::Failure);
     assert!(!done.error.unwrap_or_default().contains("apt-get"));
 }
@@ -108,7 +112,9 @@ async fn every_language_image_carries_the_basic_set() {
                 "setup": {"override": true}, "test": {"override": true, "custom": [check]}});
             let (repo, git) = t.script_repo(&format!("basic-{lang}"), &json.to_string(), &[]).await;
             let b = t.build(&repo, &git.head()).await;
-            (lang, t.finished(b.id).await, t.log_text(b.id).await)
+            let done = t.finished(b.id).await;
+            t.engine.clear_caches(repo.id).await.unwrap();
+            (lang, done, t.log_text(b.id).await)
         }
     });
     for (lang, done, log) in futures::future::join_all(runs).await {
