@@ -19,6 +19,7 @@ use crate::engine::executor::docker::images::BuildArgs;
 use crate::engine::job::{self, CacheOwner, JobInputs};
 use crate::engine::log_store::{LogEvent, LogStore};
 use crate::engine::plan::Plan;
+use crate::engine::project_files::ProjectFiles;
 use crate::engine::sicuro_json;
 use crate::engine::verdict::{StopRequest, Verdict};
 
@@ -43,6 +44,7 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(e).context("sicuro.json could not be read"),
     };
+    let project_files = ProjectFiles::read_dir(&path).context("the project's files could not be read")?;
     let source_tar = working_tree_tar(&path).await?;
     let logs_dir = tempfile::tempdir()?;
     let logs = LogStore::new(logs_dir.path())?;
@@ -58,7 +60,7 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
             }
         })
     };
-    let verdict = match Plan::new(&root_files, sicuro_json.as_deref(), None) {
+    let verdict = match Plan::for_project(&root_files, &project_files, sicuro_json.as_deref(), None) {
         Err(e) => {
             let message = e.to_string();
             log.push(LineKind::Notice, &message);

@@ -12,6 +12,7 @@ use super::checkout::CheckoutError;
 use super::job::{self, CacheOwner, JobInputs};
 use super::log_store::LogWriter;
 use super::plan::Plan;
+use super::project_files::{self, ProjectFiles};
 use super::sicuro_json;
 use super::verdict::{StopRequest, Verdict};
 use crate::db::builds::{self, Build, Finish};
@@ -154,6 +155,8 @@ pub async fn record_internal_error(engine: &Engine, repo: &Arc<Repo>, build_id: 
 struct CheckedOut {
     root_files: Vec<String>,
     sicuro_json: Option<String>,
+    /// The root files the defaults depend on (`pyproject.toml`, `package.json`).
+    project_files: ProjectFiles,
     github_language: Option<String>,
     source_tar: Vec<u8>,
 }
@@ -189,6 +192,19 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
         .await
         .map_err(checkout_error)?
         .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut project_files = ProjectFiles::default();
+    for name in project_files::NAMES
+        .iter()
+        .filter(|n| root_files.iter().any(|f| f == *n))
+    {
+        if let Some(bytes) = mirrors
+            .read_file(repo.id, &build.commit_sha, name)
+            .await
+            .map_err(checkout_error)?
+        {
+            project_files.insert(name, &bytes);
+        }
+    }
     let source_tar = mirrors
         .archive(repo.id, &build.commit_sha)
         .await
@@ -196,6 +212,7 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
     Ok(CheckedOut {
         root_files,
         sicuro_json,
+        project_files,
         github_language: repo.language.clone(),
         source_tar,
     })
@@ -208,7 +225,12 @@ fn plan(c: CheckedOut, build: &Build, log: &mut LogWriter) -> Result<(Plan, Vec<
         &format!("Checked out {} ({})", short(&build.commit_sha), describe_ref(build)),
     );
     let _ = log.flush();
-    let plan = Plan::new(&c.root_files, c.sicuro_json.as_deref(), c.github_language.as_deref())
+    let plan = Plan::for_project(
+        &c.root_files,
+        &c.project_files,
+        c.sicuro_json.as_deref(),
+        c.github_language.as_deref(),
+    )
         .map_err(|e| Verdict::error(e.to_string()))?;
     Ok((plan, c.source_tar))
 }

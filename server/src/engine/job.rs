@@ -71,7 +71,11 @@ pub async fn run(
         timeout,
         ran_for: out.ran_for(),
     };
-    let verdict = verdict::from_end(facts, stop_reason);
+    let last_index = out.last_command_index();
+    let mut verdict = verdict::from_end(facts, stop_reason);
+    if let Some(advice) = missing_command_advice(plan, last_index, &verdict) {
+        verdict.message = verdict.message.map(|m| format!("{m}. {advice}"));
+    }
     if verdict.status == sicuro_types::BuildStatus::Failure
         && let Some(m) = &verdict.message
     {
@@ -115,6 +119,13 @@ fn announce(plan: &Plan, inputs: &JobInputs, log: &mut LogWriter) {
         ),
     );
     let _ = log.flush();
+}
+
+/// What to do when a command failed because a program is missing from the image.
+fn missing_command_advice(plan: &Plan, last_index: Option<usize>, verdict: &Verdict) -> Option<String> {
+    let (index, code) = (last_index?, verdict.exit_code?);
+    let command = plan.commands().nth(index)?;
+    super::missing_command::advice(command, plan.phase_of(index)?, code)
 }
 
 /// The job as plain data for the executor.

@@ -37,6 +37,11 @@ impl<'a> LogOutput<'a> {
         self.started.map_or(Duration::ZERO, |s| s.elapsed())
     }
 
+    /// The index (in the plan's order) of the command that ran last.
+    pub fn last_command_index(&self) -> Option<usize> {
+        self.last_command
+    }
+
     /// The command that ran last (the one that failed, when the job failed).
     pub fn last_command(&self) -> Option<&str> {
         self.last_command.and_then(|i| self.commands.get(i)).map(String::as_str)

@@ -9,6 +9,7 @@ mod crash_recovery;
 mod docker_outage;
 mod engine_languages;
 mod engine_pipeline;
+mod engine_projects;
 mod engine_runtime;
 mod github_access;
 mod github_artefacts;

@@ -57,34 +57,40 @@ impl DockerExecutor {
             instance: &self.instance,
             key: &job.key,
         };
-        let image = self.ensure_images(job, out).await?;
+        let images = self.ensure_images(job, out).await?;
         let network = network::create(&docker, &objects, res).await?;
-        let sandbox = sandbox::start(&docker, &objects, job, &network, res).await?;
-        services::start_all(&docker, &objects, &job.services, &sandbox, out, res).await?;
+        let sandbox = sandbox::start(&docker, &objects, job, &images[sandbox::IMAGE], &network, res).await?;
+        services::start_all(&docker, &objects, &job.services, &images, &sandbox, out, res).await?;
         let mounts = caches::mounts(&docker, &self.instance, &job.caches).await?;
-        let container = container::create(&docker, &objects, job, &image, &sandbox, mounts).await?;
+        let image = &images[&job.main.image];
+        let container = container::create(&docker, &objects, job, image, &sandbox, mounts).await?;
         res.containers.push(container.clone());
         container::upload(&docker, &container, job).await?;
         let output = container::attach_and_start(&docker, &container).await?;
         stream::run_to_end(&docker, &container, output, job, out).await
     }
 
-    /// The job's image and its services', built or pulled when missing; returns the job's.
-    async fn ensure_images(&self, job: &JobSpec, out: &mut dyn JobOutput) -> Result<String, JobEnd> {
+    /// The sandbox's, the job's and its services' images, built or pulled when missing; each
+    /// name (`sicuro/node`) maps to the reference to run (its recipe version's tag).
+    async fn ensure_images(&self, job: &JobSpec, out: &mut dyn JobOutput) -> Result<HashMap<String, String>, JobEnd> {
         let mut wanted = vec![sandbox::IMAGE.to_string(), job.main.image.clone()];
         wanted.extend(job.services.iter().map(|s| s.kind.image().to_string()));
-        for image in &wanted {
+        let mut references = HashMap::new();
+        for image in wanted {
             let mut progress = |line: &str| {
                 out.progress(line);
                 out.flush();
             };
-            if let Err(e) = self.images.ensure(image, &mut progress).await {
-                let message = e.to_string();
-                out.notice(&message);
-                return Err(JobEnd::Failed(message));
-            }
+            match self.images.ensure(&image, &mut progress).await {
+                Ok(reference) => references.insert(image, reference),
+                Err(e) => {
+                    let message = e.to_string();
+                    out.notice(&message);
+                    return Err(JobEnd::Failed(message));
+                }
+            };
         }
-        Ok(job.main.image.clone())
+        Ok(references)
     }
 }
 

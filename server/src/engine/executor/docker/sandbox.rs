@@ -22,13 +22,14 @@ pub async fn start(
     docker: &Docker,
     objects: &Objects<'_>,
     job: &JobSpec,
+    image: &str,
     network: &str,
     res: &mut Resources,
 ) -> Result<String, JobEnd> {
     let name = objects.name("sandbox");
     remove_stale(docker, &name).await;
     let body = ContainerCreateBody {
-        image: Some(IMAGE.into()),
+        image: Some(image.into()),
         cmd: Some(vec!["sh".into(), "-c".into(), script(&job.network.blocked)]),
         labels: Some(objects.labels("sandbox")),
         host_config: Some(HostConfig {

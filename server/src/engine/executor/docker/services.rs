@@ -1,6 +1,7 @@
 //! Service containers (PostgreSQL, Redis) started fresh for one build, on a network private to
 //! that build, and waited for until they accept connections.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
@@ -29,6 +30,7 @@ pub async fn start_all(
     docker: &Docker,
     objects: &Objects<'_>,
     services: &[ServiceSpec],
+    images: &HashMap<String, String>,
     sandbox: &str,
     out: &mut dyn JobOutput,
     res: &mut Resources,
@@ -37,7 +39,8 @@ pub async fn start_all(
         let kind = service.kind;
         let name = objects.name(kind.name());
         remove_stale(docker, &name).await;
-        let id = start(docker, service, &name, sandbox, objects.labels("service"))
+        let image = images.get(kind.image()).map_or(kind.image(), String::as_str);
+        let id = start(docker, service, image, &name, sandbox, objects.labels("service"))
             .await
             .map_err(|e| JobEnd::Failed(e.to_string()))?;
         res.containers.push(id.clone());
@@ -55,11 +58,13 @@ pub async fn start_all(
     Ok(())
 }
 
-/// Creates and starts a service container in the build's sandbox (reachable on localhost, and
-/// by its name, which the sandbox's hosts file maps there); returns its id.
+/// Creates and starts a service container of `image` (the reference of its image to run) in the
+/// build's sandbox (reachable on localhost, and by its name, which the sandbox's hosts file maps
+/// there); returns its id.
 async fn start(
     docker: &Docker,
     service: &ServiceSpec,
+    image: &str,
     name: &str,
     sandbox: &str,
     labels: std::collections::HashMap<String, String>,
@@ -71,7 +76,7 @@ async fn start(
         message: e.to_string(),
     };
     let body = ContainerCreateBody {
-        image: Some(kind.image().to_string()),
+        image: Some(image.to_string()),
         labels: Some(labels),
         host_config: Some(HostConfig {
             network_mode: Some(Objects::in_sandbox(sandbox)),
