@@ -195,9 +195,7 @@ pub async fn check(
 ) -> Result<(Repo, Permission)> {
     let p = access::permission(state, session, &repo).await;
     if p < Permission::Read {
-        if session.user.is_none() && state.github.is_some() {
-            return Err(WebError::SignInRequired);
-        }
+        // The same answer as for a repository that does not exist: a stranger learns nothing.
         return Err(not_found(format!("repository {}", repo.slug())));
     }
     if p < need {

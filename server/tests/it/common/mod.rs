@@ -337,6 +337,23 @@ pub async fn leftovers(engine: &Engine, build_id: i64) -> (usize, usize) {
     (c, n)
 }
 
+/// The build's job containers still present (its sandbox and services not counted).
+pub async fn job_containers(engine: &Engine, build_id: i64) -> usize {
+    use bollard::query_parameters::ListContainersOptionsBuilder;
+    use sicuro::engine::executor::docker::client::{LABEL_BUILD, LABEL_INSTANCE, LABEL_ROLE, label_filter};
+    let docker = sicuro::engine::executor::docker::client::DockerHandle::new()
+        .get()
+        .await
+        .unwrap();
+    let key = build_id.to_string();
+    let filters = label_filter(&[(LABEL_BUILD, &key), (LABEL_INSTANCE, engine.instance()), (LABEL_ROLE, "job")]);
+    docker
+        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .await
+        .unwrap()
+        .len()
+}
+
 /// A scratch directory holding an empty data directory for a server process and a git
 /// repository whose one file is `sicuro.json`, committed on `main`.
 pub fn data_and_repo(sicuro_json: &str) -> (tempfile::TempDir, PathBuf, GitRepo) {
