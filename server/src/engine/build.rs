@@ -231,7 +231,7 @@ fn plan(c: CheckedOut, build: &Build, log: &mut LogWriter) -> Result<(Plan, Vec<
         c.sicuro_json.as_deref(),
         c.github_language.as_deref(),
     )
-        .map_err(|e| Verdict::error(e.to_string()))?;
+    .map_err(|e| Verdict::error(e.to_string()))?;
     Ok((plan, c.source_tar))
 }
 

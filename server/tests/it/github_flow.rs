@@ -194,7 +194,10 @@ async fn sign_in_subscribe_ping_push_and_statuses() {
     let (code, _) = anon.get_json(&format!("/api/builds/{}/log", second.id)).await;
     assert_eq!(code, 404, "a private repository's logs are not there for a stranger");
     let (code, _) = anon.get_json("/api/repos/alice/app/builds").await;
-    assert_eq!(code, 404, "an existing private repository answers as a missing one does");
+    assert_eq!(
+        code, 404,
+        "an existing private repository answers as a missing one does"
+    );
     let (code, _) = anon.get_json("/api/repos/alice/no-such-repo/builds").await;
     assert_eq!(code, 404);
 
@@ -340,7 +343,9 @@ async fn a_pull_request_from_a_fork_builds_the_head_from_the_fork_with_its_own_c
             f.statuses("alice/app").into_iter().find(|s| {
                 s.target_url.as_deref() == Some(target.as_str())
                     && s.state == "pending"
-                    && s.description.as_deref().is_some_and(|d| d.contains("waiting for approval"))
+                    && s.description
+                        .as_deref()
+                        .is_some_and(|d| d.contains("waiting for approval"))
             })
         })
         .await

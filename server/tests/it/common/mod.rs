@@ -216,6 +216,18 @@ impl TestEngine {
         read_whole_log(&self.engine, build_id).await
     }
 
+    /// The log's text as far as it is written now (the build may still run).
+    pub async fn log_so_far(&self, build_id: i64) -> String {
+        let mut lines = Vec::new();
+        let mut stream = std::pin::pin!(self.engine.read_log(build_id, 0, false));
+        while let Some(event) = stream.next().await {
+            if let LogEvent::Lines(batch) = event.unwrap() {
+                lines.extend(batch.into_iter().map(|l| l.text().to_string()));
+            }
+        }
+        lines.join("\n")
+    }
+
     pub async fn log_text(&self, build_id: i64) -> String {
         self.log(build_id)
             .await
@@ -346,9 +358,18 @@ pub async fn job_containers(engine: &Engine, build_id: i64) -> usize {
         .await
         .unwrap();
     let key = build_id.to_string();
-    let filters = label_filter(&[(LABEL_BUILD, &key), (LABEL_INSTANCE, engine.instance()), (LABEL_ROLE, "job")]);
+    let filters = label_filter(&[
+        (LABEL_BUILD, &key),
+        (LABEL_INSTANCE, engine.instance()),
+        (LABEL_ROLE, "job"),
+    ]);
     docker
-        .list_containers(Some(ListContainersOptionsBuilder::default().all(true).filters(&filters).build()))
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
         .await
         .unwrap()
         .len()

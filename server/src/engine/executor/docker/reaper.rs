@@ -84,7 +84,11 @@ pub fn creations(docker: &Docker, instance: &str) -> impl Stream<Item = String> 
         .events(Some(EventsOptionsBuilder::default().filters(&filters).build()))
         .take_while(|e| std::future::ready(e.is_ok()))
         .filter_map(move |e| {
-            let attributes = e.ok().and_then(|e| e.actor).and_then(|a| a.attributes).unwrap_or_default();
+            let attributes = e
+                .ok()
+                .and_then(|e| e.actor)
+                .and_then(|a| a.attributes)
+                .unwrap_or_default();
             let build = match attributes.get(LABEL_INSTANCE) {
                 Some(i) if *i == instance => attributes.get(LABEL_BUILD).cloned(),
                 Some(_) => None,
