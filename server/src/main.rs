@@ -32,6 +32,13 @@ enum Command {
         /// Do not mount a dependency cache.
         #[arg(long)]
         no_cache: bool,
+        /// Give the job this secret, its value taken from the environment variable of the same
+        /// name; masked as *** in the output (repeatable).
+        #[arg(long = "secret", value_name = "NAME")]
+        secrets: Vec<String>,
+        /// Give the job the secrets in this file (NAME=value lines; # comments), masked too.
+        #[arg(long, value_name = "FILE")]
+        secrets_file: Option<PathBuf>,
     },
     /// Build the job and service images that are missing or outdated (all, or the ones named).
     Images {
@@ -60,11 +67,16 @@ fn main() -> std::process::ExitCode {
                 path,
                 timeout,
                 no_cache,
+                secrets,
+                secrets_file,
             } => {
+                let secrets =
+                    sicuro::cli::run::load_secrets(&secrets, secrets_file.as_deref(), |n| std::env::var(n).ok())?;
                 let options = sicuro::cli::run::RunOptions {
                     path,
                     timeout,
                     no_cache,
+                    secrets,
                 };
                 sicuro::cli::run::run(options, &config.engine).await
             }

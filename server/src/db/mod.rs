@@ -8,6 +8,7 @@ pub mod builds;
 pub mod deliveries;
 pub mod meta;
 pub mod repos;
+pub mod secrets;
 pub mod sessions;
 pub mod statuses;
 pub mod users;

@@ -12,6 +12,8 @@ use super::executor::{CacheSpec, Executor, JobSpec, MainSpec, ServiceSpec};
 use super::limits::format_bytes;
 use super::log_output::LogOutput;
 use super::log_store::LogWriter;
+use super::mask::Masker;
+use super::output::marker_prefix;
 use super::plan::Plan;
 use super::verdict::{self, JobFacts, StopRequest, Verdict};
 use crate::config::JobLimits;
@@ -27,6 +29,9 @@ pub struct JobInputs {
     pub source_tar: Vec<u8>,
     /// Variables describing the build (`CI`, `SICURO_COMMIT`, …). Never credentials.
     pub env: Vec<(String, String)>,
+    /// The secrets this job may have (name, value), already chosen for its trust: set in the
+    /// main container's environment only (services get none), and masked in its output.
+    pub secrets: Vec<(String, String)>,
     pub limits: JobLimits,
     /// The repository's (or server's) timeout; `sicuro.json` may ask for another.
     pub timeout: Duration,
@@ -56,8 +61,9 @@ pub async fn run(
     let limits = inputs.limits;
     let timeout = plan.timeout.unwrap_or(inputs.timeout);
     let nonce = random_nonce();
+    let masker = Masker::new(inputs.secrets.iter().map(|(_, v)| v), &[&marker_prefix(&nonce)]);
     let spec = spec(plan, inputs, &nonce, timeout);
-    let mut out = LogOutput::new(log, plan, &nonce);
+    let mut out = LogOutput::new(log, plan, &nonce, masker);
     let end = executor.run(spec, &mut out, stop).await;
     out.finish();
     let facts = JobFacts {
@@ -90,12 +96,20 @@ fn announce(plan: &Plan, inputs: &JobInputs, log: &mut LogWriter) {
             inputs.limits.pids
         ),
     );
+    if !inputs.secrets.is_empty() {
+        let names: Vec<&str> = inputs.secrets.iter().map(|(n, _)| n.as_str()).collect();
+        log.push(
+            LineKind::Notice,
+            &format!("Secrets: {} (masked as *** in this log)", names.join(", ")),
+        );
+    }
     let _ = log.flush();
 }
 
 /// The job as plain data for the executor.
 pub fn spec(plan: &Plan, inputs: JobInputs, nonce: &str, timeout: Duration) -> JobSpec {
-    // Service addresses first, then the build's variables, then `sicuro.json`'s own, which win.
+    // Service addresses first, then the build's variables, then `sicuro.json`'s own, then the
+    // secrets, which an admin set and which win.
     let mut env: Vec<(String, String)> = plan
         .services
         .iter()
@@ -106,6 +120,7 @@ pub fn spec(plan: &Plan, inputs: JobInputs, nonce: &str, timeout: Duration) -> J
         .collect();
     env.extend(inputs.env);
     env.extend(plan.env.iter().cloned());
+    env.extend(inputs.secrets);
     let caches = inputs
         .cache
         .map(|owner| CacheSpec {

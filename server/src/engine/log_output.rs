@@ -1,5 +1,7 @@
-//! A job's output into its log: bytes become lines (`output::LineAssembler`), the script's
-//! markers become sections and command echoes, and the executor's messages become notices.
+//! A job's output into its log: bytes are masked (`mask`: the job's secrets become `***`),
+//! become lines (`output::LineAssembler`), the script's markers become sections and command
+//! echoes, and the executor's messages become notices. Masking comes first, on the raw stream,
+//! so no line, cut piece of a long line or notice reaches the log writer unmasked.
 
 use std::time::{Duration, Instant};
 
@@ -7,26 +9,30 @@ use sicuro_types::LineKind;
 
 use super::executor::JobOutput;
 use super::log_store::LogWriter;
+use super::mask::{MaskStream, Masker};
 use super::output::{LineAssembler, Piece};
 use super::plan::{PHASES, Plan};
 
 pub struct LogOutput<'a> {
     log: &'a mut LogWriter,
     commands: Vec<String>,
-    stdout: LineAssembler,
-    stderr: LineAssembler,
+    masker: Masker,
+    stdout: (MaskStream, LineAssembler),
+    stderr: (MaskStream, LineAssembler),
     last_command: Option<usize>,
     /// When the job printed first: the script's first marker, so when it began to run.
     started: Option<Instant>,
 }
 
 impl<'a> LogOutput<'a> {
-    pub fn new(log: &'a mut LogWriter, plan: &Plan, nonce: &str) -> Self {
+    /// `masker` holds the secrets the job was given (none: output passes through as it is).
+    pub fn new(log: &'a mut LogWriter, plan: &Plan, nonce: &str, masker: Masker) -> Self {
         Self {
             log,
-            commands: plan.commands().map(str::to_string).collect(),
-            stdout: LineAssembler::new(nonce),
-            stderr: LineAssembler::new(nonce),
+            commands: plan.commands().map(|c| masker.mask(c).into_owned()).collect(),
+            stdout: (masker.stream(), LineAssembler::new(nonce)),
+            stderr: (masker.stream(), LineAssembler::new(nonce)),
+            masker,
             last_command: None,
             started: None,
         }
@@ -52,8 +58,11 @@ impl<'a> LogOutput<'a> {
             last_command,
             ..
         } = self;
-        stdout.finish(&mut |p| handle(log, commands, last_command, p));
-        stderr.finish(&mut |p| handle(log, commands, last_command, p));
+        for (mask, lines) in [stdout, stderr] {
+            let mut emit = |p| handle(log, commands, last_command, p);
+            mask.finish(&mut |b| lines.push(b, &mut emit));
+            lines.finish(&mut emit);
+        }
         let _ = log.flush();
     }
 }
@@ -85,18 +94,20 @@ impl JobOutput for LogOutput<'_> {
             stderr,
             last_command,
             started,
+            ..
         } = self;
         started.get_or_insert_with(Instant::now);
-        let assembler = if from_stderr { stderr } else { stdout };
-        assembler.push(bytes, &mut |p| handle(log, commands, last_command, p));
+        let (mask, lines) = if from_stderr { stderr } else { stdout };
+        let mut emit = |p| handle(log, commands, last_command, p);
+        mask.push(bytes, &mut |b| lines.push(b, &mut emit));
     }
 
     fn notice(&mut self, text: &str) {
-        self.log.push(LineKind::Notice, text);
+        self.log.push(LineKind::Notice, &self.masker.mask(text));
     }
 
     fn progress(&mut self, line: &str) {
-        self.log.push(LineKind::Output, line);
+        self.log.push(LineKind::Output, &self.masker.mask(line));
     }
 
     fn flush(&mut self) {
