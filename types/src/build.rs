@@ -143,6 +143,9 @@ pub struct BuildDetail {
     pub can_cancel: bool,
     pub can_rebuild: bool,
     pub rebuild_of: Option<i64>,
+    /// Names of the repository secrets the build was given (never their values).
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 /// One event on a repository's (or the dashboard's) live stream.

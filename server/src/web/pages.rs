@@ -243,6 +243,7 @@ pub async fn build_detail(state: &AppState, repo: &Repo, b: &Build, p: Permissio
         can_cancel: p >= Permission::Push && !status.is_finished(),
         can_rebuild: p >= Permission::Push && status.is_finished(),
         rebuild_of: b.rebuild_of,
+        secrets: crate::db::secrets::given(&state.db, b.id).await?,
     })
 }
 

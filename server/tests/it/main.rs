@@ -15,3 +15,4 @@ mod github_artefacts;
 mod github_flow;
 mod load_faults;
 mod properties;
+mod secrets;
