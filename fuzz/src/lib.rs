@@ -23,5 +23,8 @@ pub mod plan;
 #[path = "../../server/src/engine/output.rs"]
 pub mod output;
 
+#[path = "../../server/src/engine/mask.rs"]
+pub mod mask;
+
 #[path = "../../app/src/ansi.rs"]
 pub mod ansi;

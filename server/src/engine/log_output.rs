@@ -116,3 +116,72 @@ impl JobOutput for LogOutput<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use sicuro_types::BuildStatus;
+
+    use super::*;
+    use crate::engine::log_store::LogStore;
+    use crate::engine::output::MAX_LINE_BYTES;
+
+    /// What the log file holds after the job printed `chunks` (on stdout, or alternating with
+    /// stderr) with `secrets`.
+    fn logged(secrets: &[&str], chunks: &[(&[u8], bool)]) -> String {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LogStore::new(dir.path()).unwrap();
+        let mut log = store.create(1, 1 << 30).unwrap();
+        let plan = Plan::new(&[], Some(r#"{"test": {"custom": ["print"]}}"#), None).unwrap();
+        let masker = Masker::new(secrets, &["##sicuro:n0nce:"]);
+        let mut out = LogOutput::new(&mut log, &plan, "n0nce", masker);
+        for (bytes, stderr) in chunks {
+            out.output(bytes, *stderr);
+            out.flush();
+        }
+        out.notice(&format!("a notice naming {}", secrets.first().unwrap_or(&"")));
+        out.finish();
+        log.finish(BuildStatus::Success).unwrap();
+        String::from_utf8_lossy(&std::fs::read(store.path(1)).unwrap()).into_owned()
+    }
+
+    #[test]
+    fn a_secret_split_across_writes_and_streams_never_reaches_the_log() {
+        let secret = "tok-0123456789abcdef";
+        let file = logged(
+            &[secret],
+            &[
+                (b"before tok-01234", false),
+                (b"stderr tok-0123456789ab", true),
+                (b"56789abcdef after\n", false),
+                (b"cdef\n", true),
+            ],
+        );
+        assert!(!file.contains("0123456789"), "{file}");
+        assert!(file.contains("before *** after"), "{file}");
+        assert!(file.contains("stderr ***"), "{file}");
+        assert!(file.contains("a notice naming ***"), "{file}");
+    }
+
+    #[test]
+    fn a_secret_across_the_cut_of_an_endless_line_is_masked() {
+        let secret = "tok-0123456789abcdef";
+        let mut line = vec![b'x'; MAX_LINE_BYTES - 5];
+        line.extend_from_slice(secret.as_bytes());
+        line.extend_from_slice(b"\n");
+        let (a, b) = line.split_at(MAX_LINE_BYTES - 1);
+        let file = logged(&[secret], &[(a, false), (b, false)]);
+        assert!(!file.contains("0123456789"), "the secret straddled the 64 KiB cut");
+        assert!(file.contains("***"));
+    }
+
+    #[test]
+    fn markers_still_work_when_a_secret_looks_like_part_of_one() {
+        let file = logged(
+            &["sicuro"],
+            &[(b"##sicuro:n0nce:s:2\n##sicuro:n0nce:c:0\nsicuro\n", false)],
+        );
+        assert!(file.contains("test"), "the section marker was read: {file}");
+        assert!(file.contains("print"), "the command marker was read: {file}");
+        assert!(!file.contains("n0nce"), "no marker shown as output: {file}");
+    }
+}

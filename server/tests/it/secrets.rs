@@ -181,7 +181,7 @@ async fn a_printed_secret_is_in_no_log_no_answer_and_not_in_the_database_in_clea
         .get_text(&format!("/repos/alice/app/builds/{}", build.number))
         .await;
     let (_, settings) = alice.get_text("/repos/alice/app/settings").await;
-    //TMP assert!(settings.contains("DEPLOY_TOKEN"), "the settings page lists the name");
+    assert!(settings.contains("DEPLOY_TOKEN"), "the settings page lists the name");
     let (_, listed) = alice.get_text("/api/repos/alice/app/secrets").await;
     assert!(listed.contains("DEPLOY_TOKEN"));
     let log_file = std::fs::read_to_string(app.dir.path().join("logs").join(format!("{id}.log"))).unwrap();
