@@ -13,6 +13,9 @@ pub mod sessions;
 pub mod statuses;
 pub mod users;
 
+#[cfg(test)]
+mod schema_check;
+
 use std::str::FromStr;
 use std::time::Duration;
 
