@@ -209,3 +209,49 @@ fn styled(line: &LogLine, color: bool) -> String {
         LineKind::Notice => format!("\x1b[33m{text}\x1b[0m"),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secrets_file_is_read_and_checked_without_repeating_its_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("s.env");
+        std::fs::write(&file, "A_KEY=value=1234\r\n# note\nB_KEY=abcd\nA_KEY=later-value\n").unwrap();
+        let got = load_secrets(&["C_KEY".into()], Some(&file), |n| {
+            (n == "C_KEY").then(|| "from-env".into())
+        })
+        .unwrap();
+        let want = [("A_KEY", "later-value"), ("B_KEY", "abcd"), ("C_KEY", "from-env")];
+        assert_eq!(got, want.map(|(n, v)| (n.to_string(), v.to_string())));
+
+        std::fs::write(&file, "A_KEY=fine-value\nhunter2-without-a-name\n").unwrap();
+        let err = load_secrets(&[], Some(&file), |_| None).unwrap_err().to_string();
+        assert!(
+            err.contains("line 2: expected NAME=value") && !err.contains("hunter2"),
+            "{err}"
+        );
+        std::fs::write(&file, "SHORT=abc\n").unwrap();
+        let err = load_secrets(&[], Some(&file), |_| None).unwrap_err().to_string();
+        assert!(err.contains("secret SHORT: the value is shorter than 4"), "{err}");
+        std::fs::write(&file, "BAD-NAME=abcdef\n").unwrap();
+        let err = load_secrets(&[], Some(&file), |_| None).unwrap_err().to_string();
+        assert!(err.contains("not a secret's name"), "{err}");
+    }
+
+    #[test]
+    fn sicuro_json_picks_among_the_given_secrets() {
+        let given = vec![
+            ("A".to_string(), "aaaa".to_string()),
+            ("B".to_string(), "bbbb".to_string()),
+        ];
+        assert_eq!(chosen_secrets(&given, None).unwrap(), given);
+        assert_eq!(chosen_secrets(&given, Some(&["B".into()])).unwrap(), given[1..]);
+        assert!(
+            chosen_secrets(&given, Some(&["C".into()]))
+                .unwrap_err()
+                .contains("--secret C")
+        );
+    }
+}
