@@ -121,6 +121,12 @@ pub fn spec(plan: &Plan, inputs: JobInputs, nonce: &str, timeout: Duration) -> J
     env.extend(inputs.env);
     env.extend(plan.env.iter().cloned());
     env.extend(inputs.secrets);
+    // One entry per name, the last one: what wins does not depend on how the executor reads
+    // duplicates.
+    let mut seen = std::collections::HashSet::new();
+    env.reverse();
+    env.retain(|(k, _)| seen.insert(k.clone()));
+    env.reverse();
     let caches = inputs
         .cache
         .map(|owner| CacheSpec {
@@ -176,4 +182,46 @@ fn random_nonce() -> String {
     use rand::Rng;
     let bytes: [u8; 12] = rand::thread_rng().r#gen();
     hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_go_to_the_main_container_only_and_win_over_sicuro_json() {
+        let plan = Plan::new(
+            &[],
+            Some(r#"{"env": {"TOKEN": "from-sicuro-json"}, "services": ["redis"], "test": {"custom": ["true"]}}"#),
+            None,
+        )
+        .unwrap();
+        let inputs = JobInputs {
+            key: "1".into(),
+            source_tar: Vec::new(),
+            env: vec![("CI".into(), "true".into())],
+            secrets: vec![("TOKEN".into(), "the-secret".into())],
+            limits: JobLimits {
+                memory_bytes: 1 << 30,
+                cpus: 1.0,
+                pids: 256,
+            },
+            timeout: Duration::from_secs(60),
+            cache: None,
+        };
+        let spec = spec(&plan, inputs, "n", Duration::from_secs(60));
+        let tokens: Vec<_> = spec.main.env.iter().filter(|(k, _)| k == "TOKEN").collect();
+        assert_eq!(
+            tokens,
+            [&("TOKEN".to_string(), "the-secret".to_string())],
+            "once, the secret's value"
+        );
+        assert_eq!(
+            spec.main.env[0],
+            ("REDIS_URL".to_string(), "redis://redis:6379/0".to_string())
+        );
+        // A service is its kind and limits: no environment of the job can reach it.
+        assert_eq!(spec.services.len(), 1);
+        assert_eq!(format!("{:?}", spec.services[0]).matches("the-secret").count(), 0);
+    }
 }
