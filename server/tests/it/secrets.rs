@@ -292,11 +292,38 @@ async fn a_fork_gets_only_the_secrets_marked_for_forks() {
         .await;
     assert_eq!(var(&env_of(&app, &again), "DEPLOY_TOKEN"), None);
 
-    // The repository's own push gets both.
+    // The repository's own push gets both, and so does a pull request from its own branch.
     let push = push_and_build(&app, "Trusted").await;
     let env = env_of(&app, &push);
     assert_eq!(var(&env, "DEPLOY_TOKEN"), Some("deploy-value-1234"));
     assert_eq!(var(&env, "FORK_TOKEN"), Some("fork-value-5678"));
+    app.fake
+        .commit("alice/app", CommitSpec::new("topic", "Own branch").from("main"))
+        .await
+        .unwrap();
+    let own = app
+        .fake
+        .open_pull_request(PullRequestSpec {
+            repo: "alice/app".into(),
+            base: "main".into(),
+            head_repo: None,
+            head: "topic".into(),
+            title: "Own branch".into(),
+            body: None,
+            user: "alice".into(),
+        })
+        .await
+        .unwrap();
+    app.fake.deliver_pull_request("alice/app", own, "opened").await.unwrap();
+    let own_pr = app
+        .wait_builds("alice/app", "the same-repository pull request's build", |b| {
+            b.iter()
+                .find(|b| b.pr_number == Some(own as i64) && b.status().is_finished())
+                .cloned()
+        })
+        .await;
+    assert!(!own_pr.from_fork());
+    assert_eq!(var(&env_of(&app, &own_pr), "DEPLOY_TOKEN"), Some("deploy-value-1234"));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
