@@ -20,6 +20,11 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 /// What a masked value is replaced with.
 pub const REPLACEMENT: &[u8] = b"***";
 
+/// Values up to this size (tokens, passwords) are also masked inside longer base64 texts and
+/// URL-encoded. Longer ones (keys, certificates) are masked line by line and as whole base64:
+/// the other forms of 20 values of 64 KiB would make an automaton of hundreds of megabytes.
+pub const ALL_FORMS_UP_TO: usize = 1024;
+
 /// Values (and lines of multi-line values) shorter than this are not masked: they would hide
 /// ordinary output everywhere. Secrets shorter than this are refused when they are set.
 pub const MIN_CHARS: usize = 4;
@@ -153,7 +158,8 @@ impl MaskStream {
 /// Every form of a value that is masked: the value (or each line of a multi-line value), then
 /// its base64 and base64url encodings — whole, and the characters that do not depend on what
 /// surrounds the value in a longer encoded text (`user:token` in a Basic header) — and its
-/// URL-encoded forms. Forms shorter than [`MIN_CHARS`] are left out.
+/// URL-encoded forms (those two for values up to [`ALL_FORMS_UP_TO`] bytes). Forms shorter than
+/// [`MIN_CHARS`] are left out.
 pub fn forms(value: &str) -> Vec<String> {
     let mut out = Vec::new();
     if value.contains('\n') {
@@ -167,17 +173,21 @@ pub fn forms(value: &str) -> Vec<String> {
     }
     for engine in [STANDARD_NO_PAD, URL_SAFE_NO_PAD] {
         out.push(engine.encode(bytes));
-        for shift in 0..3 {
-            out.push(stable_base64(&engine, bytes, shift));
+        if bytes.len() <= ALL_FORMS_UP_TO {
+            for shift in 0..3 {
+                out.push(stable_base64(&engine, bytes, shift));
+            }
         }
     }
-    out.push(utf8_percent_encode(value, URL_COMPONENT).to_string());
-    out.push(utf8_percent_encode(value, NON_ALPHANUMERIC).to_string());
-    out.push(
-        utf8_percent_encode(value, URL_COMPONENT)
-            .to_string()
-            .replace("%20", "+"),
-    );
+    if bytes.len() <= ALL_FORMS_UP_TO {
+        out.push(utf8_percent_encode(value, URL_COMPONENT).to_string());
+        out.push(utf8_percent_encode(value, NON_ALPHANUMERIC).to_string());
+        out.push(
+            utf8_percent_encode(value, URL_COMPONENT)
+                .to_string()
+                .replace("%20", "+"),
+        );
+    }
     out.retain(|f| f.chars().count() >= MIN_CHARS && !f.contains('\n'));
     out.sort();
     out.dedup();
@@ -292,6 +302,19 @@ mod tests {
         s.push(&[b'x'; 1000], &mut |b| out.extend_from_slice(b));
         assert!(s.pending.len() < m.longest, "{}", s.pending.len());
         assert_eq!(out.len() + s.pending.len(), 1000);
+    }
+
+    #[test]
+    fn long_values_get_their_lines_and_whole_base64_only() {
+        let key = format!("-----BEGIN KEY-----\n{}\n-----END KEY-----", "A/b+".repeat(400));
+        let f = forms(&key);
+        let whole = [STANDARD, URL_SAFE].map(|e| e.encode(&key));
+        let unpadded = [STANDARD_NO_PAD, URL_SAFE_NO_PAD].map(|e| e.encode(&key));
+        assert!(f.contains(&STANDARD.encode(&key)) && f.iter().any(|l| l.starts_with("A/b+")));
+        for form in &f {
+            let known = key.lines().any(|l| l == form) || whole.contains(form) || unpadded.contains(form);
+            assert!(known, "only lines and whole encodings: {form}");
+        }
     }
 
     #[test]
