@@ -59,7 +59,10 @@ impl Write for Capture {
 
 /// alice's repository with `sicuro_json`, subscribed, its ping build done.
 async fn subscribed(sicuro_json: &str) -> (TestApp, Browser) {
-    let app = TestApp::start().await;
+    subscribed_on(TestApp::start().await, sicuro_json).await
+}
+
+async fn subscribed_on(app: TestApp, sicuro_json: &str) -> (TestApp, Browser) {
     app.fake.add_user("alice").unwrap();
     app.fake
         .add_repo(
@@ -491,4 +494,51 @@ async fn sicuro_json_picks_secrets_a_missing_one_ends_the_build_and_a_new_value_
     assert_eq!(var(&env_of(&app, &second), "API_KEY"), Some("second-value"), "rotated");
     let (_, log) = alice.get_text(&format!("/api/builds/{}/log.txt", second.id)).await;
     assert!(log.contains("key=*** other=none"), "{log}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn secrets_work_the_same_on_postgresql() {
+    if !crate::common::postgres_available() {
+        eprintln!("SICURO_TEST_DATABASE_URL is not set; `make test` sets it");
+        return;
+    }
+    let (app, alice) = subscribed_on(TestApp::start_with(true, &[]).await, LEAKY_JSON).await;
+    let path = "/api/repos/alice/app/secrets/DEPLOY_TOKEN";
+    let (code, body) = alice
+        .send(Method::PUT, path, Some(json!({ "value": "pg-secret-value-0123" })))
+        .await;
+    assert_eq!(code, 201, "{body}");
+    let (code, _) = alice
+        .send(
+            Method::PUT,
+            path,
+            Some(json!({ "value": "pg-secret-value-4567", "forks": true })),
+        )
+        .await;
+    assert_eq!(code, 200);
+    let build = push_and_build(&app, "On PostgreSQL").await;
+    assert_eq!(var(&env_of(&app, &build), "DEPLOY_TOKEN"), Some("pg-secret-value-4567"));
+    let (_, text) = alice.get_text(&format!("/api/builds/{}/log.txt", build.id)).await;
+    assert!(
+        text.contains("plain=***") && !text.contains("pg-secret-value"),
+        "{text}"
+    );
+    let sealed: Vec<(Vec<u8>,)> = sqlx::query_as("SELECT ciphertext FROM repo_secrets")
+        .fetch_all(&app.state.db.pool)
+        .await
+        .unwrap();
+    assert_eq!(sealed.len(), 1);
+    assert!(!sealed[0].0.windows(15).any(|w| w == b"pg-secret-value"), "sealed");
+    let (_, detail) = alice.get_json(&format!("/api/builds/{}", build.id)).await;
+    assert_eq!(detail["secrets"], json!(["DEPLOY_TOKEN"]));
+    let (code, _) = alice.send(Method::DELETE, path, None).await;
+    assert_eq!(code, 204);
+    let (_, audit) = alice.get_json("/api/repos/alice/app/secrets-audit").await;
+    let actions: Vec<&str> = audit
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["action"].as_str().unwrap())
+        .collect();
+    assert_eq!(actions, ["deleted", "updated", "created"]);
 }
