@@ -57,8 +57,9 @@ export async function startFakeGithub(dir) {
   return { child, url, admin };
 }
 
-/** Starts Sicuro; with `github`, configured for the fake GitHub like a GitHub Enterprise install. */
-export async function startSicuro(dir, github, { release = false } = {}) {
+/** Starts Sicuro; with `github`, configured for the fake GitHub like a GitHub Enterprise install.
+ *  `env` adds or overrides settings (e.g. SICURO_LOG). */
+export async function startSicuro(dir, github, { release = false, env: extra = {} } = {}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const data = join(dir, 'sicuro');
@@ -82,8 +83,10 @@ export async function startSicuro(dir, github, { release = false } = {}) {
       SICURO_OPEN: 'true',
     });
   }
-  const { child } = await startProcess(BIN('sicuro', release), ['serve'], env, /is listening on/, join(dir, 'sicuro.log'));
-  return { child, url, data };
+  Object.assign(env, extra);
+  const log = join(dir, 'sicuro.log');
+  const { child } = await startProcess(BIN('sicuro', release), ['serve'], env, /is listening on/, log);
+  return { child, url, data, log };
 }
 
 export async function launchBrowser() {

@@ -32,5 +32,8 @@ pub mod python_tests;
 #[path = "../../server/src/engine/output.rs"]
 pub mod output;
 
+#[path = "../../server/src/engine/mask.rs"]
+pub mod mask;
+
 #[path = "../../app/src/ansi.rs"]
 pub mod ansi;

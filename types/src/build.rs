@@ -154,6 +154,9 @@ pub struct BuildDetail {
     #[serde(default)]
     pub approved_by: Option<String>,
     pub rebuild_of: Option<i64>,
+    /// Names of the repository secrets the build was given (never their values).
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 /// One event on a repository's (or the dashboard's) live stream.

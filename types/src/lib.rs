@@ -9,10 +9,12 @@ pub mod duration;
 pub mod log;
 pub mod repo;
 pub mod routes;
+pub mod secret;
 pub mod viewer;
 
 pub use build::{BuildDetail, BuildEvent, BuildStatus, BuildSummary, TriggerEvent};
 pub use duration::format_duration;
 pub use log::{LineKind, LogEnd, LogLine};
 pub use repo::{BuildPage, ForkPolicy, Permission, RepoKind, RepoSettings, RepoSummary};
+pub use secret::{SecretChange, SecretInfo, SetSecret, SettingsPage};
 pub use viewer::{ApiError, ServerInfo, Viewer};

@@ -2,7 +2,7 @@
 //! Docker engine, measures, and prints one table with each figure beside its reference measured
 //! in the same run. Browser-side figures come from `end2end/bench/dom.mjs` (run by bench.sh).
 //!
-//! cargo run --release -p server --example bench -- [--quick]
+//! cargo run --release -p server --example bench -- [--quick] [--secrets (only the masking cost)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -15,6 +15,7 @@ use serde_json::{Value, json};
 
 mod probes;
 mod queue;
+mod secrets;
 mod server;
 mod stats;
 
@@ -42,11 +43,18 @@ fn main() {
 async fn run() {
     let quick = std::env::args().any(|a| a == "--quick");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = root.join("target/release/sicuro");
+    // SICURO_BENCH_BIN: another build of the server (e.g. a debug one, for a quick look).
+    let bin = std::env::var_os("SICURO_BENCH_BIN").map_or_else(|| root.join("target/release/sicuro"), PathBuf::from);
     assert!(bin.exists(), "build first: cargo leptos build --release");
     let work = tempfile::tempdir().unwrap();
     let mut rows: Vec<Row> = Vec::new();
     let n = if quick { 5 } else { 20 };
+    let (chatty_lines, chatty_runs) = if quick { (50_000, 1) } else { (200_000, 5) };
+    if std::env::args().any(|a| a == "--secrets") {
+        let rows = secrets::masking_cost(&bin, &root, work.path(), chatty_lines, chatty_runs).await;
+        print_table(&rows);
+        return;
+    }
 
     // Idle memory of a fresh server.
     {
@@ -247,6 +255,9 @@ async fn run() {
             ratio: String::new(),
         });
     }
+
+    // Masking 20 secrets in the chatty job's output.
+    rows.extend(secrets::masking_cost(&bin, &root, work.path(), chatty_lines, chatty_runs).await);
 
     // Dependency caches: the same commit again, for a project with real dependencies.
     {

@@ -51,38 +51,68 @@ pub async fn execute(engine: Engine, build: Build, repo: Arc<Repo>, stop: Cancel
         _ = stop.cancelled() => Err(Verdict::stopped(stop_reason())),
     };
     let verdict = match checked_out.and_then(|c| plan(c, &build, &mut log)) {
-        Err(v) => {
-            if let Some(m) = &v.message {
-                log.push(LineKind::Notice, m);
-            }
-            v
-        }
-        Ok((plan, source_tar)) => {
-            let config = &engine.0.config;
-            // Settings saved before a ceiling was lowered are held to it too.
-            let inputs = JobInputs {
-                key: build.id.to_string(),
-                source_tar,
-                env: build_env(&repo, &build),
-                limits: config
-                    .ceilings
-                    .hold(config.limits.with_overrides(repo.memory_bytes, repo.cpus, repo.pids)),
-                timeout: repo
-                    .timeout_secs
-                    .filter(|s| *s > 0)
-                    .map_or(config.default_timeout, |s| Duration::from_secs(s as u64))
-                    .min(config.ceilings.timeout),
-                max_timeout: config.ceilings.timeout,
-                blocked_networks: config.blocked_networks.clone(),
-                cache: Some(CacheOwner {
-                    repo_id: repo.id,
-                    untrusted: build.from_fork(),
-                }),
-            };
-            job::run(engine.0.executor.as_ref(), &plan, inputs, &mut log, stop, stop_reason).await
-        }
+        Err(v) => say(&mut log, v),
+        Ok((plan, source_tar)) => run_job(&engine, &repo, &build, plan, source_tar, &mut log, stop, stop_reason).await,
     };
     finish(&engine, &repo, &build, log, verdict, started).await;
+}
+
+/// A verdict reached before the job ran, said in the log.
+fn say(log: &mut LogWriter, v: Verdict) -> Verdict {
+    if let Some(m) = &v.message {
+        log.push(LineKind::Notice, m);
+    }
+    v
+}
+
+/// The build's secrets, then its job.
+#[allow(clippy::too_many_arguments)]
+async fn run_job(
+    engine: &Engine,
+    repo: &Repo,
+    build: &Build,
+    plan: Plan,
+    source_tar: Vec<u8>,
+    log: &mut LogWriter,
+    stop: CancellationToken,
+    stop_reason: impl FnOnce() -> StopRequest,
+) -> Verdict {
+    let given = match engine.secrets_for_build(repo, build, plan.secrets.as_deref()).await {
+        Ok(g) => g,
+        Err(v) => return say(log, v),
+    };
+    if !given.withheld.is_empty() {
+        log.push(
+            LineKind::Notice,
+            &format!(
+                "Secrets withheld from this pull request from a fork: {} (only secrets marked for forks are given to forks' code)",
+                given.withheld.join(", ")
+            ),
+        );
+    }
+    let config = &engine.0.config;
+    let inputs = JobInputs {
+        key: build.id.to_string(),
+        source_tar,
+        env: build_env(repo, build),
+        secrets: given.secrets,
+        // Settings saved before a ceiling was lowered are held to it too.
+        limits: config
+            .ceilings
+            .hold(config.limits.with_overrides(repo.memory_bytes, repo.cpus, repo.pids)),
+        timeout: repo
+            .timeout_secs
+            .filter(|s| *s > 0)
+            .map_or(config.default_timeout, |s| Duration::from_secs(s as u64))
+            .min(config.ceilings.timeout),
+        max_timeout: config.ceilings.timeout,
+        blocked_networks: config.blocked_networks.clone(),
+        cache: Some(CacheOwner {
+            repo_id: repo.id,
+            untrusted: build.from_fork(),
+        }),
+    };
+    job::run(engine.0.executor.as_ref(), &plan, inputs, log, stop, stop_reason).await
 }
 
 /// The summary line, the verdict in the database, then the end of the log, in that order.

@@ -12,6 +12,8 @@ use super::executor::{CacheSpec, Executor, JobSpec, MainSpec, NetworkSpec, Servi
 use super::limits::format_bytes;
 use super::log_output::LogOutput;
 use super::log_store::LogWriter;
+use super::mask::Masker;
+use super::output::marker_prefix;
 use super::plan::Plan;
 use super::verdict::{self, JobFacts, StopRequest, Verdict};
 use crate::config::JobLimits;
@@ -27,6 +29,9 @@ pub struct JobInputs {
     pub source_tar: Vec<u8>,
     /// Variables describing the build (`CI`, `SICURO_COMMIT`, …). Never credentials.
     pub env: Vec<(String, String)>,
+    /// The secrets this job may have (name, value), already chosen for its trust: set in the
+    /// main container's environment only (services get none), and masked in its output.
+    pub secrets: Vec<(String, String)>,
     pub limits: JobLimits,
     /// The repository's (or server's) timeout; `sicuro.json` may ask for another.
     pub timeout: Duration,
@@ -60,8 +65,9 @@ pub async fn run(
     let limits = inputs.limits;
     let timeout = timeout(plan, &inputs, log);
     let nonce = random_nonce();
+    let masker = Masker::new(inputs.secrets.iter().map(|(_, v)| v), &[&marker_prefix(&nonce)]);
     let spec = spec(plan, inputs, &nonce, timeout);
-    let mut out = LogOutput::new(log, plan, &nonce);
+    let mut out = LogOutput::new(log, plan, &nonce, masker);
     let end = executor.run(spec, &mut out, stop).await;
     out.finish();
     let facts = JobFacts {
@@ -118,6 +124,13 @@ fn announce(plan: &Plan, inputs: &JobInputs, log: &mut LogWriter) {
             inputs.limits.pids
         ),
     );
+    if !inputs.secrets.is_empty() {
+        let names: Vec<&str> = inputs.secrets.iter().map(|(n, _)| n.as_str()).collect();
+        log.push(
+            LineKind::Notice,
+            &format!("Secrets: {} (masked as *** in this log)", names.join(", ")),
+        );
+    }
     let _ = log.flush();
 }
 
@@ -130,7 +143,8 @@ fn missing_command_advice(plan: &Plan, last_index: Option<usize>, verdict: &Verd
 
 /// The job as plain data for the executor.
 pub fn spec(plan: &Plan, inputs: JobInputs, nonce: &str, timeout: Duration) -> JobSpec {
-    // Service addresses first, then the build's variables, then `sicuro.json`'s own, which win.
+    // Service addresses first, then the build's variables, then `sicuro.json`'s own, then the
+    // secrets, which an admin set and which win.
     let mut env: Vec<(String, String)> = plan
         .services
         .iter()
@@ -141,6 +155,13 @@ pub fn spec(plan: &Plan, inputs: JobInputs, nonce: &str, timeout: Duration) -> J
         .collect();
     env.extend(inputs.env);
     env.extend(plan.env.iter().cloned());
+    env.extend(inputs.secrets);
+    // One entry per name, the last one: what wins does not depend on how the executor reads
+    // duplicates.
+    let mut seen = std::collections::HashSet::new();
+    env.reverse();
+    env.retain(|(k, _)| seen.insert(k.clone()));
+    env.reverse();
     let caches = inputs
         .cache
         .map(|owner| CacheSpec {
@@ -199,4 +220,48 @@ fn random_nonce() -> String {
     use rand::Rng;
     let bytes: [u8; 12] = rand::thread_rng().r#gen();
     hex::encode(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_go_to_the_main_container_only_and_win_over_sicuro_json() {
+        let plan = Plan::new(
+            &[],
+            Some(r#"{"env": {"TOKEN": "from-sicuro-json"}, "services": ["redis"], "test": {"custom": ["true"]}}"#),
+            None,
+        )
+        .unwrap();
+        let inputs = JobInputs {
+            key: "1".into(),
+            source_tar: Vec::new(),
+            env: vec![("CI".into(), "true".into())],
+            secrets: vec![("TOKEN".into(), "the-secret".into())],
+            limits: JobLimits {
+                memory_bytes: 1 << 30,
+                cpus: 1.0,
+                pids: 256,
+            },
+            timeout: Duration::from_secs(60),
+            max_timeout: Duration::from_secs(60),
+            blocked_networks: Vec::new(),
+            cache: None,
+        };
+        let spec = spec(&plan, inputs, "n", Duration::from_secs(60));
+        let tokens: Vec<_> = spec.main.env.iter().filter(|(k, _)| k == "TOKEN").collect();
+        assert_eq!(
+            tokens,
+            [&("TOKEN".to_string(), "the-secret".to_string())],
+            "once, the secret's value"
+        );
+        assert_eq!(
+            spec.main.env[0],
+            ("REDIS_URL".to_string(), "redis://redis:6379/0".to_string())
+        );
+        // A service is its kind and limits: no environment of the job can reach it.
+        assert_eq!(spec.services.len(), 1);
+        assert_eq!(format!("{:?}", spec.services[0]).matches("the-secret").count(), 0);
+    }
 }

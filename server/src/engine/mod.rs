@@ -14,6 +14,7 @@ pub mod language;
 pub mod limits;
 pub mod log_output;
 pub mod log_store;
+pub mod mask;
 pub mod missing_command;
 pub mod node_package_manager;
 pub mod output;
@@ -22,6 +23,7 @@ pub mod project_files;
 pub mod python_tests;
 pub mod queue;
 pub mod request;
+pub mod secrets;
 pub mod service_kind;
 pub mod settings;
 pub mod sicuro_json;
@@ -107,6 +109,8 @@ pub struct EngineOptions {
     pub data_dir: PathBuf,
     pub credentials: Arc<dyn CredentialSource>,
     pub executor: Arc<dyn Executor>,
+    /// Opens and seals repository secrets (`Keys::secret_box`).
+    pub secrets: crate::crypto::SecretBox,
 }
 
 pub(crate) struct RunningBuild {
@@ -130,6 +134,7 @@ pub(crate) struct Inner {
     logs: Arc<LogStore>,
     instance: String,
     credentials: Arc<dyn CredentialSource>,
+    secrets: crate::crypto::SecretBox,
     changes: broadcast::Sender<BuildChange>,
     observers: Mutex<Vec<mpsc::UnboundedSender<BuildChange>>>,
     queue: Mutex<QueueIndex>,
@@ -171,6 +176,7 @@ impl Engine {
             logs: LogStore::new(options.data_dir.join("logs")).map_err(io)?,
             instance,
             credentials: options.credentials,
+            secrets: options.secrets,
             changes: broadcast::channel(1024).0,
             observers: Mutex::new(Vec::new()),
             queue: Mutex::new(QueueIndex::default()),

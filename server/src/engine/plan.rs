@@ -24,6 +24,9 @@ pub struct Plan {
     pub phases: Vec<Phase>,
     pub services: Vec<ServiceKind>,
     pub timeout: Option<Duration>,
+    /// From `sicuro.json`'s `secrets`: the only secrets the job gets; `None` gives it all the
+    /// build may have.
+    pub secrets: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -130,6 +133,7 @@ impl Plan {
                 .filter_map(|s| ServiceKind::parse(s))
                 .collect(),
             timeout: config.timeout(),
+            secrets: config.secrets.clone(),
         }
     }
 

@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use app::page_data::{PageData, PageError, Parts};
 use sicuro_types::{
-    BuildDetail, BuildPage, BuildStatus, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, Viewer,
+    BuildDetail, BuildPage, BuildStatus, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, SettingsPage,
+    Viewer,
 };
 
 use super::AppState;
@@ -263,6 +264,7 @@ pub async fn build_detail(state: &AppState, repo: &Repo, b: &Build, p: Permissio
         can_approve: p >= Permission::Push && status == BuildStatus::Waiting,
         approved_by: b.approved_by.clone(),
         rebuild_of: b.rebuild_of,
+        secrets: crate::db::secrets::given(&state.db, b.id).await?,
     })
 }
 
@@ -278,6 +280,39 @@ pub async fn build_by_number(
         .await?
         .ok_or_else(|| not_found(format!("build #{number} of {owner}/{name}")))?;
     build_detail(state, &repo, &b, p).await
+}
+
+/// The settings page: anyone who may read the repository sees its settings; admins may change
+/// them and see its secrets (names, never values) and their audit trail.
+pub async fn settings_page(
+    state: &AppState,
+    session: &RequestSession,
+    owner: &str,
+    name: &str,
+) -> Result<SettingsPage> {
+    let (repo, p) = find_repo(state, session, owner, name, Permission::Read).await?;
+    let can_edit = p >= Permission::Admin;
+    let (secrets, audit) = if can_edit {
+        let secrets = state.engine.secrets(repo.id).await?;
+        let audit = state
+            .engine
+            .secret_events(repo.id, super::api::secrets::AUDIT_LIMIT)
+            .await?;
+        (
+            secrets.into_iter().map(super::api::secrets::info).collect(),
+            audit.into_iter().map(super::api::secrets::change).collect(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let last = builds::latest_per_repo(&state.db, &[repo.id]).await?;
+    Ok(SettingsPage {
+        repo: repo_summary(&repo, p, last.first(), None),
+        settings: repo.settings(),
+        can_edit,
+        secrets,
+        audit,
+    })
 }
 
 /// The server side of the pages' `#[server]` functions; errors become the pages' here.
@@ -315,5 +350,9 @@ impl PageData for PageSource {
         number: i64,
     ) -> std::result::Result<BuildDetail, PageError> {
         Ok(build_by_number(&self.0, &session_of(req), owner, name, number).await?)
+    }
+
+    async fn settings(&self, req: &Parts, owner: &str, name: &str) -> std::result::Result<SettingsPage, PageError> {
+        Ok(settings_page(&self.0, &session_of(req), owner, name).await?)
     }
 }

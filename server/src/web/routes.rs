@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use sicuro_types::routes::path;
@@ -27,6 +27,9 @@ fn api_routes() -> Router<AppState> {
             path::REPO_SETTINGS,
             get(api::repos::settings).post(api::repos::update_settings),
         )
+        .route(path::REPO_SECRETS, get(api::secrets::list))
+        .route(path::REPO_SECRET, put(api::secrets::put).delete(api::secrets::delete))
+        .route(path::REPO_SECRETS_AUDIT, get(api::secrets::audit))
         .route(path::REPO_CACHES_CLEAR, post(api::repos::clear_caches))
         .route(path::REPO_EVENTS, get(events::repo_events))
         .route(path::EVENTS, get(events::all_events))

@@ -17,4 +17,5 @@ mod github_artefacts;
 mod github_flow;
 mod load_faults;
 mod properties;
+mod secrets;
 mod trust;

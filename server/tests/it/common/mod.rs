@@ -104,6 +104,7 @@ impl TestEngine {
             data_dir: dir.path().to_path_buf(),
             credentials: Arc::new(NoCredentials),
             executor: Arc::new(executor),
+            secrets: sicuro::crypto::Keys::derive(b"the engine tests' secret key, 32+ bytes").secret_box(),
         })
         .await
         .unwrap();

@@ -213,6 +213,32 @@ impl Browser {
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }
 
+    /// Any state change (PUT, DELETE, …) as the pages make it, with the CSRF token.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("x-csrf-token", &self.csrf);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A GET whose body is text (a log download, an event stream, a page).
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
+    }
+
     pub async fn refresh_csrf(&mut self) -> Viewer {
         let (_, v) = self.get_json("/api/me").await;
         let viewer: Viewer = serde_json::from_value(v).unwrap();
