@@ -57,7 +57,8 @@ export async function startFakeGithub(dir) {
   return { child, url, admin };
 }
 
-/** Starts Sicuro; with `github`, configured for the fake GitHub like a GitHub Enterprise install. */
+/** Starts Sicuro; with `github`, configured for the fake GitHub like a GitHub Enterprise install.
+ *  `env` adds or overrides settings (e.g. SICURO_LOG). */
 export async function startSicuro(dir, github, { release = false, env: extra = {} } = {}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -79,10 +80,14 @@ export async function startSicuro(dir, github, { release = false, env: extra = {
       SICURO_GITHUB_CLIENT_ID: CLIENT_ID,
       SICURO_GITHUB_CLIENT_SECRET: CLIENT_SECRET,
       SICURO_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      // The browser tests sign in as several made-up people.
+      SICURO_OPEN: 'true',
     });
   }
-  const { child } = await startProcess(BIN('sicuro', release), ['serve'], env, /is listening on/, join(dir, 'sicuro.log'));
-  return { child, url, data };
+  Object.assign(env, extra);
+  const log = join(dir, 'sicuro.log');
+  const { child } = await startProcess(BIN('sicuro', release), ['serve'], env, /is listening on/, log);
+  return { child, url, data, log };
 }
 
 export async function launchBrowser() {

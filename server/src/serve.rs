@@ -61,6 +61,7 @@ pub async fn app_state_with(config: Config, executor: Option<Arc<dyn Executor>>)
         data_dir: config.data_dir.clone(),
         credentials,
         executor,
+        secrets: keys.secret_box(),
     })
     .await?;
     if let Some(g) = &github {

@@ -13,6 +13,9 @@ pub mod path {
     pub const REPO_SUBSCRIBE: &str = "/api/repos/{owner}/{name}/subscribe";
     pub const REPO_UNSUBSCRIBE: &str = "/api/repos/{owner}/{name}/unsubscribe";
     pub const REPO_SETTINGS: &str = "/api/repos/{owner}/{name}/settings";
+    pub const REPO_SECRETS: &str = "/api/repos/{owner}/{name}/secrets";
+    pub const REPO_SECRET: &str = "/api/repos/{owner}/{name}/secrets/{secret}";
+    pub const REPO_SECRETS_AUDIT: &str = "/api/repos/{owner}/{name}/secrets-audit";
     pub const REPO_CACHES_CLEAR: &str = "/api/repos/{owner}/{name}/caches/clear";
     pub const REPO_EVENTS: &str = "/api/repos/{owner}/{name}/events";
     pub const EVENTS: &str = "/api/events";
@@ -26,6 +29,8 @@ pub mod path {
     pub const BUILD_TESTS: &str = "/api/builds/{id}/tests";
     pub const BUILD_CANCEL: &str = "/api/builds/{id}/cancel";
     pub const BUILD_REBUILD: &str = "/api/builds/{id}/rebuild";
+    pub const BUILD_APPROVE: &str = "/api/builds/{id}/approve";
+    pub const BUILD_DECLINE: &str = "/api/builds/{id}/decline";
     /// The pages' `#[server]` functions live under this prefix.
     pub const SERVER_FNS: &str = "/api/fn";
     pub const GITHUB_WEBHOOK: &str = "/hooks/github";

@@ -96,20 +96,13 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            match client::post::<BuildSummary>(
-                &fill(
-                    if action == "rebuild" {
-                        path::BUILD_REBUILD
-                    } else {
-                        path::BUILD_CANCEL
-                    },
-                    &[&build_id],
-                ),
-                &csrf,
-                None,
-            )
-            .await
-            {
+            let action_path = match action {
+                "rebuild" => path::BUILD_REBUILD,
+                "approve" => path::BUILD_APPROVE,
+                "decline" => path::BUILD_DECLINE,
+                _ => path::BUILD_CANCEL,
+            };
+            match client::post::<BuildSummary>(&fill(action_path, &[&build_id]), &csrf, None).await {
                 Ok(nb) if action == "rebuild" => {
                     navigate(&format!("/repos/{}/builds/{}", nb.repo, nb.number), Default::default())
                 }
@@ -119,7 +112,8 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
             busy.set(false);
         });
     });
-    let may_push = detail.can_cancel || detail.can_rebuild;
+    let may_push = detail.can_cancel || detail.can_rebuild || detail.can_approve;
+    let approved_by = detail.approved_by.clone();
     // The build's state changes (queued → running → …) arrive on the repository's event stream.
     #[cfg(feature = "hydrate")]
     {
@@ -174,7 +168,18 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
                 <div class="bar" style=format!("width:{:.1}%", p * 100.0)></div>
             </div>
         })}
+        {move || (status.get() == BuildStatus::Waiting).then(|| view! {
+            <p class="approval" role="status" data-testid="approval">
+                "This pull request comes from a fork, so its build waits for approval: someone with push access "
+                "reads the change, then lets it run."
+            </p>
+        })}
+        {approved_by.map(|who| view! { <p class="approval-note">{format!("Approved by {who}.")}</p> })}
         <div class="actions">
+            {move || (may_push && status.get() == BuildStatus::Waiting).then(|| view! {
+                <button type="button" class="primary" disabled=move || busy.get() on:click=move |_| act.run("approve")>"Approve and run"</button>
+                <button type="button" disabled=move || busy.get() on:click=move |_| act.run("decline")>"Decline"</button>
+            })}
             {move || (may_push && !status.get().is_finished()).then(|| view! {
                 <button type="button" class="danger" disabled=move || busy.get() on:click=move |_| act.run("cancel")>"Cancel"</button>
             })}

@@ -2,7 +2,7 @@
 //! Docker engine, measures, and prints one table with each figure beside its reference measured
 //! in the same run. Browser-side figures come from `end2end/bench/dom.mjs` (run by bench.sh).
 //!
-//! cargo run --release -p server --example bench -- [--quick]
+//! cargo run --release -p server --example bench -- [--quick] [--only PART (idle, trivial, chatty, secrets, deps, github, logs, wasm, queue)]
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,6 +16,7 @@ use serde_json::{Value, json};
 mod logs;
 mod probes;
 mod queue;
+mod secrets;
 mod server;
 mod stats;
 
@@ -43,15 +44,17 @@ fn main() {
 async fn run() {
     let quick = std::env::args().any(|a| a == "--quick");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = root.join("target/release/sicuro");
+    // SICURO_BENCH_BIN: another build of the server (e.g. a debug one, for a quick look).
+    let bin = std::env::var_os("SICURO_BENCH_BIN").map_or_else(|| root.join("target/release/sicuro"), PathBuf::from);
     assert!(bin.exists(), "build first: cargo leptos build --release");
     let work = tempfile::tempdir().unwrap();
     let mut rows: Vec<Row> = Vec::new();
     let n = if quick { 5 } else { 20 };
-    // `--only logs` (or idle, trivial, chatty, deps, github, wasm, queue) runs one part.
+    // `--only logs` (or idle, trivial, chatty, secrets, deps, github, wasm, queue) runs one part.
     let args: Vec<String> = std::env::args().collect();
     let only = args.windows(2).find(|w| w[0] == "--only").map(|w| w[1].clone());
     let want = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    let (chatty_lines, chatty_runs) = if quick { (50_000, 1) } else { (200_000, 5) };
 
     // Idle memory of a fresh server.
     if want("idle") {
@@ -257,6 +260,11 @@ async fn run() {
         });
     }
 
+    // Masking 20 secrets in the chatty job's output.
+    if want("secrets") {
+        rows.extend(secrets::masking_cost(&bin, &root, work.path(), chatty_lines, chatty_runs).await);
+    }
+
     // Dependency caches: the same commit again, for a project with real dependencies.
     if want("deps") {
         let s = Server::start(&bin, &root, work.path(), "deps", &[]).await;
@@ -299,6 +307,7 @@ async fn run() {
                 ("SICURO_GITHUB_CLIENT_ID", "bench"),
                 ("SICURO_GITHUB_CLIENT_SECRET", "bench-secret"),
                 ("SICURO_GITHUB_WEBHOOK_SECRET", SECRET),
+                ("SICURO_OPEN", "true"),
             ],
         )
         .await;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use super::ceilings::{self, Ceilings};
 use super::limits::{self, JobLimits};
 use super::problems::{Env, Problems, parse_duration, parse_size};
 
@@ -12,12 +13,17 @@ pub struct EngineConfig {
     pub max_concurrent_builds: usize,
     pub default_timeout: Duration,
     pub limits: JobLimits,
+    /// The most a repository's settings or `sicuro.json` may ask for.
+    pub ceilings: Ceilings,
     pub log_limit_bytes: u64,
     /// How long running builds may go on after SIGTERM before they are canceled.
     pub shutdown_grace: Duration,
     /// Extra CA certificates (PEM) built into the job images, for egress through a
     /// TLS-inspecting proxy or a company CA.
     pub extra_ca_certs: Option<String>,
+    /// IPv4 networks jobs may not reach: link-local (cloud metadata services) always, and what
+    /// `SICURO_BLOCKED_NETWORKS` adds (e.g. the private ranges of the host's own network).
+    pub blocked_networks: Vec<String>,
 }
 
 pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
@@ -51,6 +57,7 @@ pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
         parse_size,
     );
     let limits = limits::from_env(env, p, cpus);
+    let ceilings = ceilings::from_env(env, p, limits, default_timeout, max_concurrent_builds);
     let extra_ca_certs = match extra_ca_certs(env.get("SICURO_EXTRA_CA_CERTS")) {
         Ok(pem) => pem,
         Err(why) => {
@@ -62,10 +69,13 @@ pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
             None
         }
     };
+    let blocked_networks = blocked_networks(env, p);
     EngineConfig {
+        blocked_networks,
         max_concurrent_builds,
         default_timeout,
         limits,
+        ceilings,
         log_limit_bytes,
         shutdown_grace,
         extra_ca_certs,
@@ -111,4 +121,36 @@ pub(super) fn extra_ca_certs(setting: Option<&str>) -> Result<Option<String>, St
         pem.push('\n');
     }
     Ok((!pem.is_empty()).then_some(pem))
+}
+
+/// Link-local addresses answer for cloud metadata services (credentials of the machine).
+pub const LINK_LOCAL: &str = "169.254.0.0/16";
+
+fn blocked_networks(env: &Env, p: &mut Problems) -> Vec<String> {
+    let mut nets = vec![LINK_LOCAL.to_string()];
+    for raw in env
+        .get("SICURO_BLOCKED_NETWORKS")
+        .unwrap_or_default()
+        .split([',', ' '])
+        .filter(|s| !s.is_empty())
+    {
+        match ipv4_cidr(raw) {
+            Some(net) if !nets.contains(&net) => nets.push(net),
+            Some(_) => {}
+            None => p.add(
+                "SICURO_BLOCKED_NETWORKS",
+                format!("`{raw}` is not an IPv4 network"),
+                "write networks as address/prefix, comma-separated, e.g. 10.0.0.0/8,192.168.0.0/16",
+            ),
+        }
+    }
+    nets
+}
+
+/// `10.0.0.0/8` as given, when it is an IPv4 network.
+fn ipv4_cidr(s: &str) -> Option<String> {
+    let (addr, prefix) = s.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    Some(format!("{addr}/{prefix}"))
 }

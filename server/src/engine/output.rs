@@ -28,10 +28,15 @@ pub struct LineAssembler {
     buf: Vec<u8>,
 }
 
+/// What starts each of the script's markers in its output.
+pub fn marker_prefix(nonce: &str) -> String {
+    format!("##sicuro:{nonce}:")
+}
+
 impl LineAssembler {
     pub fn new(nonce: &str) -> Self {
         Self {
-            prefix: format!("##sicuro:{nonce}:").into_bytes(),
+            prefix: marker_prefix(nonce).into_bytes(),
             buf: Vec::new(),
         }
     }

@@ -53,6 +53,12 @@ pub fn status_with_tests(build: &Build, tests: Option<sicuro_types::TestCounts>)
         _ => String::new(),
     };
     let (state, description) = match build.status() {
+        BuildStatus::Waiting => (
+            "pending",
+            format!(
+                "Build #{n} is waiting for approval: a pull request from a fork runs once someone with push access approves it"
+            ),
+        ),
         BuildStatus::Queued => ("pending", format!("Build #{n} queued")),
         BuildStatus::Running => ("pending", format!("Build #{n} running")),
         BuildStatus::Success => ("success", format!("Build #{n} passed in {took}")),
@@ -64,7 +70,11 @@ pub fn status_with_tests(build: &Build, tests: Option<sicuro_types::TestCounts>)
                 build.error.as_deref().unwrap_or("see the build page")
             ),
         ),
-        BuildStatus::Canceled => ("error", "canceled".to_string()),
+        // A declined or otherwise stopped build says why; a plain cancel says just that.
+        BuildStatus::Canceled => match build.error.as_deref() {
+            Some(why) if !why.starts_with("canceled") => ("error", why.to_string()),
+            _ => ("error", "canceled".to_string()),
+        },
     };
     let description = match tests.filter(|t| t.total() > 0 && build.status().is_finished()) {
         Some(t) => format!("{} — {description}", t.describe()),
@@ -294,6 +304,7 @@ mod tests {
             log_bytes: 0,
             rebuild_of: None,
             cancel_requested: 0,
+            approved_by: None,
         }
     }
 

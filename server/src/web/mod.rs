@@ -3,6 +3,7 @@
 //! The route table is `routes`; handlers return `error::WebResult`.
 
 pub mod access;
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod badge;
@@ -12,6 +13,7 @@ pub mod events;
 pub mod extract;
 pub mod healthz;
 pub mod log_feed;
+pub mod host_check;
 pub mod logs;
 pub mod pages;
 pub mod routes;

@@ -216,6 +216,14 @@ async fn a_container_that_no_running_build_owns_is_removed_as_soon_as_it_appears
         .get()
         .await
         .unwrap();
+    // The base image at its current recipe version (each version has its own tag).
+    let images = sicuro::engine::executor::docker::images::Images::new(
+        std::sync::Arc::new(sicuro::engine::executor::docker::client::DockerHandle::new()),
+        sicuro::engine::executor::docker::images::BuildArgs::with_extra_ca_certs(
+            crate::common::engine_config().extra_ca_certs,
+        ),
+    );
+    let base = images.ensure("sicuro/base", &mut |_| {}).await.unwrap();
 
     let since = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -239,7 +247,7 @@ async fn a_container_that_no_running_build_owns_is_removed_as_soon_as_it_appears
         .create_container(
             None::<bollard::query_parameters::CreateContainerOptions>,
             ContainerCreateBody {
-                image: Some("sicuro/base".into()),
+                image: Some(base.clone()),
                 cmd: Some(vec!["true".into()]),
                 labels: Some(labels),
                 ..Default::default()

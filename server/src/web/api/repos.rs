@@ -201,14 +201,14 @@ pub async fn subscribe(
     let token = access::user_token(&state, &user).ok_or(WebError::SignInRequired)?;
     let gh = github.repo(&token, &owner, &name).await?;
     let permission = gh.permission();
-    state.access.put(user.id, &gh.full_name, permission);
+    state.access.put(user.id, gh.id, permission);
     if permission < Permission::Admin {
         return Err(forbidden(format!(
             "subscribing needs admin rights on {}; ask one of its admins to subscribe it",
             gh.full_name
         )));
     }
-    let repo = repos::upsert(
+    let repo = repos::upsert_github(
         &state.db,
         &NewRepo {
             kind: RepoKind::Github,
@@ -291,29 +291,9 @@ pub async fn update_settings(
     Json(new): Json<RepoSettings>,
 ) -> WebResult<Json<RepoSettings>> {
     let (repo, _) = pages::find_repo(&state, &s, &owner, &name, Permission::Admin).await?;
-    validate_settings(&new).map_err(bad_request)?;
     state.engine.update_settings(repo.id, &new).await?;
     let repo = repos::get(&state.db, repo.id).await?.unwrap_or(repo);
     Ok(Json(repo.settings()))
-}
-
-fn validate_settings(s: &RepoSettings) -> Result<(), String> {
-    if !(1..=64).contains(&s.max_concurrent) {
-        return Err("max_concurrent must be between 1 and 64".into());
-    }
-    if s.timeout_secs.is_some_and(|t| !(10..=7 * 24 * 3600).contains(&t)) {
-        return Err("timeout_secs must be between 10 seconds and 7 days".into());
-    }
-    if s.memory_bytes.is_some_and(|m| m < 64 * 1024 * 1024) {
-        return Err("memory_bytes must be at least 64 MiB".into());
-    }
-    if s.cpus.is_some_and(|c| !(c > 0.0 && c <= 1024.0)) {
-        return Err("cpus must be more than 0".into());
-    }
-    if s.pids.is_some_and(|p| p < 16) {
-        return Err("pids must be at least 16".into());
-    }
-    Ok(())
 }
 
 #[derive(serde::Serialize)]
