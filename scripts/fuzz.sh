@@ -14,7 +14,7 @@ export RUSTC_BOOTSTRAP=1
 
 # Seeds: GitHub's recorded payloads and sample sicuro.json files.
 corpus="$ROOT/fuzz/corpus"
-mkdir -p "$corpus/webhook_payload" "$corpus/sicuro_json" "$corpus/ansi" "$corpus/webhook_signature" "$corpus/log_lines"
+mkdir -p "$corpus/webhook_payload" "$corpus/sicuro_json" "$corpus/ansi" "$corpus/webhook_signature" "$corpus/log_lines" "$corpus/mask"
 examples="$ROOT/end2end/node_modules/@octokit/webhooks-examples/api.github.com/index.json"
 if [ -f "$examples" ]; then
   node -e '
@@ -28,7 +28,7 @@ printf '\033[1;31mred\033[0m \033[38;5;208mx\033[48;2;1;2;3my\r\033[Kdone' >"$co
 
 say "building the fuzz targets"
 cargo fuzz build -O --fuzz-dir fuzz
-for target in webhook_signature webhook_payload sicuro_json ansi log_lines; do
+for target in webhook_signature webhook_payload sicuro_json ansi log_lines mask; do
   say "fuzzing $target for ${seconds}s"
   log="$ROOT/fuzz/$target.log"
   if ! cargo fuzz run -O --fuzz-dir fuzz "$target" "$corpus/$target" -- -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 >"$log" 2>&1; then

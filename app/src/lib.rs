@@ -17,7 +17,7 @@ use leptos_router::components::{Route, Router, Routes};
 use leptos_router::path;
 
 use components::header::Header;
-use pages::{AuthErrorPage, BuildPage, Dashboard, NotFound, RepoPage};
+use pages::{AuthErrorPage, BuildPage, Dashboard, NotFound, RepoPage, SettingsPage};
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -83,6 +83,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/auth/error") view=AuthErrorPage/>
                     <Route path=path!("/repos/:owner/:name") view=RepoPage/>
                     <Route path=path!("/repos/:owner/:name/builds/:number") view=BuildPage/>
+                    <Route path=path!("/repos/:owner/:name/settings") view=SettingsPage/>
                 </Routes>
             </main>
         </Router>

@@ -2,7 +2,7 @@
 //! functions are thin adapters over it, so all server logic lives beside the engine and the
 //! database, and this crate stays free of them.
 
-use sicuro_types::{BuildDetail, BuildPage, RepoSummary, ServerInfo, Viewer};
+use sicuro_types::{BuildDetail, BuildPage, RepoSummary, ServerInfo, SettingsPage, Viewer};
 
 pub use http::request::Parts;
 
@@ -34,6 +34,8 @@ pub trait PageData: Send + Sync + 'static {
     async fn repos(&self, req: &Parts) -> Result<Vec<RepoSummary>, PageError>;
     async fn builds(&self, req: &Parts, owner: &str, name: &str, page: i64) -> Result<BuildPage, PageError>;
     async fn build(&self, req: &Parts, owner: &str, name: &str, number: i64) -> Result<BuildDetail, PageError>;
+    /// The repository's settings; its secrets (names only) for admins.
+    async fn settings(&self, req: &Parts, owner: &str, name: &str) -> Result<SettingsPage, PageError>;
 }
 
 /// The page data source as kept in Leptos' context.

@@ -4,7 +4,7 @@
 use leptos::prelude::*;
 use leptos::server_fn::codec::GetUrl;
 
-use sicuro_types::{BuildDetail, BuildPage, RepoSummary, ServerInfo, Viewer};
+use sicuro_types::{BuildDetail, BuildPage, RepoSummary, ServerInfo, SettingsPage, Viewer};
 
 #[cfg(feature = "ssr")]
 async fn page_data() -> Result<(crate::page_data::SharedPageData, crate::page_data::Parts), ServerFnError> {
@@ -52,4 +52,10 @@ pub async fn get_repo_builds(owner: String, name: String, page: i64) -> Result<B
 pub async fn get_build(owner: String, name: String, number: i64) -> Result<BuildDetail, ServerFnError> {
     let (b, parts) = page_data().await?;
     b.build(&parts, &owner, &name, number).await.map_err(to_error)
+}
+
+#[server(input = GetUrl, prefix = "/api/fn")]
+pub async fn get_repo_settings(owner: String, name: String) -> Result<SettingsPage, ServerFnError> {
+    let (b, parts) = page_data().await?;
+    b.settings(&parts, &owner, &name).await.map_err(to_error)
 }

@@ -57,8 +57,9 @@ export async function startFakeGithub(dir) {
   return { child, url, admin };
 }
 
-/** Starts Sicuro; with `github`, configured for the fake GitHub like a GitHub Enterprise install. */
-export async function startSicuro(dir, github, { release = false } = {}) {
+/** Starts Sicuro; with `github`, configured for the fake GitHub like a GitHub Enterprise install.
+ *  `env` adds or overrides settings (e.g. SICURO_LOG). */
+export async function startSicuro(dir, github, { release = false, env: extra = {} } = {}) {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const data = join(dir, 'sicuro');
@@ -70,6 +71,7 @@ export async function startSicuro(dir, github, { release = false } = {}) {
     SICURO_SITE_ROOT: join(ROOT, 'target', 'site'),
     SICURO_MAX_CONCURRENT_BUILDS: '3',
     SICURO_LOG: 'info',
+    ...extra,
   };
   if (github) {
     Object.assign(env, {
@@ -78,10 +80,14 @@ export async function startSicuro(dir, github, { release = false } = {}) {
       SICURO_GITHUB_CLIENT_ID: CLIENT_ID,
       SICURO_GITHUB_CLIENT_SECRET: CLIENT_SECRET,
       SICURO_GITHUB_WEBHOOK_SECRET: WEBHOOK_SECRET,
+      // The browser tests sign in as several made-up people.
+      SICURO_OPEN: 'true',
     });
   }
-  const { child } = await startProcess(BIN('sicuro', release), ['serve'], env, /is listening on/, join(dir, 'sicuro.log'));
-  return { child, url, data };
+  Object.assign(env, extra);
+  const log = join(dir, 'sicuro.log');
+  const { child } = await startProcess(BIN('sicuro', release), ['serve'], env, /is listening on/, log);
+  return { child, url, data, log };
 }
 
 export async function launchBrowser() {
@@ -143,6 +149,22 @@ export async function readLog(base, buildId) {
     }
   }
   return lines;
+}
+
+/** Waits for a build's log to end without reading its lines (the stream from past its end
+ * sends only `end`); returns the end: `{ status, lines }`. */
+export async function waitLogEnd(base, buildId) {
+  const r = await fetch(`${base}/api/builds/${buildId}/log/stream?after=1000000000000`);
+  const reader = r.body.getReader();
+  const dec = new TextDecoder();
+  let buf = '';
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error(`the log of build ${buildId} ended without an end event`);
+    buf += dec.decode(value, { stream: true });
+    const m = buf.match(/event: ?end\ndata: ?(.*)\n\n/);
+    if (m) { reader.cancel(); return JSON.parse(m[1]); }
+  }
 }
 
 /** Stops the processes the way an operator would (SIGTERM: Sicuro cancels what still runs). */

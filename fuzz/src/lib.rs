@@ -20,8 +20,20 @@ pub mod sicuro_json;
 #[path = "../../server/src/engine/plan.rs"]
 pub mod plan;
 
+#[path = "../../server/src/engine/node_package_manager.rs"]
+pub mod node_package_manager;
+
+#[path = "../../server/src/engine/project_files.rs"]
+pub mod project_files;
+
+#[path = "../../server/src/engine/python_tests.rs"]
+pub mod python_tests;
+
 #[path = "../../server/src/engine/output.rs"]
 pub mod output;
+
+#[path = "../../server/src/engine/mask.rs"]
+pub mod mask;
 
 #[path = "../../app/src/ansi.rs"]
 pub mod ansi;

@@ -1,5 +1,6 @@
 //! Keys derived from the one configured secret: cookie encryption, token sealing at rest, CSRF
-//! tokens and session-id hashing each get their own key (HKDF-SHA256), so no key serves twice.
+//! tokens, session-id hashing and repository secrets at rest each get their own key
+//! (HKDF-SHA256), so no key serves twice.
 
 use std::path::Path;
 
@@ -17,6 +18,15 @@ pub struct Keys {
     cookie: [u8; 64],
     token: [u8; 32],
     csrf: [u8; 32],
+    secrets: [u8; 32],
+}
+
+/// Seals and opens repository secrets' values at rest, with a key of their own. Each value is
+/// bound to its repository and name (associated data), so a value copied to another row of the
+/// database does not open there.
+#[derive(Clone)]
+pub struct SecretBox {
+    key: [u8; 32],
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,13 +53,21 @@ impl Keys {
             cookie: [0; 64],
             token: [0; 32],
             csrf: [0; 32],
+            secrets: [0; 32],
         };
         hk.expand(b"cookies", &mut keys.cookie)
             .expect("64 bytes is a valid length");
         hk.expand(b"tokens at rest", &mut keys.token)
             .expect("32 bytes is a valid length");
         hk.expand(b"csrf", &mut keys.csrf).expect("32 bytes is a valid length");
+        hk.expand(b"repository secrets at rest", &mut keys.secrets)
+            .expect("32 bytes is a valid length");
         keys
+    }
+
+    /// The sealer of repository secrets.
+    pub fn secret_box(&self) -> SecretBox {
+        SecretBox { key: self.secrets }
     }
 
     /// The key for axum-extra's private (encrypted and authenticated) cookies.
@@ -96,6 +114,47 @@ impl Keys {
         mac.update(session_id.as_bytes());
         mac.verify_slice(&given).is_ok()
     }
+}
+
+impl SecretBox {
+    /// random nonce ‖ XChaCha20-Poly1305(value), authenticated with the repository and name.
+    pub fn seal(&self, repo_id: i64, name: &str, value: &str) -> Vec<u8> {
+        let cipher = XChaCha20Poly1305::new((&self.key).into());
+        let mut nonce = [0u8; 24];
+        rand::thread_rng().fill_bytes(&mut nonce);
+        let aad = secret_aad(repo_id, name);
+        let payload = chacha20poly1305::aead::Payload {
+            msg: value.as_bytes(),
+            aad: &aad,
+        };
+        let mut out = nonce.to_vec();
+        out.extend(
+            cipher
+                .encrypt(XNonce::from_slice(&nonce), payload)
+                .expect("encryption of 64 KiB cannot fail"),
+        );
+        out
+    }
+
+    /// The value; `None` if sealed with another key, for another row, or tampered with.
+    pub fn open(&self, repo_id: i64, name: &str, sealed: &[u8]) -> Option<String> {
+        if sealed.len() < 24 {
+            return None;
+        }
+        let cipher = XChaCha20Poly1305::new((&self.key).into());
+        let (nonce, ciphertext) = sealed.split_at(24);
+        let aad = secret_aad(repo_id, name);
+        let payload = chacha20poly1305::aead::Payload {
+            msg: ciphertext,
+            aad: &aad,
+        };
+        let plain = cipher.decrypt(XNonce::from_slice(nonce), payload).ok()?;
+        String::from_utf8(plain).ok()
+    }
+}
+
+fn secret_aad(repo_id: i64, name: &str) -> Vec<u8> {
+    format!("sicuro repository secret\0{repo_id}\0{name}").into_bytes()
 }
 
 /// Session ids are stored hashed, so the database alone cannot be used to take over a session.
@@ -164,6 +223,23 @@ mod tests {
         *tampered.last_mut().unwrap() ^= 1;
         assert_eq!(a.open(&tampered), None);
         assert_ne!(a.seal("gho_secret"), sealed, "fresh nonce each time");
+    }
+
+    #[test]
+    fn secrets_have_their_own_key_and_open_only_in_their_own_row() {
+        let k = Keys::derive(b"0123456789abcdef0123456789abcdef");
+        let b = k.secret_box();
+        let sealed = b.seal(7, "NPM_TOKEN", "npm_0123456789");
+        assert!(
+            !sealed.windows(14).any(|w| w == b"npm_0123456789"),
+            "not stored in clear"
+        );
+        assert_eq!(b.open(7, "NPM_TOKEN", &sealed).as_deref(), Some("npm_0123456789"));
+        assert_eq!(b.open(8, "NPM_TOKEN", &sealed), None, "another repository");
+        assert_eq!(b.open(7, "OTHER", &sealed), None, "another name");
+        assert_eq!(k.open(&sealed), None, "the tokens' key does not open it");
+        let other = Keys::derive(b"another key, also 32 bytes long!").secret_box();
+        assert_eq!(other.open(7, "NPM_TOKEN", &sealed), None);
     }
 
     #[test]

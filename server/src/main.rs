@@ -32,6 +32,13 @@ enum Command {
         /// Do not mount a dependency cache.
         #[arg(long)]
         no_cache: bool,
+        /// Give the job this secret, its value taken from the environment variable of the same
+        /// name; masked as *** in the output (repeatable).
+        #[arg(long = "secret", value_name = "NAME")]
+        secrets: Vec<String>,
+        /// Give the job the secrets in this file (NAME=value lines; # comments), masked too.
+        #[arg(long, value_name = "FILE")]
+        secrets_file: Option<PathBuf>,
     },
     /// Build the job and service images that are missing or outdated (all, or the ones named).
     Images {
@@ -60,11 +67,16 @@ fn main() -> std::process::ExitCode {
                 path,
                 timeout,
                 no_cache,
+                secrets,
+                secrets_file,
             } => {
+                let secrets =
+                    sicuro::cli::run::load_secrets(&secrets, secrets_file.as_deref(), |n| std::env::var(n).ok())?;
                 let options = sicuro::cli::run::RunOptions {
                     path,
                     timeout,
                     no_cache,
+                    secrets,
                 };
                 sicuro::cli::run::run(options, &config.engine).await
             }
@@ -87,14 +99,25 @@ fn ca_args(config: &Config) -> sicuro::engine::executor::docker::images::BuildAr
 
 fn init_tracing(server: bool) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::prelude::*;
     let default = if server {
         "info,sqlx=warn,bollard=warn,hyper=warn"
     } else {
         "warn"
     };
     let filter = EnvFilter::try_from_env("SICURO_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_target(false)
+    // bollard logs the bodies of Docker's requests and answers at debug level, and a job
+    // container's body holds its environment — the build's secrets among it — so bollard says
+    // nothing below info, whatever SICURO_LOG asks for.
+    let no_docker_bodies = tracing_subscriber::filter::filter_fn(|meta| {
+        !(meta.target().starts_with("bollard") && *meta.level() > tracing::Level::INFO)
+    });
+    tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_target(false)
+                .with_filter(filter)
+                .with_filter(no_docker_bodies),
+        )
         .init();
 }

@@ -60,6 +60,7 @@ pub async fn app_state_with(config: Config, executor: Option<Arc<dyn Executor>>)
         data_dir: config.data_dir.clone(),
         credentials,
         executor,
+        secrets: keys.secret_box(),
     })
     .await?;
     if let Some(g) = &github {
@@ -79,6 +80,7 @@ pub async fn app_state_with(config: Config, executor: Option<Arc<dyn Executor>>)
         github,
         access: Arc::new(web::access::PermissionCache::default()),
         leptos,
+        log_feeds: Arc::default(),
     })
 }
 

@@ -6,6 +6,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BuildStatus {
+    /// A pull request from a fork, waiting until someone with push access lets it run.
+    Waiting,
     Queued,
     Running,
     Success,
@@ -15,7 +17,8 @@ pub enum BuildStatus {
 }
 
 impl BuildStatus {
-    pub const ALL: [BuildStatus; 6] = [
+    pub const ALL: [BuildStatus; 7] = [
+        Self::Waiting,
         Self::Queued,
         Self::Running,
         Self::Success,
@@ -26,6 +29,7 @@ impl BuildStatus {
 
     pub fn as_str(self) -> &'static str {
         match self {
+            Self::Waiting => "waiting",
             Self::Queued => "queued",
             Self::Running => "running",
             Self::Success => "success",
@@ -40,12 +44,13 @@ impl BuildStatus {
     }
 
     pub fn is_finished(self) -> bool {
-        !matches!(self, Self::Queued | Self::Running)
+        !matches!(self, Self::Waiting | Self::Queued | Self::Running)
     }
 
     /// What a person reads: "passed", "failed", …
     pub fn label(self) -> &'static str {
         match self {
+            Self::Waiting => "waiting for approval",
             Self::Queued => "queued",
             Self::Running => "running",
             Self::Success => "passed",
@@ -142,7 +147,16 @@ pub struct BuildDetail {
     pub log_lines: i64,
     pub can_cancel: bool,
     pub can_rebuild: bool,
+    /// The viewer may approve or decline it (it waits for approval and they have push access).
+    #[serde(default)]
+    pub can_approve: bool,
+    /// Who let it run, when it waited for approval.
+    #[serde(default)]
+    pub approved_by: Option<String>,
     pub rebuild_of: Option<i64>,
+    /// Names of the repository secrets the build was given (never their values).
+    #[serde(default)]
+    pub secrets: Vec<String>,
 }
 
 /// One event on a repository's (or the dashboard's) live stream.

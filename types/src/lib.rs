@@ -9,10 +9,14 @@ pub mod duration;
 pub mod log;
 pub mod repo;
 pub mod routes;
+pub mod test_report;
+pub mod secret;
 pub mod viewer;
 
 pub use build::{BuildDetail, BuildEvent, BuildStatus, BuildSummary, TriggerEvent};
 pub use duration::format_duration;
-pub use log::{LineKind, LogEnd, LogLine};
-pub use repo::{BuildPage, Permission, RepoKind, RepoSettings, RepoSummary};
+pub use log::{LineKind, LogEnd, LogFailure, LogGap, LogLine, LogSection, LogWindow, SearchHits};
+pub use repo::{BuildPage, ForkPolicy, Permission, RepoKind, RepoSettings, RepoSummary};
+pub use secret::{SecretChange, SecretInfo, SetSecret, SettingsPage};
+pub use test_report::{TestCaseResult, TestCounts, TestOutcome, TestReport};
 pub use viewer::{ApiError, ServerInfo, Viewer};

@@ -72,6 +72,38 @@ pub struct BuildPage {
     pub can_build: bool,
 }
 
+/// What happens to a pull request from a fork.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ForkPolicy {
+    /// It waits until someone with push access approves it (each new push again).
+    #[default]
+    Approve,
+    /// It runs at once.
+    Run,
+    /// It is not built: it ends with a final status that says so.
+    Never,
+}
+
+impl ForkPolicy {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Approve => "approve",
+            Self::Run => "run",
+            Self::Never => "never",
+        }
+    }
+
+    /// Unknown text reads as the safe default.
+    pub fn parse(s: &str) -> Self {
+        match s {
+            "run" => Self::Run,
+            "never" => Self::Never,
+            _ => Self::Approve,
+        }
+    }
+}
+
 /// Per-repository settings, readable and changeable through the API.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RepoSettings {
@@ -84,6 +116,9 @@ pub struct RepoSettings {
     pub memory_bytes: Option<i64>,
     pub cpus: Option<f64>,
     pub pids: Option<i64>,
+    /// Pull requests from forks: approve (the default), run, never.
+    #[serde(default)]
+    pub fork_policy: ForkPolicy,
 }
 
 #[cfg(test)]

@@ -13,6 +13,9 @@ pub mod path {
     pub const REPO_SUBSCRIBE: &str = "/api/repos/{owner}/{name}/subscribe";
     pub const REPO_UNSUBSCRIBE: &str = "/api/repos/{owner}/{name}/unsubscribe";
     pub const REPO_SETTINGS: &str = "/api/repos/{owner}/{name}/settings";
+    pub const REPO_SECRETS: &str = "/api/repos/{owner}/{name}/secrets";
+    pub const REPO_SECRET: &str = "/api/repos/{owner}/{name}/secrets/{secret}";
+    pub const REPO_SECRETS_AUDIT: &str = "/api/repos/{owner}/{name}/secrets-audit";
     pub const REPO_CACHES_CLEAR: &str = "/api/repos/{owner}/{name}/caches/clear";
     pub const REPO_EVENTS: &str = "/api/repos/{owner}/{name}/events";
     pub const EVENTS: &str = "/api/events";
@@ -20,8 +23,14 @@ pub mod path {
     pub const BUILD_LOG: &str = "/api/builds/{id}/log";
     pub const BUILD_LOG_TEXT: &str = "/api/builds/{id}/log.txt";
     pub const BUILD_LOG_STREAM: &str = "/api/builds/{id}/log/stream";
+    /// `?q=…&regex=1&case=1&after=N`: a search of the whole log, streamed (`hits`, then `end`).
+    pub const BUILD_LOG_SEARCH: &str = "/api/builds/{id}/log/search";
+    /// What the build's JUnit reports say (404 when it had none).
+    pub const BUILD_TESTS: &str = "/api/builds/{id}/tests";
     pub const BUILD_CANCEL: &str = "/api/builds/{id}/cancel";
     pub const BUILD_REBUILD: &str = "/api/builds/{id}/rebuild";
+    pub const BUILD_APPROVE: &str = "/api/builds/{id}/approve";
+    pub const BUILD_DECLINE: &str = "/api/builds/{id}/decline";
     /// The pages' `#[server]` functions live under this prefix.
     pub const SERVER_FNS: &str = "/api/fn";
     pub const GITHUB_WEBHOOK: &str = "/hooks/github";
@@ -37,8 +46,10 @@ pub mod path {
 pub mod event {
     /// A batch of log lines; the event id is the last line's number.
     pub const LINES: &str = "lines";
-    /// The log is complete; data is a `LogEnd`.
+    /// The log is complete; data is a `LogEnd` (for a search: the final `SearchHits`).
     pub const END: &str = "end";
+    /// Search hits; data is a `SearchHits`.
+    pub const HITS: &str = "hits";
     /// A build changed; data is a `BuildEvent`.
     pub const BUILD: &str = "build";
     /// The reader fell behind; re-read the page's data.

@@ -9,12 +9,13 @@ use crate::ViewerResource;
 use crate::client;
 use crate::components::log_viewer::LogViewer;
 use crate::components::status::StatusBadge;
+use crate::components::test_report::TestReportPanel;
 use crate::server_fns::get_build;
 use crate::time::{format_utc, use_clock};
 #[cfg(feature = "hydrate")]
 use sicuro_types::routes::{event, fill_repo};
 use sicuro_types::routes::{fill, path};
-use sicuro_types::{BuildDetail, BuildStatus, BuildSummary, LogEnd, format_duration};
+use sicuro_types::{BuildDetail, BuildStatus, BuildSummary, LogEnd, LogFailure, format_duration};
 
 #[component]
 pub fn BuildPage() -> impl IntoView {
@@ -62,6 +63,8 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
     let build_id = b.id;
     let started = RwSignal::new(b.started_at);
     let estimate = detail.estimate_ms;
+    let failure = RwSignal::new(None::<LogFailure>);
+    let on_failure = Callback::new(move |f: LogFailure| failure.set(Some(f)));
 
     let on_end = Callback::new(move |end: LogEnd| {
         status.set(end.status);
@@ -93,20 +96,13 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
         busy.set(true);
         error.set(None);
         leptos::task::spawn_local(async move {
-            match client::post::<BuildSummary>(
-                &fill(
-                    if action == "rebuild" {
-                        path::BUILD_REBUILD
-                    } else {
-                        path::BUILD_CANCEL
-                    },
-                    &[&build_id],
-                ),
-                &csrf,
-                None,
-            )
-            .await
-            {
+            let action_path = match action {
+                "rebuild" => path::BUILD_REBUILD,
+                "approve" => path::BUILD_APPROVE,
+                "decline" => path::BUILD_DECLINE,
+                _ => path::BUILD_CANCEL,
+            };
+            match client::post::<BuildSummary>(&fill(action_path, &[&build_id]), &csrf, None).await {
                 Ok(nb) if action == "rebuild" => {
                     navigate(&format!("/repos/{}/builds/{}", nb.repo, nb.number), Default::default())
                 }
@@ -116,7 +112,8 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
             busy.set(false);
         });
     });
-    let may_push = detail.can_cancel || detail.can_rebuild;
+    let may_push = detail.can_cancel || detail.can_rebuild || detail.can_approve;
+    let approved_by = detail.approved_by.clone();
     // The build's state changes (queued → running → …) arrive on the repository's event stream.
     #[cfg(feature = "hydrate")]
     {
@@ -171,7 +168,18 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
                 <div class="bar" style=format!("width:{:.1}%", p * 100.0)></div>
             </div>
         })}
+        {move || (status.get() == BuildStatus::Waiting).then(|| view! {
+            <p class="approval" role="status" data-testid="approval">
+                "This pull request comes from a fork, so its build waits for approval: someone with push access "
+                "reads the change, then lets it run."
+            </p>
+        })}
+        {approved_by.map(|who| view! { <p class="approval-note">{format!("Approved by {who}.")}</p> })}
         <div class="actions">
+            {move || (may_push && status.get() == BuildStatus::Waiting).then(|| view! {
+                <button type="button" class="primary" disabled=move || busy.get() on:click=move |_| act.run("approve")>"Approve and run"</button>
+                <button type="button" disabled=move || busy.get() on:click=move |_| act.run("decline")>"Decline"</button>
+            })}
             {move || (may_push && !status.get().is_finished()).then(|| view! {
                 <button type="button" class="danger" disabled=move || busy.get() on:click=move |_| act.run("cancel")>"Cancel"</button>
             })}
@@ -180,6 +188,34 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
             })}
             {move || error.get().map(|e| view! { <span class="error" role="alert">{e}</span> })}
         </div>
-        <LogViewer build_id=build_id on_end=on_end end_ts=Signal::derive(move || finished_at.get())/>
+        {move || failure.get().map(|f| view! { <FailurePanel failure=f exit_code=exit_code.get()/> })}
+        <TestReportPanel build_id=build_id finished=Signal::derive(move || status.get().is_finished() && finished_at.get().is_some())/>
+        <LogViewer build_id=build_id on_end=on_end on_failure=on_failure end_ts=Signal::derive(move || finished_at.get())/>
+    }
+}
+
+/// What a failed build failed on, first: the command, its phase, its exit code and its last
+/// lines, with a link to the command in the full log.
+#[component]
+fn FailurePanel(failure: LogFailure, exit_code: Option<i64>) -> impl IntoView {
+    let phase = failure.section.clone().unwrap_or_else(|| "the job".into());
+    let code = exit_code.map(|c| format!(" with exit code {c}")).unwrap_or_default();
+    let link = format!("#L{}", failure.command_line);
+    view! {
+        <section class="failure" aria-label="Why the build failed" data-testid="failure">
+            <h2>"Failed in "{phase}": "<code>{failure.command.clone()}</code></h2>
+            <p class="muted">{format!("The command exited{code}. Its last lines:")}</p>
+            <div class="failure-lines" role="log" aria-label="The failing command's last lines">
+                {failure.lines.into_iter().map(|l| {
+                    let n = l.number();
+                    let text = match l.kind() {
+                        sicuro_types::LineKind::Command => view! { <span class="cmd">"$ "{l.text().to_string()}</span> }.into_any(),
+                        _ => crate::components::log_viewer::segments(crate::ansi::render(l.text())).into_any(),
+                    };
+                    view! { <div class="row" data-line=n><a class="ln" href=format!("#L{n}")>{n}</a><span class="txt">{text}</span></div> }
+                }).collect_view()}
+            </div>
+            <a href=link class="to-log">"Show it in the full log"</a>
+        </section>
     }
 }

@@ -4,11 +4,13 @@ mod auth_error;
 mod build;
 mod dashboard;
 mod repo;
+mod settings;
 
 pub use auth_error::AuthErrorPage;
 pub use build::BuildPage;
 pub use dashboard::Dashboard;
 pub use repo::RepoPage;
+pub use settings::SettingsPage;
 
 use leptos::prelude::*;
 use leptos_router::components::A;

@@ -13,7 +13,7 @@ use crate::time::{format_utc, use_clock};
 #[cfg(feature = "hydrate")]
 use sicuro_types::routes::{event, fill};
 use sicuro_types::routes::{fill_repo, path};
-use sicuro_types::{BuildPage, BuildSummary, format_duration};
+use sicuro_types::{BuildPage, BuildSummary, Permission, format_duration};
 
 #[component]
 pub fn RepoPage() -> impl IntoView {
@@ -95,6 +95,9 @@ fn History(page: BuildPage, live: RwSignal<Vec<BuildSummary>>) -> impl IntoView 
             <h1>{slug.clone()}</h1>
             {page.repo.private.then(|| view! { <span class="tag">"private"</span> })}
             <img class="badge" src=format!("/badge/{slug}.svg") alt="build status badge"/>
+            {(page.repo.permission == Permission::Admin).then(|| view! {
+                <A href=format!("/repos/{slug}/settings") attr:class="button">"Settings"</A>
+            })}
         </div>
         {page.repo.token_problem.clone().map(|p| view! { <p class="warning" role="alert">{p}</p> })}
         {page.can_build.then(|| view! { <BuildNow slug=slug.clone() default_branch=page.repo.default_branch.clone()/> })}

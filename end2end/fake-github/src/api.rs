@@ -24,6 +24,8 @@ pub(crate) fn router(shared: Arc<Shared>) -> Router<Arc<Shared>> {
     Router::new()
         .route("/user", get(get_user))
         .route("/user/repos", get(list_user_repos))
+        .route("/user/orgs", get(list_user_orgs))
+        .route("/repositories/{id}", get(get_repo_by_id))
         .route("/repos/{owner}/{repo}", get(get_repo))
         .route("/repos/{owner}/{repo}/commits/{*rest}", get(get_commit_routes))
         .route("/rate_limit", get(rate_limit))
@@ -370,6 +372,36 @@ async fn get_repo(
         let (repo, role) = repo_for(w, &caller, &owner, &name, &READ)?;
         let viewer = caller.login.is_some().then_some(role);
         Ok(axum::Json(shapes::repository(&shared.urls, w, &repo, viewer)).into_response())
+    })
+}
+
+/// `GET /repositories/{id}`: a repository by its id, whatever it is called now.
+async fn get_repo_by_id(
+    State(shared): State<Arc<Shared>>,
+    caller: Caller,
+    Path(id): Path<u64>,
+) -> Result<Response, ApiError> {
+    shared.read(|w| {
+        let repo = w.repo_by_id(id).ok_or(ApiError::NotFound)?;
+        let (repo, role) = repo_for(w, &caller, &repo.owner, &repo.name, &READ)?;
+        let viewer = caller.login.is_some().then_some(role);
+        Ok(axum::Json(shapes::repository(&shared.urls, w, &repo, viewer)).into_response())
+    })
+}
+
+/// `GET /user/orgs`: the caller's organisations — private memberships only with `read:org`.
+async fn list_user_orgs(State(shared): State<Arc<Shared>>, caller: Caller) -> Result<Response, ApiError> {
+    let login = caller.require_login()?.to_string();
+    let private_too = caller.has_any_scope(&["read:org", "admin:org", "user"]);
+    shared.read(|w| {
+        let orgs: Vec<Value> = w
+            .memberships
+            .iter()
+            .filter(|m| m.login.eq_ignore_ascii_case(&login) && (m.public || private_too))
+            .filter_map(|m| w.account(&m.org))
+            .map(|a| shapes::simple_user(&shared.urls, a))
+            .collect();
+        Ok(axum::Json(orgs).into_response())
     })
 }
 

@@ -15,6 +15,7 @@ mod faults;
 mod git_http;
 mod git_repo;
 mod hooks;
+mod identity;
 mod oauth;
 pub mod openapi;
 mod recording;

@@ -234,6 +234,7 @@ pub struct World {
     pub(crate) git_requests: Vec<GitRequest>,
     pub(crate) deliveries: Vec<Delivery>,
     pub(crate) faults: Vec<Fault>,
+    pub(crate) memberships: Vec<crate::identity::Membership>,
     next_id: u64,
 }
 
@@ -370,8 +371,7 @@ impl Shared {
     }
 
     pub(crate) fn bare_path(&self, repo: &Repo) -> PathBuf {
-        self.repos_dir
-            .join(repo.owner.to_ascii_lowercase())
-            .join(format!("{}.git", repo.name.to_ascii_lowercase()))
+        // By id: a repository keeps its code when it is renamed or transferred.
+        self.repos_dir.join(format!("{}.git", repo.id))
     }
 }

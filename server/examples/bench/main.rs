@@ -2,10 +2,11 @@
 //! Docker engine, measures, and prints one table with each figure beside its reference measured
 //! in the same run. Browser-side figures come from `end2end/bench/dom.mjs` (run by bench.sh).
 //!
-//! cargo run --release -p server --example bench -- [--quick] [--swarm | --swarm-only]
+//! cargo run --release -p server --example bench -- [--quick] [--swarm] [--only PART]
 //!
+//! PART is one of idle, trivial, chatty, secrets, deps, github, logs, wasm, queue, swarm.
 //! `--swarm` adds the swarm executor's rows, on the test swarm of `scripts/swarm.sh` (bench.sh
-//! brings it up); `--swarm-only` measures only those.
+//! brings it up); `--only swarm` measures only those.
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -16,8 +17,10 @@ use std::time::{Duration, Instant};
 use fake_github::{CommitSpec, FakeGithub, FakeGithubOptions, Permission, RepoSpec};
 use serde_json::{Value, json};
 
+mod logs;
 mod probes;
 mod queue;
+mod secrets;
 mod server;
 mod stats;
 mod swarm;
@@ -46,19 +49,20 @@ fn main() {
 async fn run() {
     let quick = std::env::args().any(|a| a == "--quick");
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let bin = root.join("target/release/sicuro");
+    // SICURO_BENCH_BIN: another build of the server (e.g. a debug one, for a quick look).
+    let bin = std::env::var_os("SICURO_BENCH_BIN").map_or_else(|| root.join("target/release/sicuro"), PathBuf::from);
     assert!(bin.exists(), "build first: cargo leptos build --release");
     let work = tempfile::tempdir().unwrap();
     let mut rows: Vec<Row> = Vec::new();
     let n = if quick { 5 } else { 20 };
-    if std::env::args().any(|a| a == "--swarm-only") {
-        rows.extend(swarm::rows(&bin, &root, work.path(), quick).await);
-        print_table(&rows);
-        return;
-    }
+    // `--only logs` (or idle, trivial, chatty, secrets, deps, github, wasm, queue) runs one part.
+    let args: Vec<String> = std::env::args().collect();
+    let only = args.windows(2).find(|w| w[0] == "--only").map(|w| w[1].clone());
+    let want = |part: &str| only.as_deref().is_none_or(|o| o == part);
+    let (chatty_lines, chatty_runs) = if quick { (50_000, 1) } else { (200_000, 5) };
 
     // Idle memory of a fresh server.
-    {
+    if want("idle") {
         let s = Server::start(&bin, &root, work.path(), "idle", &[]).await;
         tokio::time::sleep(Duration::from_secs(3)).await;
         rows.push(Row {
@@ -70,7 +74,7 @@ async fn run() {
     }
 
     // Trivial builds: trigger → verdict, against `docker run --rm` of the same image.
-    {
+    if want("trivial") {
         let s = Server::start(&bin, &root, work.path(), "trivial", &[]).await;
         let repo = s
             .add_repo(work.path(), "trivial", r#"{"test": {"custom": ["true"]}}"#)
@@ -168,10 +172,14 @@ async fn run() {
     }
 
     // A chatty job, on fresh servers so that peak memory is the job's.
+    let chatty = if want("chatty") { 2 } else { 0 };
     for (lines, watchers) in [
         (if quick { 50_000 } else { 200_000 }, 0usize),
         (if quick { 100_000 } else { 500_000 }, if quick { 10 } else { 50 }),
-    ] {
+    ]
+    .into_iter()
+    .take(chatty)
+    {
         let s = Server::start(&bin, &root, work.path(), &format!("chatty-{watchers}"), &[]).await;
         let cmd = format!("seq -f 'line %.0f' 1 {lines}");
         let repo = s
@@ -257,8 +265,13 @@ async fn run() {
         });
     }
 
+    // Masking 20 secrets in the chatty job's output.
+    if want("secrets") {
+        rows.extend(secrets::masking_cost(&bin, &root, work.path(), chatty_lines, chatty_runs).await);
+    }
+
     // Dependency caches: the same commit again, for a project with real dependencies.
-    {
+    if want("deps") {
         let s = Server::start(&bin, &root, work.path(), "deps", &[]).await;
         let fixture = root.join("server/tests/fixtures/projects/rust-deps");
         let repo = s.add_repo_from(work.path(), "deps", &fixture).await;
@@ -277,7 +290,7 @@ async fn run() {
     }
 
     // GitHub: webhook → container started, and signed-webhook throughput.
-    {
+    if want("github") {
         let fake = FakeGithub::start(FakeGithubOptions {
             client_id: "bench".into(),
             client_secret: "bench-secret".into(),
@@ -299,6 +312,7 @@ async fn run() {
                 ("SICURO_GITHUB_CLIENT_ID", "bench"),
                 ("SICURO_GITHUB_CLIENT_SECRET", "bench-secret"),
                 ("SICURO_GITHUB_WEBHOOK_SECRET", SECRET),
+                ("SICURO_OPEN", "true"),
             ],
         )
         .await;
@@ -395,24 +409,66 @@ async fn run() {
         });
     }
 
+    // Logs: the fan-out's CPU, readers' memory and search, beside the build named by
+    // SICURO_BENCH_BASELINE (an earlier commit's release binary) when given.
+    if want("logs") {
+        let baseline = std::env::var("SICURO_BENCH_BASELINE").ok().map(PathBuf::from);
+        let label = std::env::var("SICURO_BENCH_BASELINE_LABEL").unwrap_or_else(|_| "before".into());
+        let (lines, viewers) = if quick { (50_000, 10) } else { (200_000, 50) };
+        let (ours, delivered) = logs::fanout_cpu(&bin, &root, work.path(), "new", lines, viewers).await;
+        let before = match &baseline {
+            Some(b) => Some(
+                logs::fanout_cpu(b, &root, work.path(), "baseline", lines, viewers)
+                    .await
+                    .0,
+            ),
+            None => None,
+        };
+        rows.push(Row {
+            what: format!(
+                "server CPU per million lines delivered to {viewers} live SSE viewers ({} lines delivered)",
+                delivered
+            ),
+            figure: format!("{ours:.2} s"),
+            reference: before.map_or("—".into(), |b| format!("{label}: {b:.2} s")),
+            ratio: before.map_or(String::new(), |b| format!("{:.2}×", ours / b)),
+        });
+        let ours = logs::readers_rss(&bin, &root, work.path(), "new").await;
+        let before = match &baseline {
+            Some(b) => Some(logs::readers_rss(b, &root, work.path(), "baseline").await),
+            None => None,
+        };
+        rows.push(Row {
+            what: "20 concurrent readers (JSON and SSE) of a 64 MiB log of 64 KiB lines: server peak memory".into(),
+            figure: mib(ours),
+            reference: before.map_or("goal ≤ 100 MiB".into(), |b| {
+                format!("{label}: {}; goal ≤ 100 MiB", mib(b))
+            }),
+            ratio: before.map_or(String::new(), |b| format!("{:.2}×", ours as f64 / b as f64)),
+        });
+        logs::search(&bin, &root, work.path(), &mut rows).await;
+    }
+
     // The WASM bundle.
-    let wasm = root.join("target/site/pkg/sicuro.wasm");
-    let raw = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
-    let gz = Command::new("sh")
-        .arg("-c")
-        .arg(format!("gzip -9 -c {} | wc -c", wasm.display()))
-        .output()
-        .unwrap();
-    let gz: u64 = String::from_utf8_lossy(&gz.stdout).trim().parse().unwrap_or(0);
-    rows.push(Row {
-        what: "release WASM, raw / gzip".into(),
-        figure: format!("{} / {}", kb(raw), kb(gz)),
-        reference: "goal ≤ 250 KB gzip".into(),
-        ratio: String::new(),
-    });
+    if want("wasm") {
+        let wasm = root.join("target/site/pkg/sicuro.wasm");
+        let raw = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
+        let gz = Command::new("sh")
+            .arg("-c")
+            .arg(format!("gzip -9 -c {} | wc -c", wasm.display()))
+            .output()
+            .unwrap();
+        let gz: u64 = String::from_utf8_lossy(&gz.stdout).trim().parse().unwrap_or(0);
+        rows.push(Row {
+            what: "release WASM, raw / gzip".into(),
+            figure: format!("{} / {}", kb(raw), kb(gz)),
+            reference: "goal ≤ 250 KB gzip".into(),
+            ratio: String::new(),
+        });
+    }
 
     // The queue with many builds waiting.
-    {
+    if want("queue") {
         let queued = if quick { 2_000 } else { 10_000 };
         let (indexed, scanning) = queue::claim_ms(work.path(), queued, 100).await;
         rows.push(Row {
@@ -423,7 +479,7 @@ async fn run() {
         });
     }
 
-    if std::env::args().any(|a| a == "--swarm") {
+    if only.as_deref() == Some("swarm") || (only.is_none() && args.iter().any(|a| a == "--swarm")) {
         rows.extend(swarm::rows(&bin, &root, work.path(), quick).await);
     }
 

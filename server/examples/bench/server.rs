@@ -67,6 +67,10 @@ impl Server {
             .unwrap_or(0)
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub(crate) fn rss_kb(&self) -> u64 {
         self.status_kb("VmRSS:")
     }

@@ -24,8 +24,8 @@ pub async fn build(names: &[String], args: BuildArgs) -> anyhow::Result<()> {
     for r in wanted {
         let started = std::time::Instant::now();
         let mut progress = |line: &str| println!("  {line}");
-        images.ensure(&r.tag(), &mut progress).await?;
-        println!("{} ready ({:.1}s)", r.tag(), started.elapsed().as_secs_f64());
+        let reference = images.ensure(&r.image(), &mut progress).await?;
+        println!("{reference} ready ({:.1}s)", started.elapsed().as_secs_f64());
     }
     Ok(())
 }
@@ -34,17 +34,12 @@ pub async fn list(args: BuildArgs) -> anyhow::Result<()> {
     let docker = Arc::new(DockerHandle::new());
     let images = Images::new(docker, args);
     for r in images::recipes() {
-        let state = match images.is_current(&r.tag()).await {
+        let state = match images.is_current(&r.image()).await {
             Ok(true) => "ready",
             Ok(false) => "missing or outdated",
             Err(e) => return Err(e.into()),
         };
-        println!(
-            "{:<24} from {:<24} recipe {}  {state}",
-            r.tag(),
-            r.from,
-            images.hash(&r)
-        );
+        println!("{:<42} from {:<24} {state}", r.tag(&images.hash(&r)), r.from);
     }
     Ok(())
 }

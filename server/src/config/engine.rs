@@ -24,6 +24,9 @@ pub struct EngineConfig {
     pub extra_ca_certs: Option<String>,
     /// Where jobs run (`SICURO_EXECUTOR`): the local Docker engine or a swarm.
     pub executor: ExecutorChoice,
+    /// IPv4 networks jobs may not reach: link-local (cloud metadata services) always, and what
+    /// `SICURO_BLOCKED_NETWORKS` adds (e.g. the private ranges of the host's own network).
+    pub blocked_networks: Vec<String>,
 }
 
 pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
@@ -70,7 +73,9 @@ pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
         }
     };
     let executor = swarm::from_env(env, p);
+    let blocked_networks = blocked_networks(env, p);
     EngineConfig {
+        blocked_networks,
         max_concurrent_builds,
         default_timeout,
         limits,
@@ -121,4 +126,36 @@ pub(super) fn extra_ca_certs(setting: Option<&str>) -> Result<Option<String>, St
         pem.push('\n');
     }
     Ok((!pem.is_empty()).then_some(pem))
+}
+
+/// Link-local addresses answer for cloud metadata services (credentials of the machine).
+pub const LINK_LOCAL: &str = "169.254.0.0/16";
+
+fn blocked_networks(env: &Env, p: &mut Problems) -> Vec<String> {
+    let mut nets = vec![LINK_LOCAL.to_string()];
+    for raw in env
+        .get("SICURO_BLOCKED_NETWORKS")
+        .unwrap_or_default()
+        .split([',', ' '])
+        .filter(|s| !s.is_empty())
+    {
+        match ipv4_cidr(raw) {
+            Some(net) if !nets.contains(&net) => nets.push(net),
+            Some(_) => {}
+            None => p.add(
+                "SICURO_BLOCKED_NETWORKS",
+                format!("`{raw}` is not an IPv4 network"),
+                "write networks as address/prefix, comma-separated, e.g. 10.0.0.0/8,192.168.0.0/16",
+            ),
+        }
+    }
+    nets
+}
+
+/// `10.0.0.0/8` as given, when it is an IPv4 network.
+fn ipv4_cidr(s: &str) -> Option<String> {
+    let (addr, prefix) = s.split_once('/')?;
+    let addr: std::net::Ipv4Addr = addr.parse().ok()?;
+    let prefix: u8 = prefix.parse().ok().filter(|p| *p <= 32)?;
+    Some(format!("{addr}/{prefix}"))
 }

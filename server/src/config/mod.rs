@@ -4,6 +4,7 @@
 //! per concern: `web` (listen address, public URL), `storage` (data, database, key), `github`,
 //! `engine`, its job `limits`, the `ceilings` no repository may go above, and the executor (`swarm`). This module is a leaf: it imports nothing else of Sicuro's.
 
+mod access;
 mod ceilings;
 mod engine;
 mod github;
@@ -18,6 +19,7 @@ use std::path::PathBuf;
 
 use url::Url;
 
+pub use access::AccessPolicy;
 pub use ceilings::Ceilings;
 pub use engine::EngineConfig;
 pub use github::{GithubConfig, GithubUrls};
@@ -40,6 +42,8 @@ pub struct Config {
     /// The GitHub (or GitHub Enterprise) addresses; used even without OAuth settings so that
     /// repositories added by URL resolve the same way.
     pub github_urls: GithubUrls,
+    /// Who may sign in (with GitHub configured).
+    pub access: AccessPolicy,
     pub engine: EngineConfig,
 }
 
@@ -49,7 +53,16 @@ impl Config {
         let web = web::from_env(env, &mut problems);
         let storage = storage::from_env(env, &mut problems);
         let github_urls = github::urls_from_env(env, &mut problems);
-        let github = github::from_env(env, &mut problems);
+        let mut github = github::from_env(env, &mut problems);
+        let access = access::from_env(env, &mut problems, github.is_some());
+        if let Some(g) = github.as_mut()
+            && access.needs_orgs()
+            && !g.scopes.iter().any(|s| s == "read:org")
+        {
+            // Private organisation membership is visible to OAuth Apps only with read:org.
+            g.scopes.push("read:org".into());
+        }
+        web::check_local_mode_listen(env, &mut problems, web.listen, github.is_none());
         let engine = engine::from_env(env, &mut problems);
         problems.into_result(Config {
             listen: web.listen,
@@ -60,6 +73,7 @@ impl Config {
             secret_key: storage.secret_key,
             github,
             github_urls,
+            access,
             engine,
         })
     }

@@ -56,3 +56,18 @@ pub(super) fn from_env(env: &Env, p: &mut Problems) -> WebSettings {
         site_root,
     }
 }
+
+/// Local mode trusts people at this machine; listening beyond it must be asked for explicitly.
+pub(super) fn check_local_mode_listen(env: &Env, p: &mut Problems, listen: SocketAddr, local_mode: bool) {
+    if !local_mode || listen.ip().is_loopback() {
+        return;
+    }
+    if env.get("SICURO_LOCAL_MODE_ON_NETWORK") != Some("true") {
+        p.add(
+            "SICURO_LISTEN",
+            format!("local mode (no GitHub settings) would listen on {listen}, an address other machines can reach"),
+            "listen on 127.0.0.1, configure GitHub sign-in, or set SICURO_LOCAL_MODE_ON_NETWORK=true if you mean it \
+             (only requests from this machine may change anything)",
+        );
+    }
+}

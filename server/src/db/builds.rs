@@ -31,6 +31,8 @@ pub struct Build {
     pub log_bytes: i64,
     pub rebuild_of: Option<i64>,
     pub cancel_requested: i64,
+    /// Who let a fork's build run (it waited for approval).
+    pub approved_by: Option<String>,
 }
 
 impl Build {
@@ -64,6 +66,8 @@ pub struct NewBuild {
     pub author: Option<String>,
     pub message: Option<String>,
     pub rebuild_of: Option<i64>,
+    /// Untrusted code: the build waits (`waiting`) until someone with push access approves it.
+    pub needs_approval: bool,
 }
 
 /// The answer to a build request: a new build, or the one with the same signature that is
@@ -84,7 +88,7 @@ impl Created {
 
 pub const COLUMNS: &str = "id, repo_id, number, event, branch, is_tag, pr_number, commit_sha, fetch_url, fetch_ref, \
     from_fork, author, message, status, created_at, started_at, finished_at, exit_code, error, log_lines, log_bytes, \
-    rebuild_of, cancel_requested";
+    rebuild_of, cancel_requested, approved_by";
 
 async fn active_with_signature(
     conn: &mut sqlx::AnyConnection,
@@ -94,7 +98,7 @@ async fn active_with_signature(
 ) -> Result<Option<Build>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM builds WHERE repo_id = $1 AND commit_sha = $2 AND event = $3 \
-         AND status IN ('queued', 'running')"
+         AND status IN ('waiting', 'queued', 'running')"
     ))
     .bind(repo_id)
     .bind(sha)
@@ -122,7 +126,7 @@ pub async fn create(db: &Db, nb: &NewBuild) -> Result<Created, sqlx::Error> {
         let inserted: Option<Build> = sqlx::query_as(&format!(
             "INSERT INTO builds (repo_id, number, event, branch, is_tag, pr_number, commit_sha, fetch_url, fetch_ref, \
                from_fork, author, message, status, created_at, rebuild_of) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, 'queued', $13, $14) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $15, $13, $14) \
              ON CONFLICT DO NOTHING RETURNING {COLUMNS}"
         ))
         .bind(nb.repo_id)
@@ -139,6 +143,7 @@ pub async fn create(db: &Db, nb: &NewBuild) -> Result<Created, sqlx::Error> {
         .bind(&nb.message)
         .bind(now_ms())
         .bind(nb.rebuild_of)
+        .bind(if nb.needs_approval { "waiting" } else { "queued" })
         .fetch_optional(&mut *tx)
         .await?;
         match inserted {
@@ -206,7 +211,7 @@ pub async fn latest_per_repo(db: &Db, repo_ids: &[i64]) -> Result<Vec<Build>, sq
 pub async fn latest_finished_on_branch(db: &Db, repo_id: i64, branch: &str) -> Result<Option<Build>, sqlx::Error> {
     sqlx::query_as(&format!(
         "SELECT {COLUMNS} FROM builds WHERE repo_id = $1 AND branch = $2 AND pr_number IS NULL \
-         AND status NOT IN ('queued', 'running', 'canceled') ORDER BY id DESC LIMIT 1"
+         AND status NOT IN ('waiting', 'queued', 'running', 'canceled') ORDER BY id DESC LIMIT 1"
     ))
     .bind(repo_id)
     .bind(branch)
@@ -243,6 +248,25 @@ pub async fn queued_with_limits(db: &Db) -> Result<Vec<QueuedBuild>, sqlx::Error
     )
     .fetch_all(&db.pool)
     .await
+}
+
+/// Lets a build that waited for approval join the queue; `None` when it no longer waits.
+pub async fn approve(db: &Db, id: i64, by: &str) -> Result<Option<Build>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "UPDATE builds SET status = 'queued', approved_by = $1 WHERE id = $2 AND status = 'waiting' RETURNING {COLUMNS}"
+    ))
+    .bind(by)
+    .bind(id)
+    .fetch_optional(&db.pool)
+    .await
+}
+
+/// Builds waiting for approval (their logs wait for them).
+pub async fn waiting_ids(db: &Db) -> Result<Vec<i64>, sqlx::Error> {
+    let rows: Vec<(i64,)> = sqlx::query_as("SELECT id FROM builds WHERE status = 'waiting' ORDER BY id")
+        .fetch_all(&db.pool)
+        .await?;
+    Ok(rows.into_iter().map(|r| r.0).collect())
 }
 
 pub async fn running(db: &Db) -> Result<Vec<Build>, sqlx::Error> {
@@ -293,11 +317,12 @@ pub async fn finish(db: &Db, id: i64, f: &Finish) -> Result<bool, sqlx::Error> {
     Ok(r.rows_affected() == 1)
 }
 
-/// Cancels a build that has not started and returns it; `None` when it is no longer queued.
+/// Cancels a build that has not started (queued, or waiting for approval) and returns it;
+/// `None` when it has started or ended.
 pub async fn cancel_queued(db: &Db, id: i64, reason: &str) -> Result<Option<Build>, sqlx::Error> {
     sqlx::query_as(&format!(
         "UPDATE builds SET status = 'canceled', error = $1, finished_at = $2, cancel_requested = 1 \
-         WHERE id = $3 AND status = 'queued' RETURNING {COLUMNS}"
+         WHERE id = $3 AND status IN ('queued', 'waiting') RETURNING {COLUMNS}"
     ))
     .bind(reason)
     .bind(now_ms())
@@ -338,7 +363,7 @@ pub async fn fail_orphans(db: &Db, message: &str) -> Result<Vec<Build>, sqlx::Er
 pub async fn superseded_by(db: &Db, newer: &Build) -> Result<Vec<Build>, sqlx::Error> {
     let sql = format!(
         "SELECT {COLUMNS} FROM builds WHERE repo_id = $1 AND id < $2 AND commit_sha <> $3 \
-         AND status IN ('queued', 'running') AND event = $4 AND "
+         AND status IN ('waiting', 'queued', 'running') AND event = $4 AND "
     );
     match (newer.event(), newer.pr_number, &newer.branch) {
         (TriggerEvent::PullRequest, Some(pr), _) => {

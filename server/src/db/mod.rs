@@ -8,9 +8,14 @@ pub mod builds;
 pub mod deliveries;
 pub mod meta;
 pub mod repos;
+pub mod secrets;
 pub mod sessions;
 pub mod statuses;
+pub mod test_reports;
 pub mod users;
+
+#[cfg(test)]
+mod schema_check;
 
 use std::str::FromStr;
 use std::time::Duration;

@@ -1,6 +1,6 @@
 //! Repositories Sicuro knows: GitHub ones (watched or not), git URLs and local paths.
 
-use sicuro_types::{RepoKind, RepoSettings};
+use sicuro_types::{ForkPolicy, RepoKind, RepoSettings};
 use sqlx::FromRow;
 
 use super::{Db, flag, now_ms};
@@ -29,6 +29,7 @@ pub struct Repo {
     pub cpus: Option<f64>,
     pub pids: Option<i64>,
     pub created_at: i64,
+    pub fork_policy: String,
 }
 
 impl Repo {
@@ -56,7 +57,12 @@ impl Repo {
             memory_bytes: self.memory_bytes,
             cpus: self.cpus,
             pids: self.pids,
+            fork_policy: self.fork_policy(),
         }
+    }
+
+    pub fn fork_policy(&self) -> ForkPolicy {
+        ForkPolicy::parse(&self.fork_policy)
     }
 }
 
@@ -77,7 +83,7 @@ pub struct NewRepo {
 
 const COLUMNS: &str = "id, kind, owner, name, clone_url, html_url, github_id, private, default_branch, \
     language, watched, hook_id, subscriber_id, token_problem, build_counter, max_concurrent, supersede, \
-    timeout_secs, memory_bytes, cpus, pids, created_at";
+    timeout_secs, memory_bytes, cpus, pids, created_at, fork_policy";
 
 /// Inserts the repository, or refreshes the GitHub facts of the existing row with the same slug.
 pub async fn upsert(db: &Db, r: &NewRepo) -> Result<Repo, sqlx::Error> {
@@ -103,6 +109,127 @@ pub async fn upsert(db: &Db, r: &NewRepo) -> Result<Repo, sqlx::Error> {
         .bind(now_ms())
         .fetch_one(&db.pool)
         .await
+}
+
+/// Inserts or refreshes a GitHub repository by its GitHub id — the identity that survives
+/// renames and transfers. A row that holds the same name but is another repository (the name
+/// was freed by a rename and taken again) is moved aside first, so the newcomer inherits none of
+/// its history, logs, mirror, caches or settings.
+pub async fn upsert_github(db: &Db, r: &NewRepo) -> Result<Repo, sqlx::Error> {
+    let github_id = r.github_id.expect("a GitHub repository has a GitHub id");
+    let mut tx = db.begin_write().await?;
+    move_aside(&mut tx, &r.owner, &r.name, github_id).await?;
+    let existing: Option<(i64,)> = sqlx::query_as("SELECT id FROM repos WHERE github_id = $1")
+        .bind(github_id)
+        .fetch_optional(&mut *tx)
+        .await?;
+    let repo = match existing {
+        Some((id,)) => {
+            sqlx::query_as(&format!(
+                "UPDATE repos SET owner = $1, name = $2, clone_url = $3, html_url = $4, private = $5, \
+                 default_branch = $6, language = COALESCE($7, language) WHERE id = $8 RETURNING {COLUMNS}"
+            ))
+            .bind(&r.owner)
+            .bind(&r.name)
+            .bind(&r.clone_url)
+            .bind(&r.html_url)
+            .bind(flag(r.private))
+            .bind(&r.default_branch)
+            .bind(&r.language)
+            .bind(id)
+            .fetch_one(&mut *tx)
+            .await?
+        }
+        None => insert(&mut tx, r).await?,
+    };
+    tx.commit().await?;
+    Ok(repo)
+}
+
+/// Follows what GitHub says of a repository Sicuro knows (a webhook payload, a permission
+/// answer): its current name and visibility. Returns the row as it is now.
+pub async fn follow_github(db: &Db, seen: &GithubFacts<'_>) -> Result<Option<Repo>, sqlx::Error> {
+    let Some(row) = by_github_id(db, seen.github_id).await? else {
+        return Ok(None);
+    };
+    let renamed = row.owner != seen.owner || row.name != seen.name;
+    if !renamed && row.is_private() == seen.private {
+        return Ok(Some(row));
+    }
+    let mut tx = db.begin_write().await?;
+    if renamed {
+        move_aside(&mut tx, seen.owner, seen.name, seen.github_id).await?;
+        tracing::info!(from = %row.slug(), to = %format!("{}/{}", seen.owner, seen.name), "repository renamed on GitHub");
+    }
+    let clone_url = seen.clone_url.unwrap_or(&row.clone_url);
+    let html_url = seen.html_url.or(row.html_url.as_deref());
+    let repo = sqlx::query_as(&format!(
+        "UPDATE repos SET owner = $1, name = $2, private = $3, clone_url = $4, html_url = $5 WHERE id = $6 \
+         RETURNING {COLUMNS}"
+    ))
+    .bind(seen.owner)
+    .bind(seen.name)
+    .bind(flag(seen.private))
+    .bind(clone_url)
+    .bind(html_url)
+    .bind(row.id)
+    .fetch_one(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok(Some(repo))
+}
+
+/// What GitHub says a repository is called and who may see it.
+pub struct GithubFacts<'a> {
+    pub github_id: i64,
+    pub owner: &'a str,
+    pub name: &'a str,
+    pub private: bool,
+    pub clone_url: Option<&'a str>,
+    pub html_url: Option<&'a str>,
+}
+
+/// Renames a row that holds `owner/name` but is not GitHub repository `github_id` to
+/// `name~<row id>`, freeing the name.
+async fn move_aside(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    owner: &str,
+    name: &str,
+    github_id: i64,
+) -> Result<(), sqlx::Error> {
+    let moved = sqlx::query(
+        "UPDATE repos SET name = name || '~' || CAST(id AS TEXT) \
+         WHERE owner = $1 AND name = $2 AND (github_id IS NULL OR github_id <> $3)",
+    )
+    .bind(owner)
+    .bind(name)
+    .bind(github_id)
+    .execute(&mut **tx)
+    .await?;
+    if moved.rows_affected() > 0 {
+        tracing::warn!(repo = %format!("{owner}/{name}"), "another repository now has this name; the old one's history was moved aside");
+    }
+    Ok(())
+}
+
+async fn insert(tx: &mut sqlx::Transaction<'static, sqlx::Any>, r: &NewRepo) -> Result<Repo, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "INSERT INTO repos (kind, owner, name, clone_url, html_url, github_id, private, default_branch, language, watched, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {COLUMNS}"
+    ))
+    .bind(r.kind.as_str())
+    .bind(&r.owner)
+    .bind(&r.name)
+    .bind(&r.clone_url)
+    .bind(&r.html_url)
+    .bind(r.github_id)
+    .bind(flag(r.private))
+    .bind(&r.default_branch)
+    .bind(&r.language)
+    .bind(flag(r.watched))
+    .bind(now_ms())
+    .fetch_one(&mut **tx)
+    .await
 }
 
 pub async fn get(db: &Db, id: i64) -> Result<Option<Repo>, sqlx::Error> {
@@ -211,8 +338,8 @@ pub async fn set_language(db: &Db, id: i64, language: &str) -> Result<(), sqlx::
 
 pub async fn update_settings(db: &Db, id: i64, s: &RepoSettings) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "UPDATE repos SET max_concurrent = $1, supersede = $2, timeout_secs = $3, memory_bytes = $4, cpus = $5, pids = $6 \
-         WHERE id = $7",
+        "UPDATE repos SET max_concurrent = $1, supersede = $2, timeout_secs = $3, memory_bytes = $4, cpus = $5, pids = $6, \
+         fork_policy = $7 WHERE id = $8",
     )
     .bind(s.max_concurrent)
     .bind(flag(s.supersede))
@@ -220,6 +347,7 @@ pub async fn update_settings(db: &Db, id: i64, s: &RepoSettings) -> Result<(), s
     .bind(s.memory_bytes)
     .bind(s.cpus)
     .bind(s.pids)
+    .bind(s.fork_policy.as_str())
     .bind(id)
     .execute(&db.pool)
     .await?;

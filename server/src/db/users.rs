@@ -17,10 +17,25 @@ pub struct User {
     pub token_revoked_at: Option<i64>,
     pub created_at: i64,
     pub updated_at: i64,
+    /// The organisations they belonged to at the last access check (comma-separated).
+    pub orgs: Option<String>,
+    pub access_checked_at: Option<i64>,
 }
 
-const COLUMNS: &str =
-    "id, github_id, login, name, avatar_url, token_ciphertext, token_scopes, token_revoked_at, created_at, updated_at";
+impl User {
+    pub fn org_list(&self) -> Vec<String> {
+        self.orgs
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|o| !o.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
+}
+
+const COLUMNS: &str = "id, github_id, login, name, avatar_url, token_ciphertext, token_scopes, token_revoked_at, \
+    created_at, updated_at, orgs, access_checked_at";
 
 /// Creates or refreshes the user after a successful sign-in, with their new token.
 pub async fn upsert_signed_in(
@@ -62,6 +77,17 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<User>, sqlx::Error> {
 /// GitHub answered 401 to this user's token: keep the row, forget that the token works.
 pub async fn mark_token_revoked(db: &Db, id: i64) -> Result<(), sqlx::Error> {
     sqlx::query("UPDATE users SET token_revoked_at = $1 WHERE id = $2 AND token_revoked_at IS NULL")
+        .bind(now_ms())
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
+}
+
+/// Records who a user was found to be at an access check: their organisations, now.
+pub async fn record_access_check(db: &Db, id: i64, orgs: &[String]) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE users SET orgs = $1, access_checked_at = $2 WHERE id = $3")
+        .bind(orgs.join(","))
         .bind(now_ms())
         .bind(id)
         .execute(&db.pool)

@@ -13,6 +13,7 @@ use super::executor::{Source, SourceKind};
 use super::job::{self, CacheOwner, JobInputs};
 use super::log_store::LogWriter;
 use super::plan::Plan;
+use super::project_files::{self, ProjectFiles};
 use super::sicuro_json;
 use super::verdict::{StopRequest, Verdict};
 use crate::db::builds::{self, Build, Finish};
@@ -51,37 +52,72 @@ pub async fn execute(engine: Engine, build: Build, repo: Arc<Repo>, stop: Cancel
         _ = stop.cancelled() => Err(Verdict::stopped(stop_reason())),
     };
     let verdict = match checked_out.and_then(|c| plan(c, &build, &mut log)) {
-        Err(v) => {
-            if let Some(m) = &v.message {
-                log.push(LineKind::Notice, m);
-            }
-            v
-        }
-        Ok((plan, source)) => {
-            let config = &engine.0.config;
-            // Settings saved before a ceiling was lowered are held to it too.
-            let inputs = JobInputs {
-                key: build.id.to_string(),
-                source,
-                env: build_env(&repo, &build),
-                limits: config
-                    .ceilings
-                    .hold(config.limits.with_overrides(repo.memory_bytes, repo.cpus, repo.pids)),
-                timeout: repo
-                    .timeout_secs
-                    .filter(|s| *s > 0)
-                    .map_or(config.default_timeout, |s| Duration::from_secs(s as u64))
-                    .min(config.ceilings.timeout),
-                max_timeout: config.ceilings.timeout,
-                cache: Some(CacheOwner {
-                    repo_id: repo.id,
-                    untrusted: build.from_fork(),
-                }),
-            };
-            job::run(engine.0.executor.as_ref(), &plan, inputs, &mut log, stop, stop_reason).await
-        }
+        Err(v) => say(&mut log, v),
+        Ok((plan, source)) => run_job(&engine, &repo, &build, plan, source, &mut log, stop, stop_reason).await,
     };
     finish(&engine, &repo, &build, log, verdict, started).await;
+}
+
+/// A verdict reached before the job ran, said in the log.
+fn say(log: &mut LogWriter, v: Verdict) -> Verdict {
+    if let Some(m) = &v.message {
+        log.push(LineKind::Notice, m);
+    }
+    v
+}
+
+/// The build's secrets, then its job.
+#[allow(clippy::too_many_arguments)]
+async fn run_job(
+    engine: &Engine,
+    repo: &Repo,
+    build: &Build,
+    plan: Plan,
+    source: Source,
+    log: &mut LogWriter,
+    stop: CancellationToken,
+    stop_reason: impl FnOnce() -> StopRequest,
+) -> Verdict {
+    let given = match engine.secrets_for_build(repo, build, plan.secrets.as_deref()).await {
+        Ok(g) => g,
+        Err(v) => return say(log, v),
+    };
+    if !given.withheld.is_empty() {
+        log.push(
+            LineKind::Notice,
+            &format!(
+                "Secrets withheld from this pull request from a fork: {} (only secrets marked for forks are given to forks' code)",
+                given.withheld.join(", ")
+            ),
+        );
+    }
+    let config = &engine.0.config;
+    let inputs = JobInputs {
+        key: build.id.to_string(),
+        source,
+        env: build_env(repo, build),
+        secrets: given.secrets,
+        // Settings saved before a ceiling was lowered are held to it too.
+        limits: config
+            .ceilings
+            .hold(config.limits.with_overrides(repo.memory_bytes, repo.cpus, repo.pids)),
+        timeout: repo
+            .timeout_secs
+            .filter(|s| *s > 0)
+            .map_or(config.default_timeout, |s| Duration::from_secs(s as u64))
+            .min(config.ceilings.timeout),
+        max_timeout: config.ceilings.timeout,
+        blocked_networks: config.blocked_networks.clone(),
+        cache: Some(CacheOwner {
+            repo_id: repo.id,
+            untrusted: build.from_fork(),
+        }),
+    };
+    let outcome = job::run(engine.0.executor.as_ref(), &plan, inputs, log, stop, stop_reason).await;
+    if let Some(tests) = &outcome.tests {
+        record_tests(engine, build.id, tests).await;
+    }
+    outcome.verdict
 }
 
 /// The summary line, the verdict in the database, then the end of the log, in that order.
@@ -119,6 +155,16 @@ async fn finish(
     );
 }
 
+/// Keeps what the test reports say, before the verdict is announced (its commit status carries
+/// the counts). Failing to is logged, never a reason to change the verdict.
+async fn record_tests(engine: &Engine, build_id: i64, tests: &super::reports::ParsedReports) {
+    let recorded =
+        crate::db::test_reports::record(&engine.0.db, build_id, tests.counts, &tests.cases, &tests.problems).await;
+    if let Err(e) = recorded {
+        tracing::error!(build = build_id, "the test report could not be recorded: {e}");
+    }
+}
+
 /// Writes the verdict, retrying while the database is unavailable, then announces it.
 async fn record(engine: &Engine, repo: &Arc<Repo>, build_id: i64, finish: &Finish) {
     let mut delay = Duration::from_millis(200);
@@ -154,6 +200,8 @@ pub async fn record_internal_error(engine: &Engine, repo: &Arc<Repo>, build_id: 
 struct CheckedOut {
     root_files: Vec<String>,
     sicuro_json: Option<String>,
+    /// The root files the defaults depend on (`pyproject.toml`, `package.json`).
+    project_files: ProjectFiles,
     github_language: Option<String>,
     source: Source,
 }
@@ -189,6 +237,19 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
         .await
         .map_err(checkout_error)?
         .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let mut project_files = ProjectFiles::default();
+    for name in project_files::NAMES
+        .iter()
+        .filter(|n| root_files.iter().any(|f| f == *n))
+    {
+        if let Some(bytes) = mirrors
+            .read_file(repo.id, &build.commit_sha, name)
+            .await
+            .map_err(checkout_error)?
+        {
+            project_files.insert(name, &bytes);
+        }
+    }
     // A job the executor runs elsewhere fetches the commit from the mirror itself.
     let source = match engine.0.executor.source_kind() {
         SourceKind::Archive => Source::Archive(
@@ -205,6 +266,7 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
     Ok(CheckedOut {
         root_files,
         sicuro_json,
+        project_files,
         github_language: repo.language.clone(),
         source,
     })
@@ -217,8 +279,13 @@ fn plan(c: CheckedOut, build: &Build, log: &mut LogWriter) -> Result<(Plan, Sour
         &format!("Checked out {} ({})", short(&build.commit_sha), describe_ref(build)),
     );
     let _ = log.flush();
-    let plan = Plan::new(&c.root_files, c.sicuro_json.as_deref(), c.github_language.as_deref())
-        .map_err(|e| Verdict::error(e.to_string()))?;
+    let plan = Plan::for_project(
+        &c.root_files,
+        &c.project_files,
+        c.sicuro_json.as_deref(),
+        c.github_language.as_deref(),
+    )
+    .map_err(|e| Verdict::error(e.to_string()))?;
     Ok((plan, c.source))
 }
 

@@ -185,6 +185,27 @@ impl Mirrors {
             .is_ok()
     }
 
+    /// Whether `ancestor` is an ancestor of (or the same as) `descendant`; `None` when the mirror
+    /// cannot tell (a commit is missing).
+    pub async fn is_ancestor(&self, repo_id: i64, ancestor: &str, descendant: &str) -> Option<bool> {
+        let mirror = self.path(repo_id);
+        let out = Command::new("git")
+            .args(["merge-base", "--is-ancestor", ancestor, descendant])
+            .current_dir(&mirror)
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .await
+            .ok()?;
+        match out.code() {
+            Some(0) => Some(true),
+            Some(1) => Some(false),
+            _ => None,
+        }
+    }
+
     /// Names of the files and directories at the commit's root.
     pub async fn root_files(&self, repo_id: i64, sha: &str) -> Result<Vec<String>, CheckoutError> {
         let out = git(

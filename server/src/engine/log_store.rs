@@ -1,24 +1,32 @@
-//! Build logs: one append-only file per build, written line by line as the job prints, and a
-//! `watch` channel per live build that says how far the file is complete.
+//! Build logs: one append-only file per build, written line by line as the job prints, a sparse
+//! index of it (`log_index`), and a `watch` channel per live build that says how far the file is
+//! complete.
 //!
 //! Readers never get lines from memory: they read the file up to the published length and wait
 //! for the next change. So a late subscriber sees the stored lines and then the live ones with no
 //! gap and no duplicate, a slow subscriber costs no memory, and a crash keeps every line written.
+//! Reads start at the index's checkpoint before the first line wanted, run on blocking threads,
+//! and come in batches bounded in lines and bytes, so a reader costs what it reads.
 //!
-//! The file format is defined once, in `sicuro_types::log`: a record per line, and the build's
-//! verdict as the last record, so a log says how its build ended.
+//! The file format is defined once, in `sicuro_types::log`: a begin record, a record per line,
+//! and the build's verdict as the last record, so a log says how its build ended. A log over its
+//! limit keeps its beginning and its end (`log_overflow`).
 
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use futures::Stream;
-use sicuro_types::log::{Record, decode, encode_line, encode_verdict};
-use sicuro_types::{BuildStatus, LineKind, LogLine};
+use sicuro_types::log::{Record, encode_begin, encode_line, encode_verdict};
+use sicuro_types::{BuildStatus, LineKind, LogFailure, LogLine, LogWindow};
 use tokio::sync::watch;
 
+use super::log_cursor::{BATCH_BYTES, BATCH_LINES, Budget, Cursor};
+use super::log_index::LogIndex;
+use super::log_overflow::Overflow;
 use crate::db::now_ms;
 
 /// How far a build's log file is complete.
@@ -30,6 +38,9 @@ pub struct Progress {
     pub done: bool,
     /// How the build ended, once the log has ended with its verdict.
     pub status: Option<BuildStatus>,
+    /// Changes when the file was cut back (a log going over its limit): readers find their
+    /// place again by line number.
+    pub epoch: u64,
 }
 
 /// What a reader of a log gets: batches of lines, then once how the log ended.
@@ -40,14 +51,38 @@ pub enum LogEvent {
         /// The build's verdict, when the log holds it (logs written before verdicts were kept
         /// in them do not).
         status: Option<BuildStatus>,
-        /// The number of lines in the log.
+        /// The number of the log's last line.
         lines: u64,
     },
 }
 
+/// How many lines of a failed command a build page shows.
+pub const FAILURE_LINES: u64 = 20;
+
+struct Live {
+    tx: watch::Sender<Progress>,
+    /// The readers' copy of the writer's index, up to what the file holds.
+    index: Arc<Mutex<LogIndex>>,
+}
+
+impl Live {
+    fn new() -> Self {
+        Self {
+            tx: watch::channel(Progress::default()).0,
+            index: Arc::new(Mutex::new(LogIndex::default())),
+        }
+    }
+}
+
 pub struct LogStore {
     dir: PathBuf,
-    live: Mutex<HashMap<i64, watch::Sender<Progress>>>,
+    live: Mutex<HashMap<i64, Live>>,
+}
+
+/// A log as a reader finds it: still being written, or finished.
+enum Source {
+    Live(Arc<Mutex<LogIndex>>, watch::Receiver<Progress>),
+    Finished,
 }
 
 impl LogStore {
@@ -64,77 +99,109 @@ impl LogStore {
         self.dir.join(format!("{build_id}.log"))
     }
 
+    fn index_path(&self, build_id: i64) -> PathBuf {
+        self.dir.join(format!("{build_id}.idx"))
+    }
+
     /// Announces a log that will be written (a queued build), so that readers wait for it.
     pub fn expect(&self, build_id: i64) {
         self.live
             .lock()
             .expect("log registry lock")
             .entry(build_id)
-            .or_insert_with(|| watch::channel(Progress::default()).0);
+            .or_insert_with(Live::new);
     }
 
     /// Ends the log of a build whose job did not run (or was cut short by a restart) with a
     /// notice saying why and the verdict, appended to whatever the log holds; readers end.
     pub fn conclude(&self, build_id: i64, notice: &str, status: BuildStatus) {
-        let mut buf = Vec::new();
-        for part in notice.split('\n') {
-            encode_line(&mut buf, now_ms(), LineKind::Notice, part);
-        }
-        encode_verdict(&mut buf, now_ms(), status);
-        let written = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.path(build_id))
-            .and_then(|mut f| f.write_all(&buf).and_then(|_| f.sync_data()));
-        if let Err(e) = written {
+        let (path, side) = (self.path(build_id), self.index_path(build_id));
+        let concluded = conclude_file(&self.dir, build_id, &path, &side, notice, status);
+        if let Err(e) = &concluded {
             tracing::error!(build = build_id, "the log could not be concluded: {e}");
         }
-        if let Some(tx) = self.live.lock().expect("log registry lock").remove(&build_id) {
-            let bytes = file_len(&self.path(build_id)).unwrap_or_default();
-            tx.send_modify(|p| {
+        if let Some(live) = self.live.lock().expect("log registry lock").remove(&build_id) {
+            if let Ok(ix) = &concluded {
+                live.index.lock().expect("log index").clone_from(ix);
+            }
+            let bytes = file_len(&path).unwrap_or_default();
+            live.tx.send_modify(|p| {
                 p.bytes = bytes;
                 p.done = true;
                 p.status = Some(status);
+                p.epoch += 1;
             });
         }
     }
 
     /// Starts the log of a build, replacing anything a previous attempt left.
     pub fn create(self: &Arc<Self>, build_id: i64, limit_bytes: u64) -> io::Result<LogWriter> {
-        let file = OpenOptions::new()
+        let mut file = OpenOptions::new()
             .create(true)
+            .read(true)
             .write(true)
             .truncate(true)
             .open(self.path(build_id))?;
-        let tx = self
-            .live
-            .lock()
-            .expect("log registry lock")
-            .entry(build_id)
-            .or_insert_with(|| watch::channel(Progress::default()).0)
-            .clone();
-        tx.send_replace(Progress::default());
+        let _ = std::fs::remove_file(self.index_path(build_id));
+        let started_at = now_ms();
+        let mut begin = Vec::new();
+        encode_begin(&mut begin, started_at);
+        file.write_all(&begin)?;
+        let mut index = LogIndex::default();
+        index.observe(0, begin.len() as u64, &Record::Begin { ts: started_at });
+        let (tx, shared) = {
+            let mut live = self.live.lock().expect("log registry lock");
+            let entry = live.entry(build_id).or_insert_with(Live::new);
+            (entry.tx.clone(), entry.index.clone())
+        };
+        shared.lock().expect("log index").clone_from(&index);
+        let committed = Progress {
+            bytes: begin.len() as u64,
+            epoch: tx.borrow().epoch + 1,
+            ..Progress::default()
+        };
+        tx.send_replace(committed);
         Ok(LogWriter {
             store: self.clone(),
             build_id,
             file,
             buf: Vec::with_capacity(64 * 1024),
-            committed: Progress::default(),
-            pending_lines: 0,
+            committed,
+            started: Instant::now(),
+            index,
+            shared,
             limit_bytes,
-            truncated: false,
+            quarter: None,
+            overflow: None,
+            tail: Vec::new(),
+            tail_first: 0,
+            next_line: 1,
+            closed: false,
         })
+    }
+
+    fn source(&self, build_id: i64) -> Source {
+        match self.live.lock().expect("log registry lock").get(&build_id) {
+            Some(live) => Source::Live(live.index.clone(), live.tx.subscribe()),
+            None => Source::Finished,
+        }
+    }
+
+    /// The index of a log as it is now.
+    pub async fn index(&self, build_id: i64) -> io::Result<LogIndex> {
+        match self.source(build_id) {
+            Source::Live(index, _) => Ok(index.lock().expect("log index").clone()),
+            Source::Finished => {
+                let (path, side) = (self.path(build_id), self.index_path(build_id));
+                blocking(move || LogIndex::load_or_build(&path, &side)).await
+            }
+        }
     }
 
     /// Lines after line number `after`, in batches, until the log is complete; then its end.
     pub fn read(&self, build_id: i64, after: u64) -> impl Stream<Item = io::Result<LogEvent>> + Send + 'static + use<> {
-        let rx = self
-            .live
-            .lock()
-            .expect("log registry lock")
-            .get(&build_id)
-            .map(watch::Sender::subscribe);
-        self.reader(build_id, after, rx)
+        let source = self.source(build_id);
+        self.reader(build_id, after, source)
     }
 
     /// The lines written so far, without waiting for more; then where the log stands.
@@ -143,22 +210,43 @@ impl LogStore {
         build_id: i64,
         after: u64,
     ) -> impl Stream<Item = io::Result<LogEvent>> + Send + 'static + use<> {
-        self.reader(build_id, after, None)
+        let source = match self.source(build_id) {
+            Source::Live(index, rx) => {
+                // What the file holds now, read as if it were finished there.
+                let limit = rx.borrow().bytes;
+                Source::Live(
+                    index,
+                    watch::channel(Progress {
+                        bytes: limit,
+                        done: true,
+                        ..*rx.borrow()
+                    })
+                    .1,
+                )
+            }
+            s => s,
+        };
+        self.reader(build_id, after, source)
     }
 
     fn reader(
         &self,
         build_id: i64,
         after: u64,
-        rx: Option<watch::Receiver<Progress>>,
+        source: Source,
     ) -> impl Stream<Item = io::Result<LogEvent>> + Send + 'static + use<> {
+        let (index, rx) = match source {
+            Source::Live(index, rx) => (Some(index), Some(rx)),
+            Source::Finished => (None, None),
+        };
         let state = ReadState {
             path: self.path(build_id),
-            reader: None,
+            side: self.index_path(build_id),
+            cursor: None,
+            index,
             rx,
-            next_line: 1,
-            offset: 0,
-            after,
+            epoch: 0,
+            from: after + 1,
             status: None,
             finished: false,
         };
@@ -166,10 +254,7 @@ impl LogStore {
             match s.next_batch().await {
                 Ok(Some(event)) => Some((Ok(event), s)),
                 Ok(None) => None,
-                Err(e) if s.finished => {
-                    let _ = e;
-                    None
-                }
+                Err(_) if s.finished => None,
                 Err(e) => {
                     s.finished = true;
                     Some((Err(e), s))
@@ -178,9 +263,148 @@ impl LogStore {
         })
     }
 
+    /// Up to `max_lines` lines from line `from` (or the last `tail` lines), within a byte
+    /// budget, and where they sit in the whole log.
+    pub async fn window(
+        &self,
+        build_id: i64,
+        from: Option<u64>,
+        tail: Option<u64>,
+        max_lines: usize,
+    ) -> io::Result<LogWindow> {
+        let (index, limit, done) = match self.source(build_id) {
+            Source::Live(index, rx) => {
+                let p = *rx.borrow();
+                (index.lock().expect("log index").clone(), p.bytes, p.done)
+            }
+            Source::Finished => {
+                let (path, side) = (self.path(build_id), self.index_path(build_id));
+                let index = blocking(move || LogIndex::load_or_build(&path, &side)).await?;
+                let bytes = index.bytes;
+                (index, bytes, true)
+            }
+        };
+        let last = index.last();
+        let from = match (from, tail) {
+            (Some(f), _) => f.max(1),
+            (None, Some(t)) => (last + 1).saturating_sub(t.max(1)).max(1),
+            (None, None) => 1,
+        };
+        let budget = Budget {
+            from,
+            until: u64::MAX,
+            limit,
+            max_lines,
+            max_bytes: BATCH_BYTES * 4,
+        };
+        let lines = self.read_range(build_id, &index, budget).await?;
+        let next = lines.last().map(LogLine::number).filter(|&n| n < last).map(|n| n + 1);
+        let failure = match (done, index.status) {
+            (true, Some(BuildStatus::Failure)) => self.failure(build_id, &index).await?,
+            _ => None,
+        };
+        Ok(LogWindow {
+            lines,
+            last,
+            started_at: index.started_at,
+            gaps: index.gaps.clone(),
+            sections: index.sections.clone(),
+            done,
+            status: index.status,
+            next,
+            failure,
+        })
+    }
+
+    async fn read_range(&self, build_id: i64, index: &LogIndex, budget: Budget) -> io::Result<Vec<LogLine>> {
+        let cursor = Cursor::at(self.path(build_id), index.locate(budget.from), index.timing());
+        match cursor.read_blocking(budget).await.1 {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            r => r,
+        }
+    }
+
+    /// The command a failed build failed on, and its last lines.
+    async fn failure(&self, build_id: i64, index: &LogIndex) -> io::Result<Option<LogFailure>> {
+        let Some((command_line, command)) = index.last_command.clone() else {
+            return Ok(None);
+        };
+        let end = index.output_end.max(command_line);
+        let from = (end + 1).saturating_sub(FAILURE_LINES).max(command_line);
+        let budget = Budget {
+            from,
+            until: end + 1,
+            limit: index.bytes,
+            max_lines: FAILURE_LINES as usize,
+            max_bytes: BATCH_BYTES,
+        };
+        let lines = self.read_range(build_id, index, budget).await?;
+        let section = index
+            .sections
+            .iter()
+            .rev()
+            .find(|s| s.line < command_line)
+            .map(|s| s.name.clone());
+        Ok(Some(LogFailure {
+            section,
+            command,
+            command_line,
+            lines,
+        }))
+    }
+
     pub fn is_live(&self, build_id: i64) -> bool {
         self.live.lock().expect("log registry lock").contains_key(&build_id)
     }
+
+    /// The log's file, and while it is written, its progress (for searches).
+    pub(crate) fn file_and_progress(&self, build_id: i64) -> (PathBuf, Option<watch::Receiver<Progress>>) {
+        let rx = match self.source(build_id) {
+            Source::Live(_, rx) => Some(rx),
+            Source::Finished => None,
+        };
+        (self.path(build_id), rx)
+    }
+}
+
+/// Runs blocking file work off the async workers.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(io::Error::other)?
+}
+
+/// Appends a notice and the verdict to a log (putting a restarted build's kept tail first), and
+/// returns its index, saved beside it.
+fn conclude_file(
+    dir: &Path,
+    build_id: i64,
+    path: &Path,
+    side: &Path,
+    notice: &str,
+    status: BuildStatus,
+) -> io::Result<LogIndex> {
+    let mut file = OpenOptions::new().create(true).read(true).append(true).open(path)?;
+    if file.metadata()?.len() == 0 {
+        let mut begin = Vec::new();
+        encode_begin(&mut begin, now_ms());
+        file.write_all(&begin)?;
+    }
+    let mut index = LogIndex::load_or_build(path, side)?;
+    let ts = |ix: &LogIndex| match (ix.relative, ix.started_at) {
+        (true, Some(start)) => now_ms() - start,
+        _ => now_ms(),
+    };
+    Overflow::recover(dir, build_id, &mut file, index.next_line, ts(&index))?;
+    index.extend_from_file(path)?;
+    let mut buf = Vec::new();
+    for part in notice.split('\n') {
+        encode_line(&mut buf, ts(&index), LineKind::Notice, part);
+    }
+    encode_verdict(&mut buf, ts(&index), status);
+    file.write_all(&buf)?;
+    file.sync_data()?;
+    index.extend_from_file(path)?;
+    index.save(side);
+    Ok(index)
 }
 
 /// Appends a build's lines. Lines are buffered until `flush`, which the runner calls whenever
@@ -191,9 +415,20 @@ pub struct LogWriter {
     file: File,
     buf: Vec<u8>,
     committed: Progress,
-    pending_lines: u64,
+    started: Instant,
+    /// The writer's index, ahead of the readers' copy by what is buffered.
+    index: LogIndex,
+    shared: Arc<Mutex<LogIndex>>,
     limit_bytes: u64,
-    truncated: bool,
+    /// Where the first line at or after a quarter of the limit starts: `(number, offset)`.
+    quarter: Option<(u64, u64)>,
+    overflow: Option<Overflow>,
+    /// Records for the overflow, buffered until `flush`, and the first one's number.
+    tail: Vec<u8>,
+    tail_first: u64,
+    /// The number the next line gets (also past the limit).
+    next_line: u64,
+    closed: bool,
 }
 
 impl LogWriter {
@@ -205,48 +440,81 @@ impl LogWriter {
     }
 
     fn push_one(&mut self, kind: LineKind, text: &str) {
-        if self.truncated && kind != LineKind::Notice {
+        let ts = self.started.elapsed().as_millis() as i64;
+        let number = self.next_line;
+        self.next_line += 1;
+        if self.overflow.is_some() {
+            if self.tail.is_empty() {
+                self.tail_first = number;
+            }
+            encode_line(&mut self.tail, ts, kind, text);
             return;
         }
-        let size = (text.len() + 24) as u64;
-        let used = self.committed.bytes + self.buf.len() as u64;
-        if !self.truncated && kind != LineKind::Notice && used + size > self.limit_bytes {
-            self.truncated = true;
-            let notice = format!(
-                "The log reached its limit of {}; later output is not kept. The build goes on.",
-                super::limits::format_bytes(self.limit_bytes)
-            );
-            self.append(LineKind::Notice, &notice);
+        let offset = self.committed.bytes + self.buf.len() as u64;
+        let before = self.buf.len();
+        encode_line(&mut self.buf, ts, kind, text);
+        let len = (self.buf.len() - before) as u64;
+        if offset + len > self.limit_bytes {
+            let record = self.buf.split_off(before);
+            if let Err(e) = self.start_overflow() {
+                tracing::error!(build = self.build_id, "a log over its limit could not be cut: {e}");
+            }
+            self.tail_first = number;
+            self.tail.extend_from_slice(&record);
             return;
         }
-        self.append(kind, text);
+        if self.quarter.is_none() && offset >= self.limit_bytes / 4 {
+            self.quarter = Some((number, offset));
+        }
+        self.index.observe_line(offset, len, ts, kind, text);
     }
 
-    fn append(&mut self, kind: LineKind, text: &str) {
-        encode_line(&mut self.buf, now_ms(), kind, text);
-        self.pending_lines += 1;
+    /// The log reached its limit: what followed its first quarter becomes the start of its
+    /// kept tail, and the log file is cut back to that quarter.
+    fn start_overflow(&mut self) -> io::Result<()> {
+        self.flush()?;
+        let (line, offset) = self.quarter.unwrap_or((self.index.next_line, self.committed.bytes));
+        let mut overflow = Overflow::new(&self.store.dir, self.build_id, line, self.limit_bytes);
+        copy_records(&mut self.file, offset, self.committed.bytes, line, &mut overflow)?;
+        self.file.set_len(offset)?;
+        self.file.seek(SeekFrom::Start(offset))?;
+        self.index.truncate(offset, line);
+        self.shared.lock().expect("log index").clone_from(&self.index);
+        self.committed.bytes = offset;
+        self.committed.lines = line - 1;
+        self.committed.epoch += 1;
+        self.overflow = Some(overflow);
+        self.publish();
+        Ok(())
     }
 
     /// Writes the buffered lines and tells readers.
     pub fn flush(&mut self) -> io::Result<()> {
+        if let Some(overflow) = &mut self.overflow {
+            let records = std::mem::take(&mut self.tail);
+            return overflow.append(&records, self.tail_first);
+        }
         if self.buf.is_empty() {
             return Ok(());
         }
         self.file.write_all(&self.buf)?;
         self.committed.bytes += self.buf.len() as u64;
-        self.committed.lines += self.pending_lines;
+        self.committed.lines = self.index.last();
         self.buf.clear();
-        self.pending_lines = 0;
-        let p = self.committed;
-        if let Some(tx) = self.store.live.lock().expect("log registry lock").get(&self.build_id) {
-            tx.send_replace(p);
-        }
+        self.shared.lock().expect("log index").catch_up(&self.index);
+        self.publish();
         Ok(())
     }
 
-    /// Lines written so far, including buffered ones.
+    fn publish(&self) {
+        if let Some(live) = self.store.live.lock().expect("log registry lock").get(&self.build_id) {
+            live.tx.send_replace(self.committed);
+        }
+    }
+
+    /// Lines of the job's output so far (also those past the limit), including buffered ones.
     pub fn lines(&self) -> u64 {
-        self.committed.lines + self.pending_lines
+        self.next_line - 1
     }
 
     pub fn bytes(&self) -> u64 {
@@ -255,71 +523,166 @@ impl LogWriter {
 
     /// Writes what is left and the build's verdict, makes it durable and ends the log for readers.
     pub fn finish(mut self, status: BuildStatus) -> io::Result<Progress> {
-        encode_verdict(&mut self.buf, now_ms(), status);
-        let result = self.flush().and_then(|_| self.file.sync_data());
-        self.close(Some(status));
+        let result = self.complete(Some(status));
         result.map(|_| self.committed)
     }
 
-    fn close(&mut self, status: Option<BuildStatus>) {
+    /// Puts a kept tail in place, ends the log with the verdict (when there is one), saves the
+    /// index and releases the readers.
+    fn complete(&mut self, status: Option<BuildStatus>) -> io::Result<()> {
+        self.closed = true;
+        let written = self.write_end(status);
         let mut done = self.committed;
         done.done = true;
         done.status = status;
-        if let Some(tx) = self
+        self.shared.lock().expect("log index").clone_from(&self.index);
+        if let Some(live) = self
             .store
             .live
             .lock()
             .expect("log registry lock")
             .remove(&self.build_id)
         {
-            tx.send_replace(done);
+            live.tx.send_replace(done);
         }
+        written
+    }
+
+    fn write_end(&mut self, status: Option<BuildStatus>) -> io::Result<()> {
+        self.flush()?;
+        let ts = self.started.elapsed().as_millis() as i64;
+        if let Some(overflow) = self.overflow.take() {
+            overflow.finish(&mut self.file, ts)?;
+            self.index.extend_from_file(&self.store.path(self.build_id))?;
+            self.committed.bytes = self.index.bytes;
+            self.committed.epoch += 1;
+        }
+        if let Some(status) = status {
+            let offset = self.committed.bytes + self.buf.len() as u64;
+            let before = self.buf.len();
+            encode_verdict(&mut self.buf, ts, status);
+            let len = (self.buf.len() - before) as u64;
+            self.index.observe(offset, len, &Record::Verdict(status));
+        }
+        self.file.write_all(&self.buf)?;
+        self.committed.bytes += self.buf.len() as u64;
+        self.buf.clear();
+        self.committed.lines = self.index.last();
+        self.file.sync_data()?;
+        self.index.save(&self.store.index_path(self.build_id));
+        Ok(())
     }
 }
 
 impl Drop for LogWriter {
     fn drop(&mut self) {
         // A writer dropped without `finish` (a panic, a canceled task) still releases its readers.
-        if self.store.is_live(self.build_id) {
-            let _ = self.flush();
-            self.close(None);
+        if !self.closed {
+            let _ = self.complete(None);
         }
     }
 }
 
+/// Copies the whole records in `from..to` of `file`, whose first is line `line`, to `overflow`.
+fn copy_records(file: &mut File, from: u64, to: u64, line: u64, overflow: &mut Overflow) -> io::Result<()> {
+    let mut reader = file.try_clone()?;
+    reader.seek(SeekFrom::Start(from))?;
+    let mut reader = reader.take(to - from);
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut carry = Vec::new();
+    let mut line = line;
+    loop {
+        let n = reader.read(&mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        carry.extend_from_slice(&chunk[..n]);
+        if let Some(end) = memchr::memrchr(b'\n', &carry) {
+            let whole: Vec<u8> = carry.drain(..=end).collect();
+            overflow.append(&whole, line)?;
+            line += memchr::memchr_iter(b'\n', &whole).count() as u64;
+        }
+    }
+    Ok(())
+}
+
 struct ReadState {
     path: PathBuf,
-    reader: Option<BufReader<File>>,
+    side: PathBuf,
+    cursor: Option<Cursor>,
+    /// The live log's index, to find a place again after the file was cut back.
+    index: Option<Arc<Mutex<LogIndex>>>,
     rx: Option<watch::Receiver<Progress>>,
-    /// Number of the next line in the file.
-    next_line: u64,
-    /// Bytes of the file consumed.
-    offset: u64,
-    after: u64,
-    /// The verdict, once read from the file or announced by the writer.
+    epoch: u64,
+    /// The first line not yet given out.
+    from: u64,
+    /// The verdict, once announced by the writer.
     status: Option<BuildStatus>,
     finished: bool,
 }
 
-const BATCH_LINES: usize = 2000;
-
 impl ReadState {
+    /// The cursor at the checkpoint before the first line wanted (resuming costs what the rest
+    /// costs, not what the log before it costs).
+    async fn start(&mut self) -> io::Result<Cursor> {
+        let (place, timing) = match &self.index {
+            Some(index) => {
+                let ix = index.lock().expect("log index");
+                (ix.locate(self.from), ix.timing())
+            }
+            None => {
+                let (path, side) = (self.path.clone(), self.side.clone());
+                let ix = blocking(move || LogIndex::load_or_build(&path, &side)).await?;
+                (ix.locate(self.from), ix.timing())
+            }
+        };
+        Ok(Cursor::at(self.path.clone(), place, timing))
+    }
+
     async fn next_batch(&mut self) -> io::Result<Option<LogEvent>> {
         loop {
             if self.finished {
                 return Ok(None);
             }
-            let (limit, done) = match &mut self.rx {
+            let (limit, done, epoch) = match &mut self.rx {
                 Some(rx) => {
                     let p = *rx.borrow_and_update();
                     self.status = self.status.or(p.status);
-                    (p.bytes, p.done)
+                    (p.bytes, p.done, p.epoch)
                 }
-                None => (file_len(&self.path)?, true),
+                None => (file_len(&self.path)?, true, self.epoch),
             };
-            if self.offset < limit {
-                let batch = self.read_until(limit)?;
-                if !batch.is_empty() {
+            let mut cursor = match self.cursor.take() {
+                Some(c) => c,
+                None => {
+                    self.epoch = epoch;
+                    self.start().await?
+                }
+            };
+            if epoch != self.epoch {
+                // The file was cut back or completed differently: find the next line again.
+                self.epoch = epoch;
+                if let Some(index) = &self.index {
+                    let place = index.lock().expect("log index").locate(self.from);
+                    cursor.reopen_at(place);
+                }
+            }
+            if cursor.offset < limit {
+                let budget = Budget {
+                    from: self.from,
+                    until: u64::MAX,
+                    limit,
+                    max_lines: BATCH_LINES,
+                    max_bytes: BATCH_BYTES,
+                };
+                let (c, batch) = cursor.read_blocking(budget).await;
+                self.cursor = Some(c);
+                let batch = match batch {
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Vec::new(),
+                    b => b?,
+                };
+                if let Some(last) = batch.last() {
+                    self.from = last.number() + 1;
                     return Ok(Some(LogEvent::Lines(batch)));
                 }
                 continue;
@@ -327,52 +690,17 @@ impl ReadState {
             if done {
                 self.finished = true;
                 return Ok(Some(LogEvent::End {
-                    status: self.status,
-                    lines: self.next_line - 1,
+                    status: cursor.status.or(self.status),
+                    lines: cursor.next_line - 1,
                 }));
             }
+            self.cursor = Some(cursor);
             let rx = self.rx.as_mut().expect("live logs have a receiver");
             if rx.changed().await.is_err() {
                 // The writer vanished without a final word: read what the file holds, then end.
                 self.rx = None;
             }
         }
-    }
-
-    /// Reads whole lines up to byte `limit`, at most one batch, skipping lines up to `after`.
-    fn read_until(&mut self, limit: u64) -> io::Result<Vec<LogLine>> {
-        if self.reader.is_none() {
-            let mut f = File::open(&self.path)?;
-            f.seek(SeekFrom::Start(self.offset))?;
-            self.reader = Some(BufReader::with_capacity(256 * 1024, f));
-        }
-        let reader = self.reader.as_mut().expect("opened above");
-        let mut batch = Vec::new();
-        let mut raw = Vec::new();
-        while self.offset < limit && batch.len() < BATCH_LINES {
-            raw.clear();
-            let n = reader.read_until(b'\n', &mut raw)?;
-            if n == 0 || raw.last() != Some(&b'\n') {
-                // The file is shorter than announced (it was replaced): stop here.
-                self.offset = limit;
-                break;
-            }
-            self.offset += n as u64;
-            let (ts, kind, text) = match decode(&raw[..raw.len() - 1]) {
-                Record::Verdict(status) => {
-                    self.status = Some(status);
-                    continue;
-                }
-                Record::Line { ts, kind, text } => (ts, kind, text),
-            };
-            let number = self.next_line;
-            self.next_line += 1;
-            if number <= self.after {
-                continue;
-            }
-            batch.push(LogLine(number, ts, kind, text));
-        }
-        Ok(batch)
     }
 }
 
@@ -385,162 +713,5 @@ fn file_len(path: &Path) -> io::Result<u64> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use futures::StreamExt;
-
-    async fn collect(store: &Arc<LogStore>, id: i64, after: u64) -> Vec<LogLine> {
-        collect_with_end(store, id, after).await.0
-    }
-
-    async fn collect_with_end(store: &Arc<LogStore>, id: i64, after: u64) -> (Vec<LogLine>, Option<LogEvent>) {
-        let mut out = Vec::new();
-        let mut end = None;
-        let mut s = std::pin::pin!(store.read(id, after));
-        while let Some(event) = s.next().await {
-            match event.unwrap() {
-                LogEvent::Lines(batch) => out.extend(batch),
-                e @ LogEvent::End { .. } => end = Some(e),
-            }
-        }
-        (out, end)
-    }
-
-    #[tokio::test]
-    async fn finished_logs_read_back_numbered_and_resume_after_a_line() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::new(dir.path()).unwrap();
-        let mut w = store.create(7, 1 << 20).unwrap();
-        w.push(LineKind::Section, "setup");
-        w.push(LineKind::Command, "make");
-        w.push(LineKind::Output, "a b  c\r");
-        w.push(LineKind::Notice, "two\nlines");
-        w.finish(BuildStatus::Success).unwrap();
-
-        let lines = collect(&store, 7, 0).await;
-        let got: Vec<_> = lines.iter().map(|l| (l.number(), l.kind(), l.text())).collect();
-        assert_eq!(
-            got,
-            [
-                (1, LineKind::Section, "setup"),
-                (2, LineKind::Command, "make"),
-                (3, LineKind::Output, "a b  c\r"),
-                (4, LineKind::Notice, "two"),
-                (5, LineKind::Notice, "lines"),
-            ]
-        );
-        let tail = collect(&store, 7, 3).await;
-        assert_eq!(tail.iter().map(|l| l.number()).collect::<Vec<_>>(), [4, 5]);
-    }
-
-    #[tokio::test]
-    async fn a_late_subscriber_sees_every_line_exactly_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::new(dir.path()).unwrap();
-        store.expect(1);
-        // A reader that subscribes before the build starts.
-        let early = tokio::spawn({
-            let store = store.clone();
-            async move { collect(&store, 1, 0).await }
-        });
-        let mut w = store.create(1, 1 << 30).unwrap();
-        let mut late = None;
-        for i in 1..=10_000u32 {
-            w.push(LineKind::Output, &format!("line {i}"));
-            if i % 7 == 0 {
-                w.flush().unwrap();
-                tokio::task::yield_now().await;
-            }
-            if i == 5_000 {
-                let store = store.clone();
-                late = Some(tokio::spawn(async move { collect(&store, 1, 0).await }));
-            }
-        }
-        w.finish(BuildStatus::Success).unwrap();
-        for reader in [early, late.unwrap()] {
-            let lines = reader.await.unwrap();
-            assert_eq!(lines.len(), 10_000);
-            for (i, l) in lines.iter().enumerate() {
-                assert_eq!(l.number(), i as u64 + 1);
-                assert_eq!(l.text(), format!("line {}", i + 1));
-            }
-        }
-    }
-
-    #[tokio::test]
-    async fn the_size_limit_truncates_with_a_notice_and_keeps_notices() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::new(dir.path()).unwrap();
-        let mut w = store.create(3, 1000).unwrap();
-        for i in 0..100 {
-            w.push(LineKind::Output, &format!("output line number {i}"));
-        }
-        w.push(LineKind::Notice, "verdict");
-        let p = w.finish(BuildStatus::Success).unwrap();
-        assert!(p.bytes < 1200, "{p:?}");
-        let lines = collect(&store, 3, 0).await;
-        let texts: Vec<_> = lines.iter().map(|l| l.text()).collect();
-        assert!(
-            texts.iter().any(|t| t.contains("reached its limit of 1000 B")),
-            "{texts:?}"
-        );
-        assert_eq!(texts.last(), Some(&"verdict"));
-    }
-
-    #[tokio::test]
-    async fn readers_of_an_abandoned_log_end() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::new(dir.path()).unwrap();
-        store.expect(9);
-        let reader = tokio::spawn({
-            let store = store.clone();
-            async move { collect_with_end(&store, 9, 0).await }
-        });
-        tokio::task::yield_now().await;
-        store.conclude(9, "canceled before it started", BuildStatus::Canceled);
-        let (lines, end) = reader.await.unwrap();
-        assert_eq!(
-            lines.iter().map(|l| l.text()).collect::<Vec<_>>(),
-            ["canceled before it started"]
-        );
-        assert_eq!(
-            end,
-            Some(LogEvent::End {
-                status: Some(BuildStatus::Canceled),
-                lines: 1
-            })
-        );
-    }
-
-    #[tokio::test]
-    async fn the_verdict_travels_with_the_log_to_live_and_late_readers() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = LogStore::new(dir.path()).unwrap();
-        store.expect(4);
-        let live = tokio::spawn({
-            let store = store.clone();
-            async move { collect_with_end(&store, 4, 0).await.1 }
-        });
-        let mut w = store.create(4, 1 << 20).unwrap();
-        w.push(LineKind::Output, "ok");
-        w.finish(BuildStatus::Failure).unwrap();
-        let ended = Some(LogEvent::End {
-            status: Some(BuildStatus::Failure),
-            lines: 1,
-        });
-        assert_eq!(live.await.unwrap(), ended);
-        // A reader of the finished file learns the verdict from the file alone.
-        assert_eq!(collect_with_end(&store, 4, 0).await.1, ended);
-        // A restart's conclusion is appended after what the job wrote.
-        store.conclude(4, "the server restarted during the build", BuildStatus::Error);
-        let (lines, end) = collect_with_end(&store, 4, 0).await;
-        assert_eq!(lines.len(), 2);
-        assert!(matches!(
-            end,
-            Some(LogEvent::End {
-                status: Some(BuildStatus::Error),
-                lines: 2
-            })
-        ));
-    }
-}
+#[path = "log_store_tests.rs"]
+mod tests;

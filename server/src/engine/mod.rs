@@ -12,12 +12,23 @@ pub mod executor;
 pub mod job;
 pub mod language;
 pub mod limits;
+pub mod log_cursor;
+pub mod log_index;
 pub mod log_output;
+pub mod log_overflow;
+pub mod log_search;
 pub mod log_store;
+pub mod mask;
+pub mod missing_command;
+pub mod node_package_manager;
 pub mod output;
 pub mod plan;
+pub mod project_files;
+pub mod python_tests;
 pub mod queue;
+pub mod reports;
 pub mod request;
+pub mod secrets;
 pub mod service_kind;
 pub mod settings;
 pub mod sicuro_json;
@@ -30,7 +41,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use futures::Stream;
-use sicuro_types::{BuildStatus, RepoSettings};
+use sicuro_types::{BuildStatus, ForkPolicy, RepoSettings};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
@@ -84,6 +95,9 @@ pub enum EngineError {
     /// More than this server allows.
     #[error("{0}")]
     OverCeiling(String),
+    /// The build is not in a state where that can be done.
+    #[error("{0}")]
+    Conflict(String),
     #[error("{0}")]
     Checkout(#[from] CheckoutError),
     #[error("the server is shutting down and takes no new builds")]
@@ -100,6 +114,8 @@ pub struct EngineOptions {
     pub data_dir: PathBuf,
     pub credentials: Arc<dyn CredentialSource>,
     pub executor: Arc<dyn Executor>,
+    /// Opens and seals repository secrets (`Keys::secret_box`).
+    pub secrets: crate::crypto::SecretBox,
 }
 
 pub(crate) struct RunningBuild {
@@ -123,6 +139,7 @@ pub(crate) struct Inner {
     logs: Arc<LogStore>,
     instance: String,
     credentials: Arc<dyn CredentialSource>,
+    secrets: crate::crypto::SecretBox,
     changes: broadcast::Sender<BuildChange>,
     observers: Mutex<Vec<mpsc::UnboundedSender<BuildChange>>>,
     queue: Mutex<QueueIndex>,
@@ -166,6 +183,7 @@ impl Engine {
             logs: LogStore::new(options.data_dir.join("logs")).map_err(io)?,
             instance,
             credentials: options.credentials,
+            secrets: options.secrets,
             changes: broadcast::channel(1024).0,
             observers: Mutex::new(Vec::new()),
             queue: Mutex::new(QueueIndex::default()),
@@ -194,6 +212,9 @@ impl Engine {
             ) {
                 self.announce(&Arc::new(repo), after);
             }
+        }
+        for id in builds::waiting_ids(&self.0.db).await? {
+            self.0.logs.expect(id);
         }
         let mut queue = self.0.queue.lock().expect("queue");
         for q in builds::queued_with_limits(&self.0.db).await? {
@@ -283,6 +304,32 @@ impl Engine {
         }
     }
 
+    /// Up to `max_lines` lines of a build's log from line `from`, or its last `tail` lines, and
+    /// where they sit in the whole log (its length, gaps, phases, the failing command).
+    pub async fn log_window(
+        &self,
+        build_id: i64,
+        from: Option<u64>,
+        tail: Option<u64>,
+        max_lines: usize,
+    ) -> std::io::Result<sicuro_types::LogWindow> {
+        self.0.logs.window(build_id, from, tail, max_lines).await
+    }
+
+    /// Whether a build's log is still being written (or waits for its build to start).
+    pub fn log_is_live(&self, build_id: i64) -> bool {
+        self.0.logs.is_live(build_id)
+    }
+
+    /// Searches a build's whole log (and, while it runs, each line as it is written).
+    pub fn search_log(
+        &self,
+        build_id: i64,
+        query: log_search::Query,
+    ) -> impl Stream<Item = std::io::Result<log_search::SearchEvent>> + Send + 'static + use<> {
+        log_search::search(&self.0.logs, build_id, query)
+    }
+
     /// Every state change, for pages and streams (a slow reader may miss some; it should
     /// re-read the database when told it lagged).
     pub fn changes(&self) -> broadcast::Receiver<BuildChange> {
@@ -319,15 +366,35 @@ impl Engine {
         let created = builds::create(&self.0.db, &request).await?;
         if let Created::New(build) = &created {
             self.0.logs.expect(build.id);
-            tracing::info!(build = build.id, repo = %repo.slug(), number = build.number, sha = %build.commit_sha, "queued");
-            self.0
-                .queue
-                .lock()
-                .expect("queue")
-                .queued(repo.id, build.id, repo.max_concurrent);
+            tracing::info!(build = build.id, repo = %repo.slug(), number = build.number, sha = %build.commit_sha, status = %build.status, "created");
+            if build.status() == BuildStatus::Queued {
+                self.0
+                    .queue
+                    .lock()
+                    .expect("queue")
+                    .queued(repo.id, build.id, repo.max_concurrent);
+            }
             self.announce(&repo, build.clone());
+            if build.from_fork() && repo.fork_policy() == ForkPolicy::Never {
+                let message = "not built: pull requests from forks are not built in this repository (its fork policy \
+                               is `never`)";
+                let refuse = StopRequest {
+                    status: BuildStatus::Canceled,
+                    message: message.into(),
+                };
+                self.stop(&repo, build.id, refuse).await?;
+                return Ok(created);
+            }
             if repo.supersede != 0 {
                 for older in builds::superseded_by(&self.0.db, build).await? {
+                    if !self.is_newer(&repo, build, &older).await {
+                        tracing::info!(
+                            build = build.id,
+                            older = older.id,
+                            "not superseding: that build's commit is not older"
+                        );
+                        continue;
+                    }
                     let reason = format!("superseded by build #{}", build.number);
                     self.stop(
                         &repo,
@@ -343,6 +410,30 @@ impl Engine {
             self.0.wake.notify_one();
         }
         Ok(created)
+    }
+
+    /// Whether `newer`'s commit comes after `older`'s: it is not an ancestor of it. A replayed or
+    /// late delivery of an older push must never cancel the build of what came after it; when
+    /// the mirror cannot tell, both builds run.
+    async fn is_newer(&self, repo: &Repo, newer: &Build, older: &Build) -> bool {
+        let creds = self.0.credentials.for_repo(repo).await;
+        for b in [newer, older] {
+            // A fork's commit comes from the fork, with no token of ours.
+            let (url, creds, foreign) = match &b.fetch_url {
+                Some(fork) => (fork.as_str(), Credentials::default(), true),
+                None => (repo.clone_url.as_str(), creds.clone(), false),
+            };
+            let _ = self
+                .0
+                .mirrors
+                .ensure_commit(repo.id, url, b.fetch_ref.as_deref(), &b.commit_sha, &creds, foreign)
+                .await;
+        }
+        self.0
+            .mirrors
+            .is_ancestor(repo.id, &newer.commit_sha, &older.commit_sha)
+            .await
+            == Some(false)
     }
 
     /// Cancels a queued or running build. Returns the build as it is afterwards.
@@ -378,6 +469,59 @@ impl Engine {
             }
         }
         Ok(())
+    }
+
+    /// Lets a build that waits for approval (a fork's pull request) run.
+    pub async fn approve(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
+        let Some(build) = builds::approve(&self.0.db, build_id, by).await? else {
+            return Err(self.not_waiting(build_id).await);
+        };
+        let repo = repos::get(&self.0.db, build.repo_id)
+            .await?
+            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
+        tracing::info!(build = build_id, by, "approved");
+        self.0
+            .queue
+            .lock()
+            .expect("queue")
+            .queued(repo.id, build.id, repo.max_concurrent);
+        self.announce(&Arc::new(repo), build.clone());
+        self.0.wake.notify_one();
+        Ok(build)
+    }
+
+    /// Refuses to run a build that waits for approval; it ends `canceled` saying who declined.
+    pub async fn decline(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
+        let build = builds::get(&self.0.db, build_id)
+            .await?
+            .ok_or(EngineError::UnknownBuild(build_id))?;
+        if build.status() != BuildStatus::Waiting {
+            return Err(self.not_waiting(build_id).await);
+        }
+        let repo = repos::get(&self.0.db, build.repo_id)
+            .await?
+            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
+        let request = StopRequest {
+            status: BuildStatus::Canceled,
+            message: format!("declined by {by}"),
+        };
+        self.stop(&Arc::new(repo), build_id, request).await?;
+        tracing::info!(build = build_id, by, "declined");
+        builds::get(&self.0.db, build_id)
+            .await?
+            .ok_or(EngineError::UnknownBuild(build_id))
+    }
+
+    async fn not_waiting(&self, build_id: i64) -> EngineError {
+        match builds::get(&self.0.db, build_id).await {
+            Ok(Some(b)) => EngineError::Conflict(format!(
+                "build #{} is {}, not waiting for approval",
+                b.number,
+                b.status().label()
+            )),
+            Ok(None) => EngineError::UnknownBuild(build_id),
+            Err(e) => e.into(),
+        }
     }
 
     /// Changes a repository's build settings; the queue applies its new limit at once.

@@ -10,6 +10,16 @@ pub enum Piece {
     Line(String),
     /// `s` (phase index), `c` (command index), `x` (failed exit code) or `d` (done).
     Marker(char, u64),
+    /// A test report file the script prints at its end (see `Plan::script`), not part of the log.
+    Report(ReportPiece),
+}
+
+/// A report file, base64 in lines between markers: its path, its contents, its end.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ReportPiece {
+    Begin(String),
+    Data(String),
+    End,
 }
 
 /// Splits a byte stream into lines and recognises the markers of `Plan::script`.
@@ -18,10 +28,15 @@ pub struct LineAssembler {
     buf: Vec<u8>,
 }
 
+/// What starts each of the script's markers in its output.
+pub fn marker_prefix(nonce: &str) -> String {
+    format!("##sicuro:{nonce}:")
+}
+
 impl LineAssembler {
     pub fn new(nonce: &str) -> Self {
         Self {
-            prefix: format!("##sicuro:{nonce}:").into_bytes(),
+            prefix: marker_prefix(nonce).into_bytes(),
             buf: Vec::new(),
         }
     }
@@ -77,6 +92,12 @@ impl LineAssembler {
 fn parse_marker(rest: &[u8]) -> Option<Piece> {
     let rest = std::str::from_utf8(rest).ok()?;
     let (kind, arg) = rest.split_once(':')?;
+    match kind {
+        "rf" => return Some(Piece::Report(ReportPiece::Begin(arg.trim().to_string()))),
+        "rd" => return Some(Piece::Report(ReportPiece::Data(arg.trim().to_string()))),
+        "re" => return Some(Piece::Report(ReportPiece::End)),
+        _ => {}
+    }
     let kind = match kind {
         "s" => 's',
         "c" => 'c',
@@ -136,6 +157,19 @@ mod tests {
                 line("foo"),
                 Piece::Marker('c', 3),
                 Piece::Marker('x', 2)
+            ]
+        );
+    }
+
+    #[test]
+    fn report_files_come_as_their_own_pieces() {
+        let out = run(&[b"##sicuro:n0nce:rf:cGF0aA==\n##sicuro:n0nce:rd:PHg+\n##sicuro:n0nce:re:0\n"]);
+        assert_eq!(
+            out,
+            [
+                Piece::Report(ReportPiece::Begin("cGF0aA==".into())),
+                Piece::Report(ReportPiece::Data("PHg+".into())),
+                Piece::Report(ReportPiece::End)
             ]
         );
     }

@@ -4,6 +4,9 @@
 use std::time::Duration;
 
 use super::language::{Language, requirements_files};
+use super::node_package_manager;
+use super::project_files::ProjectFiles;
+use super::python_tests;
 use super::service_kind::ServiceKind;
 use super::sicuro_json::{PhaseConfig, SicuroJson, SicuroJsonError};
 
@@ -11,6 +14,20 @@ pub const PHASES: [&str; 3] = ["dependencies", "setup", "test"];
 
 /// The image for repositories with a `sicuro.json` but no language.
 pub const BASE_IMAGE: &str = "sicuro/base";
+
+/// Where test tools write JUnit XML when asked to (README, "Test reports", says how for each);
+/// `sicuro.json`'s `"reports"` replaces this list.
+pub const DEFAULT_REPORTS: &[&str] = &[
+    "junit.xml",
+    "*.junit.xml",
+    "test-results.xml",
+    "test-results/*.xml",
+    "test-reports/*.xml",
+    "reports/*.xml",
+    "target/nextest/*/junit.xml",
+    "target/surefire-reports/TEST-*.xml",
+    "build/test-results/*/TEST-*.xml",
+];
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct Plan {
@@ -21,6 +38,11 @@ pub struct Plan {
     pub phases: Vec<Phase>,
     pub services: Vec<ServiceKind>,
     pub timeout: Option<Duration>,
+    /// Globs of the JUnit XML files the job writes, relative to the workspace.
+    pub reports: Vec<String>,
+    /// From `sicuro.json`'s `secrets`: the only secrets the job gets; `None` gives it all the
+    /// build may have.
+    pub secrets: Option<Vec<String>>,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -54,6 +76,17 @@ impl Plan {
         sicuro_json: Option<&str>,
         github_language: Option<&str>,
     ) -> Result<Plan, PlanError> {
+        Self::for_project(root_files, &ProjectFiles::default(), sicuro_json, github_language)
+    }
+
+    /// As [`Plan::new`], with the contents of the root files the defaults depend on
+    /// (`pyproject.toml`'s test extra and dependency group, `package.json`'s package manager).
+    pub fn for_project(
+        root_files: &[String],
+        project_files: &ProjectFiles,
+        sicuro_json: Option<&str>,
+        github_language: Option<&str>,
+    ) -> Result<Plan, PlanError> {
         let config = sicuro_json.map(SicuroJson::parse).transpose()?;
         let language = config
             .as_ref()
@@ -63,17 +96,29 @@ impl Plan {
             .or_else(|| github_language.and_then(Language::parse));
         let Some(config) = config else {
             let language = language.ok_or(PlanError::NoLanguage)?;
-            return Ok(Self::from_parts(Some(language), root_files, &SicuroJson::default()));
+            return Ok(Self::from_parts(
+                Some(language),
+                root_files,
+                project_files,
+                &SicuroJson::default(),
+            ));
         };
-        let plan = Self::from_parts(language, root_files, &config);
+        let plan = Self::from_parts(language, root_files, project_files, &config);
         if plan.language.is_none() && plan.phases.iter().all(|p| p.commands.is_empty()) {
             return Err(PlanError::NothingToRun);
         }
         Ok(plan)
     }
 
-    fn from_parts(language: Option<Language>, root_files: &[String], config: &SicuroJson) -> Plan {
-        let defaults = language.map(|l| defaults(l, root_files)).unwrap_or_default();
+    fn from_parts(
+        language: Option<Language>,
+        root_files: &[String],
+        project_files: &ProjectFiles,
+        config: &SicuroJson,
+    ) -> Plan {
+        let defaults = language
+            .map(|l| defaults(l, root_files, project_files))
+            .unwrap_or_default();
         let configs = [&config.dependencies, &config.setup, &config.test];
         let phases = PHASES
             .iter()
@@ -104,12 +149,29 @@ impl Plan {
                 .filter_map(|s| ServiceKind::parse(s))
                 .collect(),
             timeout: config.timeout(),
+            reports: config
+                .reports
+                .clone()
+                .unwrap_or_else(|| DEFAULT_REPORTS.iter().map(|r| r.to_string()).collect()),
+            secrets: config.secrets.clone(),
         }
     }
 
     /// Every command in order, as numbered by the script's markers.
     pub fn commands(&self) -> impl Iterator<Item = &str> {
         self.phases.iter().flat_map(|p| p.commands.iter().map(String::as_str))
+    }
+
+    /// The phase of the command at `index` (as numbered by [`Plan::commands`]).
+    pub fn phase_of(&self, index: usize) -> Option<&'static str> {
+        let mut first = 0;
+        for phase in &self.phases {
+            if index < first + phase.commands.len() {
+                return Some(phase.name);
+            }
+            first += phase.commands.len();
+        }
+        None
     }
 
     /// The bash script that runs every phase in one shell. Lines starting with
@@ -128,6 +190,7 @@ impl Plan {
             "__sicuro_run() {\n  __sicuro_mark c \"$1\"\n  __sicuro_cmd=$2\n  shift 2\n  eval \"$__sicuro_cmd\"\n  \
              __sicuro_rc=$?\n  if [ \"$__sicuro_rc\" -ne 0 ]; then __sicuro_mark x \"$__sicuro_rc\"; exit \"$__sicuro_rc\"; fi\n}\n",
         );
+        s.push_str(&self.report_trap(nonce));
         let mut n = 0;
         for (i, phase) in self.phases.iter().enumerate() {
             s.push_str(&format!("__sicuro_mark s {i}\n"));
@@ -138,6 +201,23 @@ impl Plan {
         }
         s.push_str("__sicuro_mark d 0\n");
         s
+    }
+}
+
+impl Plan {
+    /// When the script exits (also after a failing command), it prints each test report it
+    /// finds, base64 between markers; the output reader collects them apart from the log.
+    /// The globs were checked to be plain paths (`sicuro.json` validation).
+    fn report_trap(&self, nonce: &str) -> String {
+        let globs = self.reports.join(" ");
+        format!(
+            "__sicuro_root=$PWD\n__sicuro_reports() {{\n  local f n=0 size\n  cd \"$__sicuro_root\" 2>/dev/null || return 0\n  \
+             shopt -s nullglob globstar\n  for f in {globs}; do\n    [ -f \"$f\" ] || continue\n    n=$((n + 1))\n    \
+             [ \"$n\" -gt 100 ] && break\n    size=$(wc -c < \"$f\")\n    if [ \"$size\" -gt 8388608 ]; then \
+             echo \"[sicuro] $f is over 8 MiB: not read as a test report\"; continue; fi\n    \
+             __sicuro_mark rf \"$(printf %s \"$f\" | base64 -w 0)\"\n    base64 -w 3000 \"$f\" | sed 's/^/##sicuro:{nonce}:rd:/'\n    \
+             __sicuro_mark re 0\n  done\n}}\ntrap '__sicuro_rc=$?; __sicuro_reports; exit $__sicuro_rc' EXIT\n"
+        )
     }
 }
 
@@ -163,7 +243,7 @@ impl Defaults {
 }
 
 /// Each language's defaults (REFERENCE.md §1), decided from the files the repository has.
-fn defaults(language: Language, root_files: &[String]) -> Defaults {
+fn defaults(language: Language, root_files: &[String], project_files: &ProjectFiles) -> Defaults {
     let has = |name: &str| root_files.iter().any(|f| f == name);
     let v = |cmds: &[&str]| cmds.iter().map(|c| c.to_string()).collect::<Vec<_>>();
     match language {
@@ -172,22 +252,30 @@ fn defaults(language: Language, root_files: &[String]) -> Defaults {
             setup: v(&["bundle install"]),
             test: v(&["bundle exec rake test"]),
         },
-        Language::Node => Defaults {
-            dependencies: v(&["export NODE_ENV=test"]),
-            setup: v(&[if has("package-lock.json") || has("npm-shrinkwrap.json") {
-                "npm ci"
-            } else {
-                "npm install"
-            }]),
-            test: v(&["npm test"]),
-        },
+        Language::Node => {
+            let manager = node_package_manager::detect(root_files, project_files.get("package.json"));
+            Defaults {
+                dependencies: v(&["export NODE_ENV=test"]),
+                setup: manager.setup(root_files),
+                test: vec![manager.test()],
+            }
+        }
         Language::Python => {
             let mut setup: Vec<String> = requirements_files(root_files)
                 .into_iter()
                 .map(|f| format!("pip install -r {f}"))
                 .collect();
             if has("pyproject.toml") || has("setup.py") {
-                setup.push("pip install -e .".into());
+                // The project with what it declares for its tests (extra, dependency group).
+                let tests = project_files
+                    .get("pyproject.toml")
+                    .map(python_tests::test_deps)
+                    .unwrap_or_default();
+                setup.push(if has("uv.lock") && has("pyproject.toml") {
+                    tests.uv_sync_command()
+                } else {
+                    tests.install_command()
+                });
             }
             Defaults {
                 dependencies: Vec::new(),
@@ -197,7 +285,13 @@ fn defaults(language: Language, root_files: &[String]) -> Defaults {
         }
         Language::Go => Defaults {
             dependencies: Vec::new(),
-            setup: v(&["go mod download"]),
+            // A module that vendors its dependencies builds from `vendor/` (Go's default with
+            // vendor/modules.txt); `go mod download` would fetch them all again, or fail offline.
+            setup: if has("vendor") {
+                Vec::new()
+            } else {
+                v(&["go mod download"])
+            },
             test: v(&["go test ./..."]),
         },
         Language::Rust => Defaults {
@@ -260,8 +354,37 @@ mod tests {
         );
         let go = Plan::new(&files(&["go.mod"]), None, None).unwrap();
         assert_eq!(commands(&go), [vec![], vec!["go mod download"], vec!["go test ./..."]]);
+        let vendored = Plan::new(&files(&["go.mod", "vendor"]), None, None).unwrap();
+        assert_eq!(commands(&vendored), [vec![], vec![], vec!["go test ./..."]]);
         let rust = Plan::new(&files(&["Cargo.toml"]), None, None).unwrap();
         assert_eq!(commands(&rust)[2], ["cargo test"]);
+    }
+
+    #[test]
+    fn python_installs_the_test_extra_and_group_its_pyproject_declares() {
+        let mut project = ProjectFiles::default();
+        project.insert(
+            "pyproject.toml",
+            b"[project]\nname = \"p\"\n[project.optional-dependencies]\ntesting = [\"pytest\"]\n\
+              [dependency-groups]\ntests = [\"pytest-cov\"]\n",
+        );
+        let py = Plan::for_project(&files(&["pyproject.toml", "requirements.txt"]), &project, None, None).unwrap();
+        assert_eq!(
+            commands(&py)[1],
+            [
+                "pip install -r requirements.txt",
+                "pip install -e '.[testing]' --group tests"
+            ]
+        );
+        // A uv.lock: its versions, with the same group.
+        let py = Plan::for_project(&files(&["pyproject.toml", "uv.lock"]), &project, None, None).unwrap();
+        assert_eq!(
+            commands(&py)[1],
+            ["uv sync --locked --active --inexact --no-default-groups --group tests --extra testing"]
+        );
+        // Without the contents, the plain install of before.
+        let py = Plan::new(&files(&["pyproject.toml"]), None, None).unwrap();
+        assert_eq!(commands(&py)[1], ["pip install -e ."]);
     }
 
     #[test]

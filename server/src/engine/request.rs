@@ -3,7 +3,7 @@
 //! into a build row. Here the engine resolves refs (fetching a branch's head when it must),
 //! decides trust (a fork's code is not the repository's), and checks what it was given.
 
-use sicuro_types::TriggerEvent;
+use sicuro_types::{ForkPolicy, TriggerEvent};
 
 use super::{Engine, EngineError};
 use crate::db::builds::{self, NewBuild};
@@ -124,6 +124,8 @@ impl Engine {
                     from_fork,
                     author,
                     message: title,
+                    // `never` waits too, so it can never be claimed before it is refused.
+                    needs_approval: from_fork && repo.fork_policy() != ForkPolicy::Run,
                     ..base
                 }
             }
@@ -148,6 +150,8 @@ impl Engine {
                     author: b.author.clone(),
                     message: b.message.clone(),
                     rebuild_of: Some(b.rebuild_of.unwrap_or(b.id)),
+                    // Someone with push access asked for it: that is the approval.
+                    needs_approval: false,
                     ..base
                 }
             }

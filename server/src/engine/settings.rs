@@ -102,6 +102,7 @@ mod tests {
             memory_bytes: None,
             cpus: None,
             pids: None,
+            fork_policy: Default::default(),
         }
     }
 

@@ -18,6 +18,8 @@ pub const ALLOWED_KEYS: &[&str] = &[
     "env",
     "services",
     "timeout",
+    "reports",
+    "secrets",
 ];
 pub const PHASE_KEYS: &[&str] = &["override", "custom"];
 
@@ -44,6 +46,12 @@ pub struct SicuroJson {
     /// "20m", "90s", "1h 30m".
     #[serde(default)]
     pub timeout: Option<String>,
+    /// Where the job writes JUnit XML test reports: paths or globs under the workspace.
+    #[serde(default)]
+    pub reports: Option<Vec<String>>,
+    /// The repository's secrets this job needs; only these are given to it.
+    #[serde(default)]
+    pub secrets: Option<Vec<String>>,
 }
 
 /// One phase: skip the language's defaults (`override`) and/or add commands (`custom`).
@@ -135,13 +143,29 @@ impl SicuroJson {
                 super::language::Language::NAMES.join(", ")
             )));
         }
+        for pattern in self.reports.iter().flatten() {
+            let allowed = |c: char| c.is_ascii_alphanumeric() || "._-/*?[]{},+@".contains(c);
+            if pattern.is_empty()
+                || pattern.starts_with('/')
+                || pattern.split('/').any(|p| p == "..")
+                || !pattern.chars().all(allowed)
+            {
+                return Err(whole_file(format!(
+                    "`reports` entry \"{pattern}\" is not a path or glob inside the workspace (such as \"junit.xml\" or \"reports/**/*.xml\": letters, digits, . _ - / * ? [ ] {{ }} , + @, no ..)"
+                )));
+            }
+        }
         for key in self.env.iter().flat_map(|e| e.keys()) {
-            let valid = !key.is_empty()
-                && !key.starts_with(|c: char| c.is_ascii_digit())
-                && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            if !valid {
+            if !is_variable_name(key) {
                 return Err(whole_file(format!(
                     "`env` key `{key}` is not a valid variable name (letters, digits and _, not starting with a digit)"
+                )));
+            }
+        }
+        for name in self.secrets.iter().flatten() {
+            if !is_variable_name(name) {
+                return Err(whole_file(format!(
+                    "`secrets` lists `{name}`, which is not a secret's name (letters, digits and _, not starting with a digit)"
                 )));
             }
         }
@@ -151,6 +175,13 @@ impl SicuroJson {
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout.as_deref().and_then(|t| humantime::parse_duration(t).ok())
     }
+}
+
+/// An environment variable's name: letters, digits and `_`, not starting with a digit.
+pub fn is_variable_name(key: &str) -> bool {
+    !key.is_empty()
+        && !key.starts_with(|c: char| c.is_ascii_digit())
+        && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// serde's message, reworded for people writing the file: "key" instead of "field", and the list
@@ -211,7 +242,7 @@ mod tests {
         assert_eq!((err.line, err.column), (3, 8));
         assert_eq!(
             err.to_string(),
-            "sicuro.json line 3, column 8: unknown key `tset`; allowed keys: dependencies, setup, test, language, image, env, services, timeout"
+            "sicuro.json line 3, column 8: unknown key `tset`; allowed keys: dependencies, setup, test, language, image, env, services, timeout, reports, secrets"
         );
     }
 
@@ -253,6 +284,27 @@ mod tests {
         assert!(err.message.contains("not a duration"), "{err}");
         let err = SicuroJson::parse(r#"{"env": {"1BAD": "x"}}"#).unwrap_err();
         assert!(err.message.contains("not a valid variable name"), "{err}");
+        let j = SicuroJson::parse(r#"{"reports": ["junit.xml", "reports/**/*.xml"]}"#).unwrap();
+        assert_eq!(j.reports.unwrap().len(), 2);
+        for bad in [
+            r#"["/etc/passwd"]"#,
+            r#"["../x.xml"]"#,
+            r#"["$(rm -rf /).xml"]"#,
+            r#"["a b.xml"]"#,
+        ] {
+            let err = SicuroJson::parse(&format!(r#"{{"reports": {bad}}}"#)).unwrap_err();
+            assert!(
+                err.message.contains("is not a path or glob inside the workspace"),
+                "{err}"
+            );
+        }
+        let j = SicuroJson::parse(r#"{"secrets": ["NPM_TOKEN", "DEPLOY_KEY"]}"#).unwrap();
+        assert_eq!(j.secrets.unwrap(), ["NPM_TOKEN", "DEPLOY_KEY"]);
+        let err = SicuroJson::parse(r#"{"secrets": ["NPM-TOKEN"]}"#).unwrap_err();
+        assert!(
+            err.message.contains("`NPM-TOKEN`, which is not a secret's name"),
+            "{err}"
+        );
         let err = SicuroJson::parse(r#"{"language": "cobol"}"#).unwrap_err();
         assert!(err.message.contains("ruby, node, python, go, rust"), "{err}");
     }

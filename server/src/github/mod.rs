@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::config::{GithubConfig, GithubUrls};
-use types::{GhRepo, GhUser};
+use types::{GhOwner, GhRepo, GhUser};
 
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum GhError {
@@ -131,6 +131,28 @@ impl Github {
     pub async fn repo(&self, token: &str, owner: &str, name: &str) -> Result<GhRepo, GhError> {
         let path = format!("/repos/{}/{}", enc(owner), enc(name));
         Ok(self.request::<GhRepo, ()>(token, Method::GET, &path, None).await?.0)
+    }
+
+    /// One repository by its id — whatever it is called now — with the token user's permissions.
+    pub async fn repo_by_id(&self, token: &str, id: i64) -> Result<GhRepo, GhError> {
+        let path = format!("/repositories/{id}");
+        Ok(self.request::<GhRepo, ()>(token, Method::GET, &path, None).await?.0)
+    }
+
+    /// The organisations the token's user belongs to (private memberships need `read:org`),
+    /// lower case.
+    pub async fn user_orgs(&self, token: &str) -> Result<Vec<String>, GhError> {
+        let mut next = Some("/user/orgs?per_page=100".to_string());
+        let mut all = Vec::new();
+        while let Some(path) = next.take() {
+            let (page, headers): (Vec<GhOwner>, _) = self.request::<_, ()>(token, Method::GET, &path, None).await?;
+            all.extend(page.into_iter().map(|o| o.login.to_ascii_lowercase()));
+            if all.len() >= 10_000 {
+                break;
+            }
+            next = next_link(&headers);
+        }
+        Ok(all)
     }
 
     /// The URL of a commit on GitHub's web pages.

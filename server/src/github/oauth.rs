@@ -24,6 +24,8 @@ pub enum SignInError {
     Exchange(String),
     #[error("GitHub could not be reached to finish the sign-in ({0}). Try again in a moment.")]
     Unavailable(String),
+    #[error("The GitHub account {0} is not allowed to use this server.")]
+    NotAllowed(String),
 }
 
 /// A token GitHub issued, with the scopes it granted.

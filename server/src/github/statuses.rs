@@ -42,12 +42,23 @@ pub fn target_url(github: &Github, repo: &Repo, build: &Build) -> String {
 
 /// GitHub state and description for a build as it is now.
 pub fn status_for(build: &Build) -> (&'static str, String) {
+    status_with_tests(build, None)
+}
+
+/// The same, with the counts of its test reports when it had any ("… — 212 passed, 3 failed").
+pub fn status_with_tests(build: &Build, tests: Option<sicuro_types::TestCounts>) -> (&'static str, String) {
     let n = build.number;
     let took = match (build.started_at, build.finished_at) {
         (Some(s), Some(f)) => format_duration(f - s),
         _ => String::new(),
     };
     let (state, description) = match build.status() {
+        BuildStatus::Waiting => (
+            "pending",
+            format!(
+                "Build #{n} is waiting for approval: a pull request from a fork runs once someone with push access approves it"
+            ),
+        ),
         BuildStatus::Queued => ("pending", format!("Build #{n} queued")),
         BuildStatus::Running => ("pending", format!("Build #{n} running")),
         BuildStatus::Success => ("success", format!("Build #{n} passed in {took}")),
@@ -59,7 +70,15 @@ pub fn status_for(build: &Build) -> (&'static str, String) {
                 build.error.as_deref().unwrap_or("see the build page")
             ),
         ),
-        BuildStatus::Canceled => ("error", "canceled".to_string()),
+        // A declined or otherwise stopped build says why; a plain cancel says just that.
+        BuildStatus::Canceled => match build.error.as_deref() {
+            Some(why) if !why.starts_with("canceled") => ("error", why.to_string()),
+            _ => ("error", "canceled".to_string()),
+        },
+    };
+    let description = match tests.filter(|t| t.total() > 0 && build.status().is_finished()) {
+        Some(t) => format!("{} — {description}", t.describe()),
+        None => description,
     };
     (state, truncate(&description, MAX_DESCRIPTION))
 }
@@ -104,7 +123,15 @@ impl StatusPoster {
             if change.repo.kind() != RepoKind::Github {
                 continue;
             }
-            let (state, description) = status_for(&change.build);
+            let tests = match change.build.status().is_finished() {
+                true => db::test_reports::counts(&self.db, change.build.id)
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|(c, _)| c),
+                false => None,
+            };
+            let (state, description) = status_with_tests(&change.build, tests);
             match db::statuses::push(&self.db, change.build.id, state, &description).await {
                 Ok(()) => self.due.notify_one(),
                 Err(e) => tracing::error!(build = change.build.id, "could not queue the commit status: {e}"),
@@ -277,6 +304,7 @@ mod tests {
             log_bytes: 0,
             rebuild_of: None,
             cancel_requested: 0,
+            approved_by: None,
         }
     }
 
@@ -301,6 +329,15 @@ mod tests {
         assert_eq!(
             status_for(&build("canceled", Some("canceled by alice"))),
             ("error", "canceled".into())
+        );
+        let counts = sicuro_types::TestCounts {
+            passed: 212,
+            failed: 3,
+            skipped: 0,
+        };
+        assert_eq!(
+            status_with_tests(&build("failure", None), Some(counts)),
+            ("failure", "212 passed, 3 failed — Build #12 failed in 1m 03s".into())
         );
         let (state, d) = status_for(&build("error", Some(&"x".repeat(500))));
         assert_eq!(state, "error");

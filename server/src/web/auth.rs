@@ -14,9 +14,9 @@ use axum_extra::extract::cookie::{Cookie, SameSite};
 use serde::Deserialize;
 use sicuro_types::routes::path;
 
-use super::AppState;
 use super::extract::Session;
 use super::session::{self, TTL_MS};
+use super::{AppState, admission};
 use crate::crypto::{hash_session_id, random_token};
 use crate::db;
 use crate::github::oauth::SignInError;
@@ -34,6 +34,7 @@ fn error_code(e: &SignInError) -> &'static str {
         SignInError::StateMismatch => "state",
         SignInError::Exchange(_) => "exchange",
         SignInError::Unavailable(_) => "unavailable",
+        SignInError::NotAllowed(_) => "not_allowed",
     }
 }
 
@@ -92,11 +93,26 @@ pub async fn callback(
             .user(&token.access_token)
             .await
             .map_err(|e| SignInError::Unavailable(e.to_string()))?;
-        Ok((token, user))
+        let orgs = admission::at_sign_in(&state, &github, &user.login, &token.access_token)
+            .await
+            .map_err(|refusal| match refusal {
+                admission::Refusal::NotAllowed => SignInError::NotAllowed(user.login.clone()),
+                admission::Refusal::Unavailable(e) => SignInError::Unavailable(e),
+            })?;
+        Ok((token, user, orgs))
     }
     .await;
-    let (token, gh_user) = match result {
+    let (token, gh_user, orgs) = match result {
         Ok(ok) => ok,
+        Err(SignInError::NotAllowed(login)) => {
+            tracing::warn!(%login, "sign-in refused: this account is not allowed to use this server");
+            let page = Redirect::to(&format!(
+                "{}?reason=not_allowed&login={}",
+                path::SIGN_IN_ERROR,
+                crate::github::enc(&login)
+            ));
+            return (jar, page).into_response();
+        }
         Err(e) => {
             tracing::warn!("sign-in failed: {e}");
             return (jar, error_page(error_code(&e))).into_response();
@@ -120,6 +136,7 @@ pub async fn callback(
             return (jar, error_page("unavailable")).into_response();
         }
     };
+    let _ = db::users::record_access_check(&state.db, user.id, &orgs).await;
     state.access.forget_user(user.id);
     let _ = db::repos::clear_token_problem_for_subscriber(&state.db, user.id).await;
     let new_id = random_token();

@@ -1,4 +1,5 @@
-//! CSRF protection for every state-changing request (all of them are POSTs).
+//! CSRF protection for every state-changing request: any method but GET, HEAD and OPTIONS
+//! (POST, and the secrets' PUT and DELETE).
 //!
 //! Browsers are recognised by the headers they always send: a cross-site `Sec-Fetch-Site` or a
 //! foreign `Origin` is refused outright, and a request carrying our session cookie must also

@@ -97,6 +97,7 @@ impl From<EngineError> for WebError {
         match e {
             EngineError::UnknownRepo(_) | EngineError::UnknownBuild(_) => WebError::NotFound(e.to_string()),
             EngineError::InvalidRequest(m) => WebError::BadRequest(m),
+            EngineError::Conflict(m) => WebError::Conflict(m),
             EngineError::Checkout(_) | EngineError::OverCeiling(_) => WebError::Unprocessable(e.to_string()),
             EngineError::Db(db) => db.into(),
             EngineError::ShuttingDown | EngineError::Executor(_) => WebError::Unavailable(e.to_string()),

@@ -3,6 +3,7 @@
 //! The route table is `routes`; handlers return `error::WebResult`.
 
 pub mod access;
+pub mod admission;
 pub mod api;
 pub mod auth;
 pub mod badge;
@@ -11,10 +12,13 @@ pub mod error;
 pub mod events;
 pub mod extract;
 pub mod healthz;
+pub mod log_feed;
+pub mod host_check;
 pub mod logs;
 pub mod pages;
 pub mod routes;
 pub mod session;
+pub mod test_reports;
 pub mod webhook;
 
 use std::sync::Arc;
@@ -40,6 +44,8 @@ pub struct AppState {
     pub github: Option<Arc<Github>>,
     pub access: Arc<access::PermissionCache>,
     pub leptos: LeptosOptions,
+    /// One reading and encoding of each live log for all its viewers.
+    pub log_feeds: Arc<log_feed::LogFeeds>,
 }
 
 impl FromRef<AppState> for LeptosOptions {

@@ -4,7 +4,10 @@
 use std::collections::HashMap;
 
 use app::page_data::{PageData, PageError, Parts};
-use sicuro_types::{BuildDetail, BuildPage, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, Viewer};
+use sicuro_types::{
+    BuildDetail, BuildPage, BuildStatus, BuildSummary, Permission, RepoKind, RepoSummary, ServerInfo, SettingsPage,
+    Viewer,
+};
 
 use super::AppState;
 use super::access::{self, is_local_admin};
@@ -97,17 +100,28 @@ pub async fn list_repos(state: &AppState, session: &RequestSession) -> Result<Ve
             Err(e) => return Err(e.into()),
         };
         let ids: Vec<i64> = gh_repos.iter().map(|r| r.id).collect();
-        let known: HashMap<i64, Repo> = repos::by_github_ids(&state.db, &ids)
+        let mut known: HashMap<i64, Repo> = repos::by_github_ids(&state.db, &ids)
             .await?
             .into_iter()
             .filter_map(|r| Some((r.github_id?, r)))
             .collect();
+        // GitHub's answer is news about renames and visibility: take it in.
+        for g in &gh_repos {
+            if let Some(repo) = known.get(&g.id)
+                && (repo.is_private() != g.private || repo.owner != g.owner.login || repo.name != g.name)
+            {
+                access::follow(state, g.id, g).await;
+                if let Some(now) = repos::by_github_id(&state.db, g.id).await? {
+                    known.insert(g.id, now);
+                }
+            }
+        }
         let latest = latest_builds(state, known.values().map(|r| r.id).collect()).await?;
         let mut out: Vec<RepoSummary> = gh_repos
             .into_iter()
             .map(|g| {
                 let permission = g.permission();
-                state.access.put(user.id, &g.full_name, permission);
+                state.access.put(user.id, g.id, permission);
                 match known.get(&g.id) {
                     Some(repo) => repo_summary(repo, permission, latest.get(&repo.id), g.description.clone()),
                     None => RepoSummary {
@@ -125,6 +139,15 @@ pub async fn list_repos(state: &AppState, session: &RequestSession) -> Result<Ve
                 }
             })
             .collect();
+        if access::is_server_admin(state, session) {
+            // Server admins see every repository Sicuro watches, theirs or not.
+            for repo in repos::list(&state.db).await? {
+                if repo.is_watched() && !out.iter().any(|r| r.id == Some(repo.id)) {
+                    let last = builds::latest_per_repo(&state.db, &[repo.id]).await?;
+                    out.push(repo_summary(&repo, Permission::Admin, last.first(), None));
+                }
+            }
+        }
         out.sort_by_key(|r| !r.watched);
         return Ok(out);
     }
@@ -173,9 +196,7 @@ pub async fn check(
 ) -> Result<(Repo, Permission)> {
     let p = access::permission(state, session, &repo).await;
     if p < Permission::Read {
-        if session.user.is_none() && state.github.is_some() {
-            return Err(WebError::SignInRequired);
-        }
+        // The same answer as for a repository that does not exist: a stranger learns nothing.
         return Err(not_found(format!("repository {}", repo.slug())));
     }
     if p < need {
@@ -245,7 +266,10 @@ pub async fn build_detail(state: &AppState, repo: &Repo, b: &Build, p: Permissio
         log_lines: b.log_lines,
         can_cancel: p >= Permission::Push && !status.is_finished(),
         can_rebuild: p >= Permission::Push && status.is_finished(),
+        can_approve: p >= Permission::Push && status == BuildStatus::Waiting,
+        approved_by: b.approved_by.clone(),
         rebuild_of: b.rebuild_of,
+        secrets: crate::db::secrets::given(&state.db, b.id).await?,
     })
 }
 
@@ -261,6 +285,39 @@ pub async fn build_by_number(
         .await?
         .ok_or_else(|| not_found(format!("build #{number} of {owner}/{name}")))?;
     build_detail(state, &repo, &b, p).await
+}
+
+/// The settings page: anyone who may read the repository sees its settings; admins may change
+/// them and see its secrets (names, never values) and their audit trail.
+pub async fn settings_page(
+    state: &AppState,
+    session: &RequestSession,
+    owner: &str,
+    name: &str,
+) -> Result<SettingsPage> {
+    let (repo, p) = find_repo(state, session, owner, name, Permission::Read).await?;
+    let can_edit = p >= Permission::Admin;
+    let (secrets, audit) = if can_edit {
+        let secrets = state.engine.secrets(repo.id).await?;
+        let audit = state
+            .engine
+            .secret_events(repo.id, super::api::secrets::AUDIT_LIMIT)
+            .await?;
+        (
+            secrets.into_iter().map(super::api::secrets::info).collect(),
+            audit.into_iter().map(super::api::secrets::change).collect(),
+        )
+    } else {
+        (Vec::new(), Vec::new())
+    };
+    let last = builds::latest_per_repo(&state.db, &[repo.id]).await?;
+    Ok(SettingsPage {
+        repo: repo_summary(&repo, p, last.first(), None),
+        settings: repo.settings(),
+        can_edit,
+        secrets,
+        audit,
+    })
 }
 
 /// The server side of the pages' `#[server]` functions; errors become the pages' here.
@@ -298,5 +355,9 @@ impl PageData for PageSource {
         number: i64,
     ) -> std::result::Result<BuildDetail, PageError> {
         Ok(build_by_number(&self.0, &session_of(req), owner, name, number).await?)
+    }
+
+    async fn settings(&self, req: &Parts, owner: &str, name: &str) -> std::result::Result<SettingsPage, PageError> {
+        Ok(settings_page(&self.0, &session_of(req), owner, name).await?)
     }
 }

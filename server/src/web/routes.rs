@@ -6,13 +6,13 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use sicuro_types::routes::path;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::{AppState, api, auth, badge, csrf, events, healthz, logs, pages, session, webhook};
+use super::{AppState, api, auth, badge, csrf, events, healthz, host_check, logs, pages, session, test_reports, webhook};
 
 /// The JSON API and the streams.
 fn api_routes() -> Router<AppState> {
@@ -27,6 +27,9 @@ fn api_routes() -> Router<AppState> {
             path::REPO_SETTINGS,
             get(api::repos::settings).post(api::repos::update_settings),
         )
+        .route(path::REPO_SECRETS, get(api::secrets::list))
+        .route(path::REPO_SECRET, put(api::secrets::put).delete(api::secrets::delete))
+        .route(path::REPO_SECRETS_AUDIT, get(api::secrets::audit))
         .route(path::REPO_CACHES_CLEAR, post(api::repos::clear_caches))
         .route(path::REPO_EVENTS, get(events::repo_events))
         .route(path::EVENTS, get(events::all_events))
@@ -34,8 +37,12 @@ fn api_routes() -> Router<AppState> {
         .route(path::BUILD_LOG, get(logs::json))
         .route(path::BUILD_LOG_TEXT, get(logs::text))
         .route(path::BUILD_LOG_STREAM, get(logs::stream))
+        .route(path::BUILD_LOG_SEARCH, get(logs::search))
+        .route(path::BUILD_TESTS, get(test_reports::show))
         .route(path::BUILD_CANCEL, post(api::builds::cancel))
         .route(path::BUILD_REBUILD, post(api::builds::rebuild))
+        .route(path::BUILD_APPROVE, post(api::builds::approve))
+        .route(path::BUILD_DECLINE, post(api::builds::decline))
 }
 
 /// Sign-in and sign-out.
@@ -69,6 +76,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(axum::middleware::from_fn_with_state(state.clone(), csrf::protect))
         .layer(axum::middleware::from_fn_with_state(state.clone(), session::layer))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), host_check::check))
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
             HeaderValue::from_static("nosniff"),

@@ -24,7 +24,8 @@ pub const TTL_MS: i64 = 30 * 24 * 3600 * 1000;
 pub struct RequestSession {
     pub id: String,
     pub user: Option<User>,
-    /// The request came from this machine (local mode lets such requests do everything).
+    /// A person at this machine: from loopback, naming a loopback host, not through a proxy
+    /// (local mode lets such requests do everything).
     pub from_loopback: bool,
     /// The browser sent a session cookie (and so is bound by the CSRF check).
     pub had_cookie: bool,
@@ -45,10 +46,11 @@ impl RequestSession {
 /// Resolves the session before the handler runs and sets the cookie on the way out when the
 /// browser had none (only for page loads: webhooks and API clients get no cookie).
 pub async fn layer(State(state): State<AppState>, jar: PrivateCookieJar, mut req: Request, next: Next) -> Response {
-    let from_loopback = req
+    let peer_is_loopback = req
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .is_some_and(|ConnectInfo(a)| a.ip().is_loopback());
+    let from_loopback = super::host_check::is_local_request(peer_is_loopback, req.headers());
     let existing = jar.get(COOKIE).map(|c| c.value().to_string()).filter(|v| v.len() == 64);
     let had_cookie = existing.is_some();
     let wants_page = req.method() == Method::GET
@@ -76,9 +78,18 @@ pub async fn layer(State(state): State<AppState>, jar: PrivateCookieJar, mut req
     response
 }
 
+/// The signed-in user of a session, if they may still use this server; a session of someone
+/// no longer allowed in ends here.
 async fn lookup_user(state: &AppState, id: &str) -> Option<User> {
-    let user_id = db::sessions::user_id(&state.db, &hash_session_id(id)).await.ok()??;
-    db::users::get(&state.db, user_id).await.ok()?
+    let hash = hash_session_id(id);
+    let user_id = db::sessions::user_id(&state.db, &hash).await.ok()??;
+    let user = db::users::get(&state.db, user_id).await.ok()??;
+    if !super::admission::still_admitted(state, &user).await {
+        tracing::warn!(login = %user.login, "session ended: this account is no longer allowed to use this server");
+        let _ = db::sessions::delete(&state.db, &hash).await;
+        return None;
+    }
+    Some(user)
 }
 
 /// The session cookie, `Secure` when the public URL is https.

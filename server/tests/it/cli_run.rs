@@ -85,3 +85,60 @@ fn a_plain_directory_without_git_works_too() {
     let (code, out) = sicuro_run(dir.path());
     assert_eq!(code, 0, "{out}");
 }
+
+#[test]
+fn secrets_from_the_environment_and_a_file_reach_the_job_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    std::fs::write(
+        p.join("sicuro.json"),
+        r#"{"test": {"custom": ["echo env=$FROM_ENV file=$FROM_FILE", "printf '%s' \"$FROM_FILE\" | base64 -w0; echo"]}}"#,
+    )
+    .unwrap();
+    let secrets = dir.path().join("secrets.env");
+    std::fs::write(&secrets, "# for the test\nFROM_FILE=file-value-0123=with=equals\n\n").unwrap();
+    let run = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_sicuro"))
+            .arg("run")
+            .arg(p)
+            .args(extra)
+            .env("SICURO_DATA_DIR", p.join(".sicuro-unused"))
+            .env("FROM_ENV", "env-value-4567")
+            .output()
+            .unwrap();
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        (out.status.code().unwrap_or(-1), text)
+    };
+    let (code, out) = run(&["--secret", "FROM_ENV", "--secrets-file", secrets.to_str().unwrap()]);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("env=*** file=***"), "{out}");
+    assert!(out.contains("Secrets: FROM_ENV, FROM_FILE"), "{out}");
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::STANDARD.encode("file-value-0123=with=equals");
+    for leak in ["env-value-4567", "file-value-0123", b64.as_str()] {
+        assert!(!out.contains(leak), "{leak} in\n{out}");
+    }
+
+    let (code, out) = run(&["--secret", "NOT_SET_ANYWHERE"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("--secret NOT_SET_ANYWHERE: the environment has no NOT_SET_ANYWHERE"),
+        "{out}"
+    );
+
+    std::fs::write(
+        p.join("sicuro.json"),
+        r#"{"secrets": ["DEPLOY_KEY"], "test": {"custom": ["true"]}}"#,
+    )
+    .unwrap();
+    let (code, out) = run(&["--secret", "FROM_ENV"]);
+    assert_eq!(code, 2, "{out}");
+    assert!(
+        out.contains("sicuro.json lists the secret DEPLOY_KEY, which was not given"),
+        "{out}"
+    );
+}

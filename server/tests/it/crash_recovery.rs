@@ -105,8 +105,16 @@ async fn sigkill_at_five_points_loses_no_build_and_leaks_no_container() {
         assert_eq!(b["summary"]["status"], "error", "{what}: {b}");
         assert_eq!(b["error"], "the server restarted during the build", "{what}");
         // The log holds every line a reader saw before the kill, unchanged.
-        let (_, stored) = server.get(&format!("/api/builds/{}/log", slow.id)).await;
-        let stored: Vec<LogLine> = serde_json::from_value(stored).unwrap();
+        // The JSON log comes in windows of at most 5,000 lines: page through it.
+        let mut stored: Vec<LogLine> = Vec::new();
+        let mut from = Some(1u64);
+        while let Some(f) = from {
+            let (_, window) = server
+                .get(&format!("/api/builds/{}/log?from={f}&limit=5000", slow.id))
+                .await;
+            stored.extend(serde_json::from_value::<Vec<LogLine>>(window["lines"].clone()).unwrap());
+            from = window["next"].as_u64();
+        }
         assert!(
             stored.len() >= seen.len(),
             "{what}: {} stored < {} seen",
@@ -208,6 +216,14 @@ async fn a_container_that_no_running_build_owns_is_removed_as_soon_as_it_appears
         .get()
         .await
         .unwrap();
+    // The base image at its current recipe version (each version has its own tag).
+    let images = sicuro::engine::executor::docker::images::Images::new(
+        std::sync::Arc::new(sicuro::engine::executor::docker::client::DockerHandle::new()),
+        sicuro::engine::executor::docker::images::BuildArgs::with_extra_ca_certs(
+            crate::common::engine_config().extra_ca_certs,
+        ),
+    );
+    let base = images.ensure("sicuro/base", &mut |_| {}).await.unwrap();
 
     let since = (std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -231,7 +247,7 @@ async fn a_container_that_no_running_build_owns_is_removed_as_soon_as_it_appears
         .create_container(
             None::<bollard::query_parameters::CreateContainerOptions>,
             ContainerCreateBody {
-                image: Some("sicuro/base".into()),
+                image: Some(base.clone()),
                 cmd: Some(vec!["true".into()]),
                 labels: Some(labels),
                 ..Default::default()

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::common::{TestEngine, leftovers, postgres_available};
+use crate::common::{TestEngine, job_containers, leftovers, postgres_available};
 use sicuro::db::builds::Created;
 use sicuro::db::repos;
 use sicuro::engine::BuildRequest;
@@ -111,7 +111,7 @@ async fn cancel_removes_the_container_at_once_and_queued_builds_cancel_too() {
     git.write("q.txt", "q");
     let queued = t.build(&repo, &git.commit_all("queued")).await;
     t.until_log_contains(running.id, "started").await;
-    assert_eq!(leftovers(&t.engine, running.id).await.0, 1, "the job container runs");
+    assert_eq!(job_containers(&t.engine, running.id).await, 1, "the job container runs");
     assert_eq!(
         sicuro::db::builds::get(&t.db, queued.id)
             .await

@@ -165,10 +165,13 @@ async fn sign_in_subscribe_ping_push_and_statuses() {
             .is_empty()
     );
 
-    // A redelivery creates nothing new.
+    // A redelivery creates nothing new. (The second subscribe above pinged its reused hook: a
+    // second ping build when the first had already ended, none when it had not.)
+    let before = app.builds_of("alice/app").await.len();
     let again = app.fake.redeliver(&deliveries[0].guid).await.unwrap();
     assert_eq!(again.status, Some(202));
-    assert_eq!(app.builds_of("alice/app").await.len(), 2);
+    let all = app.builds_of("alice/app").await;
+    assert_eq!(all.len(), before, "{all:#?}");
 
     // Rebuild posts statuses again for the same commit.
     let (code, rebuilt) = alice.post(&format!("/api/builds/{}/rebuild", second.id), None).await;
@@ -189,15 +192,20 @@ async fn sign_in_subscribe_ping_push_and_statuses() {
     assert_eq!(code, 200);
     let anon = app.browser();
     let (code, _) = anon.get_json(&format!("/api/builds/{}/log", second.id)).await;
-    assert_eq!(code, 401, "a private repository's logs need sign-in");
+    assert_eq!(code, 404, "a private repository's logs are not there for a stranger");
     let (code, _) = anon.get_json("/api/repos/alice/app/builds").await;
-    assert_eq!(code, 401);
+    assert_eq!(
+        code, 404,
+        "an existing private repository answers as a missing one does"
+    );
+    let (code, _) = anon.get_json("/api/repos/alice/no-such-repo/builds").await;
+    assert_eq!(code, 404);
 
     // Unsubscribe removes the hook and keeps the history.
     let (code, body) = alice.post("/api/repos/alice/app/unsubscribe", None).await;
     assert_eq!(code, 200, "{body}");
     assert!(app.fake.hooks("alice/app").is_empty());
-    assert_eq!(app.builds_of("alice/app").await.len(), 3);
+    assert_eq!(app.builds_of("alice/app").await.len(), before + 1, "the history stays");
     // Pushes to an unwatched repository are acknowledged and ignored.
     let push = app
         .fake
@@ -321,19 +329,52 @@ async fn a_pull_request_from_a_fork_builds_the_head_from_the_fork_with_its_own_c
         .await
         .unwrap();
     assert_eq!(d[0].status, Some(202));
+    // A fork's code waits until someone with push access lets it run.
+    let waiting = app
+        .wait_builds("alice/app", "the pull request build waiting for approval", |b| {
+            b.iter()
+                .find(|b| b.pr_number == Some(number as i64) && b.status() == BuildStatus::Waiting)
+                .cloned()
+        })
+        .await;
+    let target = target_of(&app, waiting.number);
+    app.fake
+        .wait_for("a pending status saying it waits for approval", |f| {
+            f.statuses("alice/app").into_iter().find(|s| {
+                s.target_url.as_deref() == Some(target.as_str())
+                    && s.state == "pending"
+                    && s.description
+                        .as_deref()
+                        .is_some_and(|d| d.contains("waiting for approval"))
+            })
+        })
+        .await
+        .unwrap();
+    let mut bob = app.signed_in("bob").await;
+    bob.refresh_csrf().await;
+    let (code, _) = bob.post(&format!("/api/builds/{}/approve", waiting.id), None).await;
+    assert_eq!(code, 403, "the fork's author cannot approve their own build");
+    let (code, approved) = alice.post(&format!("/api/builds/{}/approve", waiting.id), None).await;
+    assert_eq!(code, 200, "{approved}");
     let pr = app
-        .wait_builds("alice/app", "the pull request build", |b| {
+        .wait_builds("alice/app", "the approved pull request build", |b| {
             b.iter()
                 .find(|b| b.pr_number == Some(number as i64) && b.status().is_finished())
                 .cloned()
         })
         .await;
     assert_eq!(pr.status(), BuildStatus::Success, "{:?}", pr.error);
+    assert_eq!(pr.approved_by.as_deref(), Some("alice"));
     assert_eq!(pr.commit_sha, head.after);
     assert!(pr.from_fork(), "marked as a fork build");
     assert_eq!(pr.fetch_url.as_deref(), Some(app.fake.clone_url("bob/app").as_str()));
     let s = build_statuses(&app, &head.after, pr.number).await;
-    assert_in_order(&s, pr.number);
+    let after_approval: Vec<_> = s
+        .iter()
+        .filter(|x| !x.2.contains("waiting for approval"))
+        .cloned()
+        .collect();
+    assert_in_order(&after_approval, pr.number);
     assert!(s.iter().all(|x| x.1 == "sicuro/pr"), "{s:?}");
 }
 

@@ -28,7 +28,7 @@ async fn swarm_a_worker_that_dies_ends_its_build_with_an_error_naming_it() {
         .await;
     let b = t.build(&repo, &git.head()).await;
     t.until_log_contains(b.id, "started").await;
-    let node = node_of(&t.log_text_now(b.id).await);
+    let node = node_of(&t.log_so_far(b.id).await);
     let _bring_back = swarm::BringBackOnDrop;
     let killed = std::time::Instant::now();
     swarm::kill_node(&node, "KILL");

@@ -29,6 +29,8 @@ pub struct JobSpec {
     pub services: Vec<ServiceSpec>,
     /// Volumes that outlive the job (dependency caches).
     pub caches: Vec<CacheSpec>,
+    /// What the job's network may not reach.
+    pub network: NetworkSpec,
     /// The job is stopped after this long ([`JobEnd::TimedOut`]).
     pub timeout: Duration,
 }
@@ -70,6 +72,13 @@ pub enum SourceKind {
 pub struct ServiceSpec {
     pub kind: ServiceKind,
     pub limits: JobLimits,
+}
+
+/// The job's network: its own (no other job shares it), with these destinations unreachable.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct NetworkSpec {
+    /// IPv4 networks in CIDR notation (`169.254.0.0/16`: cloud metadata services).
+    pub blocked: Vec<String>,
 }
 
 /// A cache volume mounted into the main container.

@@ -1,4 +1,4 @@
-//! Build endpoints: read one, cancel, rebuild.
+//! Build endpoints: read one, cancel, rebuild, approve or decline a fork's pull request.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -50,4 +50,26 @@ pub async fn rebuild(
         StatusCode::OK
     };
     Ok((code, Json(pages::summary(&repo, created.build()))))
+}
+
+/// Lets a pull request from a fork run (push permission).
+pub async fn approve(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path(id): Path<i64>,
+) -> WebResult<Json<BuildSummary>> {
+    let (repo, _, _) = pages::find_build(&state, &s, id, Permission::Push).await?;
+    let build = state.engine.approve(id, &actor_name(&s)).await?;
+    Ok(Json(pages::summary(&repo, &build)))
+}
+
+/// Refuses to run a pull request from a fork (push permission); it ends with a final status.
+pub async fn decline(
+    State(state): State<AppState>,
+    Session(s): Session,
+    Path(id): Path<i64>,
+) -> WebResult<Json<BuildSummary>> {
+    let (repo, _, _) = pages::find_build(&state, &s, id, Permission::Push).await?;
+    let build = state.engine.decline(id, &actor_name(&s)).await?;
+    Ok(Json(pages::summary(&repo, &build)))
 }

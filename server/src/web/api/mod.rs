@@ -1,8 +1,10 @@
 //! The JSON API, for the pages' state changes, the CLI and scripts. Reads are GETs; every state
-//! change is a POST (CSRF-checked, see `csrf`). The routes are in `web::routes`.
+//! change is a POST, PUT or DELETE (all CSRF-checked, see `csrf`). The routes are in
+//! `web::routes`.
 
 pub mod builds;
 pub mod repos;
+pub mod secrets;
 
 use axum::Json;
 use axum::extract::State;

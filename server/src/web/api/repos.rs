@@ -201,14 +201,14 @@ pub async fn subscribe(
     let token = access::user_token(&state, &user).ok_or(WebError::SignInRequired)?;
     let gh = github.repo(&token, &owner, &name).await?;
     let permission = gh.permission();
-    state.access.put(user.id, &gh.full_name, permission);
+    state.access.put(user.id, gh.id, permission);
     if permission < Permission::Admin {
         return Err(forbidden(format!(
             "subscribing needs admin rights on {}; ask one of its admins to subscribe it",
             gh.full_name
         )));
     }
-    let repo = repos::upsert(
+    let repo = repos::upsert_github(
         &state.db,
         &NewRepo {
             kind: RepoKind::Github,

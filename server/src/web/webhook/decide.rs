@@ -11,6 +11,21 @@ pub struct Repository {
     pub default_branch: Option<String>,
     #[serde(default)]
     pub clone_url: Option<String>,
+    #[serde(default)]
+    pub html_url: Option<String>,
+    #[serde(default)]
+    pub private: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+struct AnyEvent {
+    repository: Option<Repository>,
+}
+
+/// The repository any event is about, as GitHub describes it now (its name, its visibility):
+/// every delivery is news about renames, transfers and visibility.
+pub fn repository_seen(body: &[u8]) -> Option<Repository> {
+    serde_json::from_slice::<AnyEvent>(body).ok()?.repository
 }
 
 #[derive(Debug, Deserialize)]

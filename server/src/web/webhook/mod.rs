@@ -12,7 +12,10 @@ use axum::http::{HeaderMap, StatusCode};
 use serde_json::json;
 
 use super::AppState;
-use crate::db::{deliveries, repos};
+use sha2::Digest;
+
+use crate::db::deliveries::{self, Seen};
+use crate::db::repos;
 use crate::engine::BuildRequest;
 use decide::{Decision, Trigger};
 
@@ -50,10 +53,15 @@ pub async fn receive(
         );
     };
     let (event, delivery) = (event.to_string(), delivery.to_string());
-    match deliveries::record_first(&state.db, &delivery, &event).await {
-        Ok(true) => {}
-        Ok(false) => {
+    let digest = hex::encode(sha2::Sha256::digest(&body));
+    match deliveries::record_first(&state.db, &delivery, &event, &digest).await {
+        Ok(Seen::First) => {}
+        Ok(Seen::Redelivery) => {
             tracing::info!(%delivery, %event, "redelivery ignored: this delivery was handled before");
+            return reply(StatusCode::ACCEPTED, "already handled");
+        }
+        Ok(Seen::Replay) => {
+            tracing::warn!(%delivery, %event, "replay ignored: this exact body came before under another delivery id");
             return reply(StatusCode::ACCEPTED, "already handled");
         }
         Err(e) => {
@@ -76,6 +84,7 @@ pub async fn receive(
 
 /// Acts on a verified delivery.
 pub async fn handle(state: &AppState, event: &str, delivery: &str, body: &[u8]) -> anyhow::Result<()> {
+    follow_repository(state, body).await;
     let decision = decide::decide(event, body)?;
     let (github_id, full_name, trigger) = match decision {
         Decision::Ignore(why) => {
@@ -95,9 +104,48 @@ pub async fn handle(state: &AppState, event: &str, delivery: &str, body: &[u8]) 
         tracing::info!(%delivery, %event, repo = %full_name, "webhook ignored: Sicuro does not watch this repository");
         return Ok(());
     };
+    if !subscriber_admitted(state, &repo).await {
+        tracing::warn!(%delivery, %event, repo = %repo.slug(), "webhook ignored: the person who subscribed this repository is no longer allowed to use this server");
+        return Ok(());
+    }
     let created = state.engine.request(repo.id, build_request(trigger)).await?;
     tracing::info!(%delivery, %event, repo = %repo.slug(), build = created.build().id, "webhook handled");
     Ok(())
+}
+
+/// Renames, transfers and visibility changes reach Sicuro with every delivery.
+async fn follow_repository(state: &AppState, body: &[u8]) {
+    let Some(seen) = decide::repository_seen(body) else {
+        return;
+    };
+    let Some((owner, name)) = seen.full_name.split_once('/') else {
+        return;
+    };
+    let Some(private) = seen.private else { return };
+    let facts = repos::GithubFacts {
+        github_id: seen.id,
+        owner,
+        name,
+        private,
+        clone_url: seen.clone_url.as_deref(),
+        html_url: seen.html_url.as_deref(),
+    };
+    if let Err(e) = repos::follow_github(&state.db, &facts).await {
+        tracing::warn!(repo = %seen.full_name, "what the delivery says of the repository could not be recorded: {e}");
+    }
+}
+
+/// Builds use the subscriber's token: they run only while that person may use this server.
+async fn subscriber_admitted(state: &AppState, repo: &repos::Repo) -> bool {
+    let Some(user_id) = repo.subscriber_id else {
+        return true;
+    };
+    match crate::db::users::get(&state.db, user_id).await {
+        Ok(Some(user)) => super::admission::still_admitted(state, &user).await,
+        Ok(None) => false,
+        // The database hiccuped: do not drop the build for it.
+        Err(_) => true,
+    }
 }
 
 /// What the delivery asks the engine for, in the engine's words.

@@ -122,6 +122,7 @@ impl TestEngine {
             data_dir: dir.path().to_path_buf(),
             credentials: Arc::new(NoCredentials),
             executor,
+            secrets: sicuro::crypto::Keys::derive(b"the engine tests' secret key, 32+ bytes").secret_box(),
         })
         .await
         .unwrap();
@@ -242,16 +243,16 @@ impl TestEngine {
         read_whole_log(&self.engine, build_id).await
     }
 
-    /// The lines written so far, without waiting for the build to end.
-    pub async fn log_text_now(&self, build_id: i64) -> String {
-        let mut out = Vec::new();
+    /// The log's text as far as it is written now (the build may still run).
+    pub async fn log_so_far(&self, build_id: i64) -> String {
+        let mut lines = Vec::new();
         let mut stream = std::pin::pin!(self.engine.read_log(build_id, 0, false));
         while let Some(event) = stream.next().await {
             if let LogEvent::Lines(batch) = event.unwrap() {
-                out.extend(batch.iter().map(|l| l.text().to_string()));
+                lines.extend(batch.into_iter().map(|l| l.text().to_string()));
             }
         }
-        out.join("\n")
+        lines.join("\n")
     }
 
     pub async fn log_text(&self, build_id: i64) -> String {
@@ -377,6 +378,32 @@ pub async fn leftovers(engine: &Engine, build_id: i64) -> (usize, usize) {
         .unwrap()
         .len();
     (c, n)
+}
+
+/// The build's job containers still present (its sandbox and services not counted).
+pub async fn job_containers(engine: &Engine, build_id: i64) -> usize {
+    use bollard::query_parameters::ListContainersOptionsBuilder;
+    use sicuro::engine::executor::docker::client::{LABEL_BUILD, LABEL_INSTANCE, LABEL_ROLE, label_filter};
+    let docker = sicuro::engine::executor::docker::client::DockerHandle::new()
+        .get()
+        .await
+        .unwrap();
+    let key = build_id.to_string();
+    let filters = label_filter(&[
+        (LABEL_BUILD, &key),
+        (LABEL_INSTANCE, engine.instance()),
+        (LABEL_ROLE, "job"),
+    ]);
+    docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap()
+        .len()
 }
 
 /// A scratch directory holding an empty data directory for a server process and a git

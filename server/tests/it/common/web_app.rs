@@ -43,6 +43,15 @@ impl TestApp {
 
     /// `postgres`: use a fresh PostgreSQL database (needs SICURO_TEST_DATABASE_URL).
     pub async fn start_with(postgres: bool, extra_env: &[(&str, &str)]) -> TestApp {
+        Self::start_as(postgres, false, extra_env).await
+    }
+
+    /// Without GitHub settings: local mode, where people at this machine may do everything.
+    pub async fn start_local(extra_env: &[(&str, &str)]) -> TestApp {
+        Self::start_as(false, true, extra_env).await
+    }
+
+    async fn start_as(postgres: bool, local: bool, extra_env: &[(&str, &str)]) -> TestApp {
         let fake = FakeGithub::start(FakeGithubOptions {
             client_id: CLIENT_ID.into(),
             client_secret: CLIENT_SECRET.into(),
@@ -61,18 +70,26 @@ impl TestApp {
             .expect("SICURO_TEST_DATABASE_URL");
         let web = fake.web_url();
         let api = fake.api_url();
+        let listen = addr.to_string();
         let mut pairs = vec![
+            ("SICURO_LISTEN", listen.as_str()),
             ("SICURO_DATA_DIR", data.as_str()),
             ("DATABASE_URL", database_url.as_str()),
             ("SICURO_PUBLIC_URL", url.as_str()),
             ("SICURO_GITHUB_URL", web.as_str()),
             ("SICURO_GITHUB_API_URL", api.as_str()),
-            ("SICURO_GITHUB_CLIENT_ID", CLIENT_ID),
-            ("SICURO_GITHUB_CLIENT_SECRET", CLIENT_SECRET),
-            ("SICURO_GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET),
             ("SICURO_SECRET_KEY", "an-integration-test-secret-key-of-enough-length"),
             ("SICURO_MAX_CONCURRENT_BUILDS", "3"),
         ];
+        if !local {
+            pairs.extend_from_slice(&[
+                ("SICURO_GITHUB_CLIENT_ID", CLIENT_ID),
+                ("SICURO_GITHUB_CLIENT_SECRET", CLIENT_SECRET),
+                ("SICURO_GITHUB_WEBHOOK_SECRET", WEBHOOK_SECRET),
+                // Tests sign in as many made-up people; the allow-lists have tests of their own.
+                ("SICURO_OPEN", "true"),
+            ]);
+        }
         pairs.extend_from_slice(extra_env);
         let config = Config::from_env(&Env::from_pairs(pairs)).unwrap();
         let executor = Arc::new(FakeExecutor::new(dir.path().join("jobs")));
@@ -194,6 +211,32 @@ impl Browser {
         let r = req.send().await.unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// Any state change (PUT, DELETE, …) as the pages make it, with the CSRF token.
+    pub async fn send(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<serde_json::Value>,
+    ) -> (u16, serde_json::Value) {
+        let mut req = self
+            .client
+            .request(method, self.url(path))
+            .header("x-csrf-token", &self.csrf);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+
+    /// A GET whose body is text (a log download, an event stream, a page).
+    pub async fn get_text(&self, path: &str) -> (u16, String) {
+        let r = self.client.get(self.url(path)).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.text().await.unwrap_or_default())
     }
 
     pub async fn refresh_csrf(&mut self) -> Viewer {

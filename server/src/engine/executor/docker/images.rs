@@ -41,13 +41,30 @@ pub enum ImageError {
 pub struct Recipe {
     pub name: String,
     dir: &'static Dir<'static>,
-    /// The image named by the Dockerfile's `FROM`.
+    /// The image the final stage starts from (the last `FROM`).
     pub from: String,
+    /// Every image a `FROM` names (stages of a multi-stage build included), in order.
+    parents: Vec<String>,
 }
 
 impl Recipe {
-    pub fn tag(&self) -> String {
-        format!("{PREFIX}{}:latest", self.name)
+    /// The image's name as plans and `sicuro.json` say it: `sicuro/node`.
+    pub fn image(&self) -> String {
+        format!("{PREFIX}{}", self.name)
+    }
+
+    /// The tag of one version of the recipe. Each version has its own, so that engines and
+    /// binaries with different recipes can share one Docker engine without rebuilding each
+    /// other's images or running each other's.
+    pub fn tag(&self, hash: &str) -> String {
+        format!("{PREFIX}{}:{hash}", self.name)
+    }
+
+    fn dockerfile(&self) -> &'static str {
+        self.dir
+            .get_file(self.dir.path().join("Dockerfile"))
+            .and_then(|f| f.contents_utf8())
+            .unwrap_or_default()
     }
 
     /// The recipe's own files, as (path inside the context, contents).
@@ -76,17 +93,71 @@ pub fn recipes() -> Vec<Recipe> {
         .filter_map(|d| {
             let name = d.path().file_name()?.to_str()?.to_string();
             let text = d.get_file(d.path().join("Dockerfile"))?.contents_utf8()?;
-            let from = text
-                .lines()
-                .map(str::trim)
-                .find_map(|l| l.strip_prefix("FROM ").or_else(|| l.strip_prefix("from ")))?
-                .split_whitespace()
-                .next()?
-                .to_string();
-            Some(Recipe { name, dir: d, from })
+            let parents = from_images(text);
+            let from = parents.last()?.clone();
+            Some(Recipe {
+                name,
+                dir: d,
+                from,
+                parents,
+            })
         })
         .collect();
     out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// One `FROM` line's parts: the image and what follows it (`AS name`), or `None` for other lines.
+fn parse_from(line: &str) -> Option<(&str, &str)> {
+    let rest = line.trim_start();
+    let keyword = rest.get(..5)?;
+    if !keyword.eq_ignore_ascii_case("from ") {
+        return None;
+    }
+    // Skip flags such as `--platform=linux/amd64`.
+    let mut rest = rest[5..].trim_start();
+    while rest.starts_with("--") {
+        rest = rest.split_once(char::is_whitespace).map_or("", |(_, r)| r).trim_start();
+    }
+    let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
+    Some((&rest[..end], &rest[end..]))
+}
+
+/// The images the Dockerfile's `FROM` lines start from, leaving out earlier stages (`FROM a AS b`
+/// then `FROM b`).
+fn from_images(dockerfile: &str) -> Vec<String> {
+    let mut stages: Vec<String> = Vec::new();
+    let mut images = Vec::new();
+    for (image, rest) in dockerfile.lines().filter_map(parse_from) {
+        if !stages.iter().any(|s| s.eq_ignore_ascii_case(image)) {
+            images.push(image.to_string());
+        }
+        let mut words = rest.split_whitespace();
+        if words.next().is_some_and(|w| w.eq_ignore_ascii_case("as"))
+            && let Some(stage) = words.next()
+        {
+            stages.push(stage.to_string());
+        }
+    }
+    images
+}
+
+/// The Dockerfile with each `FROM` image that `resolve` knows replaced by what it returns (the
+/// parent's tag of its current recipe), so the build starts from exactly that version.
+fn rewrite_from(dockerfile: &str, resolve: impl Fn(&str) -> Option<String>) -> String {
+    let mut out = String::with_capacity(dockerfile.len() + 64);
+    for line in dockerfile.split_inclusive('\n') {
+        match parse_from(line).and_then(|(image, _)| Some((image, resolve(image)?))) {
+            Some((image, resolved)) => {
+                // `image` borrows from `line`: its offset is exact, whatever else the line holds.
+                let at = image.as_ptr() as usize - line.as_ptr() as usize;
+                out.push_str(&line[..at]);
+                out.push_str(&resolved);
+                out.push_str(&line[at + image.len()..]);
+            }
+            None => out.push_str(line),
+        }
+    }
     out
 }
 
@@ -100,10 +171,11 @@ pub fn recipe_for(image: &str) -> Option<Recipe> {
 /// The recipe's hash, which changes when its files, its build arguments or any ancestor's change.
 pub fn recipe_hash(recipe: &Recipe, args: &BuildArgs) -> String {
     let mut h = Sha256::new();
-    if let Some(parent) = recipe_for(&recipe.from) {
-        h.update(recipe_hash(&parent, args).as_bytes());
-    } else {
-        h.update(recipe.from.as_bytes());
+    for parent in &recipe.parents {
+        match recipe_for(parent) {
+            Some(parent) => h.update(recipe_hash(&parent, args).as_bytes()),
+            None => h.update(parent.as_bytes()),
+        }
     }
     for (k, v) in args.for_recipe(recipe) {
         h.update(k.as_bytes());
@@ -137,11 +209,7 @@ impl BuildArgs {
     }
 
     fn for_recipe<'a>(&'a self, recipe: &Recipe) -> impl Iterator<Item = (&'a str, &'a str)> {
-        let dockerfile = recipe
-            .dir
-            .get_file(recipe.dir.path().join("Dockerfile"))
-            .and_then(|f| f.contents_utf8())
-            .unwrap_or_default();
+        let dockerfile = recipe.dockerfile();
         let declared: Vec<String> = dockerfile
             .lines()
             .filter_map(|l| l.trim().strip_prefix("ARG "))
@@ -184,11 +252,13 @@ impl Images {
     }
 
     /// Makes sure `image` exists: builds our recipes when missing or changed, pulls others.
-    pub async fn ensure(&self, image: &str, progress: &mut ProgressFn<'_>) -> Result<(), ImageError> {
+    /// Returns the reference to run: for one of our recipes the tag of its current version
+    /// (`sicuro/node:<hash>`), otherwise `image` itself.
+    pub async fn ensure(&self, image: &str, progress: &mut ProgressFn<'_>) -> Result<String, ImageError> {
         match recipe_for(image) {
             Some(recipe) => self.ensure_recipe(&recipe, progress).await,
-            None if image == ROOT_IMAGE => self.ensure_root(progress).await,
-            None => self.ensure_foreign(image, progress).await,
+            None if image == ROOT_IMAGE => self.ensure_root(progress).await.map(|_| image.to_string()),
+            None => self.ensure_foreign(image, progress).await.map(|_| image.to_string()),
         }
     }
 
@@ -198,7 +268,8 @@ impl Images {
         let Some(recipe) = recipe_for(image) else {
             return Ok(docker.inspect_image(image).await.is_ok());
         };
-        Ok(self.current_hash(&docker, &recipe.tag()).await.as_deref() == Some(self.hash(&recipe).as_str()))
+        let hash = self.hash(&recipe);
+        Ok(self.current_hash(&docker, &recipe.tag(&hash)).await.as_deref() == Some(hash.as_str()))
     }
 
     async fn current_hash(&self, docker: &bollard::Docker, tag: &str) -> Option<String> {
@@ -210,25 +281,31 @@ impl Images {
         &'a self,
         recipe: &'a Recipe,
         progress: &'a mut ProgressFn<'_>,
-    ) -> futures::future::BoxFuture<'a, Result<(), ImageError>> {
+    ) -> futures::future::BoxFuture<'a, Result<String, ImageError>> {
         Box::pin(async move {
             let lock = self.lock_for(&recipe.name);
             let _guard = lock.lock().await;
             let docker = self.docker.get().await?;
             let hash = self.hash(recipe);
-            let tag = recipe.tag();
+            let tag = recipe.tag(&hash);
             if self.current_hash(&docker, &tag).await.as_deref() == Some(hash.as_str()) {
-                return Ok(());
+                return Ok(tag);
             }
-            match recipe_for(&recipe.from) {
-                Some(parent) => self.ensure_recipe(&parent, progress).await?,
-                None if recipe.from == ROOT_IMAGE => self.ensure_root(progress).await?,
-                None => self.ensure_foreign(&recipe.from, progress).await?,
+            // Each parent at its current version; the Dockerfile is rewritten to start from it.
+            let mut resolved: HashMap<String, String> = HashMap::new();
+            for parent in &recipe.parents {
+                if resolved.contains_key(parent) {
+                    continue;
+                }
+                let reference = match recipe_for(parent) {
+                    Some(p) => self.ensure_recipe(&p, progress).await?,
+                    None if parent == ROOT_IMAGE => self.ensure_root(progress).await.map(|_| parent.clone())?,
+                    None => self.ensure_foreign(parent, progress).await.map(|_| parent.clone())?,
+                };
+                resolved.insert(parent.clone(), reference);
             }
-            progress(&format!(
-                "Building image {tag} (recipe {hash}); this happens once per recipe change."
-            ));
-            let context = context_tar(recipe).map_err(|e| ImageError::BuildFailed {
+            progress(&format!("Building image {tag}; this happens once per recipe change."));
+            let context = context_tar(recipe, &resolved).map_err(|e| ImageError::BuildFailed {
                 image: tag.clone(),
                 message: e.to_string(),
             })?;
@@ -275,7 +352,7 @@ impl Images {
                 });
             }
             progress(&format!("Image {tag} is ready."));
-            Ok(())
+            Ok(tag)
         })
     }
 
@@ -355,10 +432,17 @@ impl Images {
     }
 }
 
-/// The build context of a recipe as a tar archive.
-fn context_tar(recipe: &Recipe) -> std::io::Result<Vec<u8>> {
+/// The build context of a recipe as a tar archive, its Dockerfile starting from the `resolved`
+/// references of its parents.
+fn context_tar(recipe: &Recipe, resolved: &HashMap<String, String>) -> std::io::Result<Vec<u8>> {
+    let dockerfile = rewrite_from(recipe.dockerfile(), |image| resolved.get(image).cloned());
     let mut tar = tar::Builder::new(Vec::new());
     for (path, contents) in recipe.files() {
+        let contents = if path == "Dockerfile" {
+            dockerfile.as_bytes()
+        } else {
+            contents
+        };
         let mut header = tar::Header::new_gnu();
         header.set_size(contents.len() as u64);
         header.set_mode(if path.ends_with(".sh") { 0o755 } else { 0o644 });
@@ -404,5 +488,47 @@ mod tests {
         assert_ne!(recipe_hash(&base, &ca), recipe_hash(&base, &none));
         assert_ne!(recipe_hash(&node, &ca), h1);
         assert_eq!(ca.for_recipe(&node).count(), 0, "node does not declare EXTRA_CA_CERTS");
+        // Each version has its own tag, so two recipes of one image coexist on an engine.
+        assert_eq!(node.tag(&h1), format!("sicuro/node:{h1}"));
+        assert_ne!(node.tag(&h1), node.tag(&recipe_hash(&node, &ca)));
+    }
+
+    #[test]
+    fn from_lines_name_parents_but_not_earlier_stages() {
+        let dockerfile = "# FROM in a comment is no instruction\n\
+                          FROM --platform=linux/amd64 sicuro/base AS fetch\n\
+                          RUN echo from sicuro/base\n\
+                          from sicuro/base\n\
+                          COPY --from=fetch /opt /opt\n\
+                          FROM fetch\n";
+        assert_eq!(from_images(dockerfile), ["sicuro/base", "sicuro/base"]);
+        assert_eq!(from_images("FROM a AS b\nFROM b AS c\nFROM c\n"), ["a"]);
+    }
+
+    #[test]
+    fn the_dockerfile_starts_from_the_parents_current_version() {
+        let dockerfile = "# FROM sicuro/base\nFROM --platform=linux/amd64 sicuro/base AS fetch\nRUN true\n\
+                          from sicuro/base\nFROM fetch\nFROM other/image:1\n";
+        let rewritten = rewrite_from(dockerfile, |image| {
+            (image == "sicuro/base").then(|| "sicuro/base:0123abcd".to_string())
+        });
+        assert_eq!(
+            rewritten,
+            "# FROM sicuro/base\nFROM --platform=linux/amd64 sicuro/base:0123abcd AS fetch\nRUN true\n\
+             from sicuro/base:0123abcd\nFROM fetch\nFROM other/image:1\n"
+        );
+        // The context sent to Docker carries the rewritten file; the hash covers the original.
+        let node = recipe_for("sicuro/node").unwrap();
+        let resolved = HashMap::from([("sicuro/base".to_string(), "sicuro/base:feed".to_string())]);
+        let mut archive = tar::Archive::new(std::io::Cursor::new(context_tar(&node, &resolved).unwrap()));
+        let mut sent = String::new();
+        for entry in archive.entries().unwrap() {
+            let mut entry = entry.unwrap();
+            if entry.path().unwrap().to_str() == Some("Dockerfile") {
+                std::io::Read::read_to_string(&mut entry, &mut sent).unwrap();
+            }
+        }
+        assert!(sent.lines().any(|l| l.starts_with("FROM sicuro/base:feed")), "{sent}");
+        assert!(!sent.lines().any(|l| l.trim_end() == "FROM sicuro/base"), "{sent}");
     }
 }

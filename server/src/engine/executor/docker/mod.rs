@@ -9,6 +9,7 @@ pub mod container;
 pub mod images;
 pub mod network;
 pub mod reaper;
+pub mod sandbox;
 pub mod services;
 pub mod stream;
 
@@ -56,35 +57,40 @@ impl DockerExecutor {
             instance: &self.instance,
             key: &job.key,
         };
-        let image = self.ensure_images(job, out).await?;
-        let network = network::create(&docker, &objects, !job.services.is_empty(), res).await?;
-        if let Some(net) = &network {
-            services::start_all(&docker, &objects, &job.services, net, out, res).await?;
-        }
+        let images = self.ensure_images(job, out).await?;
+        let network = network::create(&docker, &objects, res).await?;
+        let sandbox = sandbox::start(&docker, &objects, job, &images[sandbox::IMAGE], &network, res).await?;
+        services::start_all(&docker, &objects, &job.services, &images, &sandbox, out, res).await?;
         let mounts = caches::mounts(&docker, &self.instance, &job.caches).await?;
-        let container = container::create(&docker, &objects, job, &image, network.as_deref(), mounts).await?;
+        let image = &images[&job.main.image];
+        let container = container::create(&docker, &objects, job, image, &sandbox, mounts).await?;
         res.containers.push(container.clone());
         container::upload(&docker, &container, job).await?;
         let output = container::attach_and_start(&docker, &container).await?;
         stream::run_to_end(&docker, &container, output, job, out).await
     }
 
-    /// The job's image and its services', built or pulled when missing; returns the job's.
-    async fn ensure_images(&self, job: &JobSpec, out: &mut dyn JobOutput) -> Result<String, JobEnd> {
-        let mut wanted = vec![job.main.image.clone()];
+    /// The sandbox's, the job's and its services' images, built or pulled when missing; each
+    /// name (`sicuro/node`) maps to the reference to run (its recipe version's tag).
+    async fn ensure_images(&self, job: &JobSpec, out: &mut dyn JobOutput) -> Result<HashMap<String, String>, JobEnd> {
+        let mut wanted = vec![sandbox::IMAGE.to_string(), job.main.image.clone()];
         wanted.extend(job.services.iter().map(|s| s.kind.image().to_string()));
-        for image in &wanted {
+        let mut references = HashMap::new();
+        for image in wanted {
             let mut progress = |line: &str| {
                 out.progress(line);
                 out.flush();
             };
-            if let Err(e) = self.images.ensure(image, &mut progress).await {
-                let message = e.to_string();
-                out.notice(&message);
-                return Err(JobEnd::Failed(message));
-            }
+            match self.images.ensure(&image, &mut progress).await {
+                Ok(reference) => references.insert(image, reference),
+                Err(e) => {
+                    let message = e.to_string();
+                    out.notice(&message);
+                    return Err(JobEnd::Failed(message));
+                }
+            };
         }
-        Ok(job.main.image.clone())
+        Ok(references)
     }
 }
 
@@ -148,6 +154,11 @@ impl Objects<'_> {
         ])
     }
 
+    /// Joins a container to the build's network namespace (the sandbox's).
+    pub fn in_sandbox(sandbox: &str) -> String {
+        format!("container:{sandbox}")
+    }
+
     pub fn name(&self, what: &str) -> String {
         let inst: String = self.instance.chars().take(8).collect();
         format!("sicuro-{inst}-{}-{what}", self.key)
@@ -172,6 +183,22 @@ impl Resources {
         }
     }
 }
+
+/// The capabilities a job (and a service) keeps: what package managers and test suites need —
+/// files' owners and modes, users and groups, signals, low ports, file capabilities (dpkg), audit
+/// messages (su, sudo). Not raw sockets, device nodes, chroot, or network administration.
+pub const JOB_CAPABILITIES: [&str; 10] = [
+    "CHOWN",
+    "DAC_OVERRIDE",
+    "FOWNER",
+    "FSETID",
+    "KILL",
+    "SETGID",
+    "SETUID",
+    "SETFCAP",
+    "NET_BIND_SERVICE",
+    "AUDIT_WRITE",
+];
 
 pub fn force_remove() -> bollard::query_parameters::RemoveContainerOptions {
     RemoveContainerOptionsBuilder::default().force(true).v(true).build()

@@ -1,4 +1,5 @@
-//! The network private to one job, so its services are reachable by name from it alone.
+//! The network of one job's own: its sandbox is the only container on it, so no other build (and
+//! no other container of the host's) can reach the job or be reached from it.
 
 use bollard::Docker;
 use bollard::models::NetworkCreateRequest;
@@ -6,16 +7,8 @@ use bollard::models::NetworkCreateRequest;
 use super::{Objects, Resources, failed};
 use crate::engine::executor::JobEnd;
 
-/// Creates the job's network when it has services (`wanted`); returns its name.
-pub async fn create(
-    docker: &Docker,
-    objects: &Objects<'_>,
-    wanted: bool,
-    res: &mut Resources,
-) -> Result<Option<String>, JobEnd> {
-    if !wanted {
-        return Ok(None);
-    }
+/// Creates the job's network; returns its name.
+pub async fn create(docker: &Docker, objects: &Objects<'_>, res: &mut Resources) -> Result<String, JobEnd> {
     let name = objects.name("net");
     let _ = docker.remove_network(&name).await;
     let request = NetworkCreateRequest {
@@ -29,5 +22,5 @@ pub async fn create(
         .await
         .map_err(|e| failed("creating the build's network", e))?;
     res.network = Some(name.clone());
-    Ok(Some(name))
+    Ok(name)
 }

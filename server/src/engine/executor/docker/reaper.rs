@@ -70,23 +70,34 @@ pub async fn reap(
     Ok(reaped)
 }
 
-/// The build label of every container of this instance that Docker creates from now on; ends
-/// when the event stream does (the daemon stopped).
+/// The build of every container or network of this instance that Docker creates from now on;
+/// ends when the event stream does (the daemon stopped). Network events carry no labels, so a
+/// network is recognised by its name (`Objects::name`).
 pub fn creations(docker: &Docker, instance: &str) -> impl Stream<Item = String> + use<> {
     let filters = std::collections::HashMap::from([
-        ("type", vec!["container".to_string()]),
+        ("type", vec!["container".to_string(), "network".to_string()]),
         ("event", vec!["create".to_string()]),
-        ("label", vec![format!("{LABEL_INSTANCE}={instance}")]),
     ]);
+    let instance = instance.to_string();
+    let prefix = format!("sicuro-{}-", instance.chars().take(8).collect::<String>());
     docker
         .events(Some(EventsOptionsBuilder::default().filters(&filters).build()))
         .take_while(|e| std::future::ready(e.is_ok()))
-        .filter_map(|e| {
-            let build = e
+        .filter_map(move |e| {
+            let attributes = e
                 .ok()
                 .and_then(|e| e.actor)
                 .and_then(|a| a.attributes)
-                .and_then(|a| a.get(LABEL_BUILD).cloned());
+                .unwrap_or_default();
+            let build = match attributes.get(LABEL_INSTANCE) {
+                Some(i) if *i == instance => attributes.get(LABEL_BUILD).cloned(),
+                Some(_) => None,
+                None => attributes
+                    .get("name")
+                    .and_then(|n| n.strip_prefix(&prefix))
+                    .and_then(|rest| rest.strip_suffix("-net"))
+                    .map(str::to_string),
+            };
             std::future::ready(build)
         })
 }

@@ -1,15 +1,16 @@
 //! Service containers (PostgreSQL, Redis) started fresh for one build, on a network private to
 //! that build, and waited for until they accept connections.
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, EndpointSettings, ExecConfig, HostConfig, NetworkingConfig};
+use bollard::models::{ContainerCreateBody, ExecConfig, HostConfig};
 use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures::StreamExt;
 use sicuro_types::format_duration;
 
-use super::{Objects, Resources, remove_stale};
+use super::{JOB_CAPABILITIES, Objects, Resources, remove_stale};
 use crate::config::JobLimits;
 use crate::engine::executor::{JobEnd, JobOutput, ServiceSpec};
 pub use crate::engine::service_kind::ServiceKind;
@@ -29,7 +30,8 @@ pub async fn start_all(
     docker: &Docker,
     objects: &Objects<'_>,
     services: &[ServiceSpec],
-    network: &str,
+    images: &HashMap<String, String>,
+    sandbox: &str,
     out: &mut dyn JobOutput,
     res: &mut Resources,
 ) -> Result<(), JobEnd> {
@@ -37,7 +39,8 @@ pub async fn start_all(
         let kind = service.kind;
         let name = objects.name(kind.name());
         remove_stale(docker, &name).await;
-        let id = start(docker, service, &name, network, objects.labels("service"))
+        let image = images.get(kind.image()).map_or(kind.image(), String::as_str);
+        let id = start(docker, service, image, &name, sandbox, objects.labels("service"))
             .await
             .map_err(|e| JobEnd::Failed(e.to_string()))?;
         res.containers.push(id.clone());
@@ -55,12 +58,15 @@ pub async fn start_all(
     Ok(())
 }
 
-/// Creates and starts a service container on `network` (reachable as its name); returns its id.
+/// Creates and starts a service container of `image` (the reference of its image to run) in the
+/// build's sandbox (reachable on localhost, and by its name, which the sandbox's hosts file maps
+/// there); returns its id.
 async fn start(
     docker: &Docker,
     service: &ServiceSpec,
+    image: &str,
     name: &str,
-    network: &str,
+    sandbox: &str,
     labels: std::collections::HashMap<String, String>,
 ) -> Result<String, ServiceError> {
     let kind = service.kind;
@@ -70,29 +76,19 @@ async fn start(
         message: e.to_string(),
     };
     let body = ContainerCreateBody {
-        image: Some(kind.image().to_string()),
+        image: Some(image.to_string()),
         labels: Some(labels),
         host_config: Some(HostConfig {
-            network_mode: Some(network.to_string()),
+            network_mode: Some(Objects::in_sandbox(sandbox)),
             // Services are throwaway and capped like the job, so none can starve the host.
             memory: Some(limits.memory_bytes as i64),
             memory_swap: Some(limits.memory_bytes as i64),
             nano_cpus: Some((limits.cpus * 1e9) as i64),
             pids_limit: Some(limits.pids),
             security_opt: Some(vec!["no-new-privileges".into()]),
+            cap_drop: Some(vec!["ALL".into()]),
+            cap_add: Some(JOB_CAPABILITIES.iter().map(|c| c.to_string()).collect()),
             ..Default::default()
-        }),
-        networking_config: Some(NetworkingConfig {
-            endpoints_config: Some(
-                [(
-                    network.to_string(),
-                    EndpointSettings {
-                        aliases: Some(vec![kind.name().to_string()]),
-                        ..Default::default()
-                    },
-                )]
-                .into(),
-            ),
         }),
         ..Default::default()
     };

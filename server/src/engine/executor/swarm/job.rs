@@ -23,6 +23,7 @@ use super::registry::Registry;
 use super::services::never_restart;
 use super::source::Grant;
 use super::wrapper;
+use crate::engine::executor::docker::JOB_CAPABILITIES;
 use crate::engine::executor::{JobEnd, JobSpec};
 
 pub struct JobService<'a> {
@@ -107,6 +108,9 @@ pub async fn create(
                 }]),
                 // A cancel kills at once: the job has nothing to save (the default is 10 s).
                 stop_grace_period: Some(0),
+                // The same short list of capabilities as on one Docker engine.
+                capability_drop: Some(vec!["ALL".into()]),
+                capability_add: Some(JOB_CAPABILITIES.iter().map(|c| c.to_string()).collect()),
                 ..Default::default()
             }),
             resources: Some(TaskSpecResources {

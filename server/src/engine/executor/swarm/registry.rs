@@ -74,7 +74,7 @@ impl Registry {
     /// The user an image's processes run as (its `USER`), when the build host has the image and
     /// it is not root.
     pub async fn user_of(&self, image: &str) -> Option<String> {
-        let local = recipe_for(image).map_or(image.to_string(), |r| r.tag());
+        let local = recipe_for(image).map_or(image.to_string(), |r| r.tag(&self.images.hash(&r)));
         let docker = self.build.get().await.ok()?;
         let user = docker.inspect_image(&local).await.ok()?.config?.user?;
         (!user.is_empty() && user != "root" && user != "0" && !user.starts_with("0:")).then_some(user)
@@ -97,7 +97,7 @@ impl Registry {
         }
         let digest = match self.in_registry(manager, &key).await? {
             Some(d) => d,
-            None => match self.push_image(&recipe.tag(), &repo, &hash, progress).await {
+            None => match self.push_image(&recipe.tag(&hash), &repo, &hash, progress).await {
                 Ok(d) => d,
                 // Another process may have pushed the same image meanwhile.
                 Err(e) => self.in_registry(manager, &key).await?.ok_or(e)?,
