@@ -9,8 +9,8 @@ pub mod duration;
 pub mod log;
 pub mod repo;
 pub mod routes;
-pub mod test_report;
 pub mod secret;
+pub mod test_report;
 pub mod viewer;
 
 pub use build::{BuildDetail, BuildEvent, BuildStatus, BuildSummary, TriggerEvent};

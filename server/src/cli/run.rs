@@ -105,7 +105,9 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
                     status: BuildStatus::Canceled,
                     message: "canceled with Ctrl-C".into(),
                 };
-                job::run(executor.as_ref(), &plan, inputs, &mut log, stop, canceled).await.verdict
+                job::run(executor.as_ref(), &plan, inputs, &mut log, stop, canceled)
+                    .await
+                    .verdict
             }
         },
     };

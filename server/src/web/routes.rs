@@ -12,7 +12,9 @@ use leptos_axum::{LeptosRoutes, generate_route_list};
 use sicuro_types::routes::path;
 use tower_http::set_header::SetResponseHeaderLayer;
 
-use super::{AppState, api, auth, badge, csrf, events, healthz, host_check, logs, pages, session, test_reports, webhook};
+use super::{
+    AppState, api, auth, badge, csrf, events, healthz, host_check, logs, pages, session, test_reports, webhook,
+};
 
 /// The JSON API and the streams.
 fn api_routes() -> Router<AppState> {
