@@ -103,3 +103,64 @@ test('sign in, subscribe, push, watch the log live, see the status on GitHub', a
   assert.deepEqual(statuses.map((s) => s.state), ['pending', 'pending', 'success']);
   await page.close();
 });
+
+// Follows the first test (alice is a user, alice/app is subscribed and has a sicuro.json).
+test('a pull request from a fork waits for approval; the maintainer approves it from the repository page', async () => {
+  await github.admin('POST', '/_admin/users', { login: 'bob' });
+  await github.admin('POST', '/_admin/repos', { full_name: 'bob/app', fork_of: 'alice/app', collaborators: { bob: 'admin' } });
+  const fork = await github.admin('POST', '/_admin/repos/bob/app/commits', {
+    branch: 'feature', from: 'main', author: 'bob', message: 'A stranger\'s change', files: { 'feature.txt': 'new' }, deliver: false,
+  });
+  const opened = await github.admin('POST', '/_admin/repos/alice/app/pulls', {
+    base: 'main', head_repo: 'bob/app', head: 'feature', title: 'Add a feature', user: 'bob',
+  });
+  assert.equal(opened.deliveries[0].status, 202, 'the pull_request webhook was accepted');
+
+  // Alice reaches the build the way people do: dashboard → repository → the build's row.
+  const page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+  page.on('pageerror', (e) => { throw e; });
+  await page.goto(sicuro.url + '/');
+  await page.locator('body[data-hydrated=true]').waitFor();
+  await page.getByRole('link', { name: 'Sign in with GitHub' }).first().click();
+  await page.getByRole('button', { name: 'Sign in as alice' }).click();
+  await page.locator('.account').getByText('alice').waitFor();
+  await page.locator('body[data-hydrated=true]').waitFor();
+  await page.locator('li[data-repo="alice/app"]').getByRole('link', { name: 'alice/app' }).click();
+  await page.locator('h1', { hasText: 'alice/app' }).waitFor();
+  await page.locator('body[data-hydrated=true]').waitFor();
+  const row = page.locator('table.builds tr[data-status=waiting]');
+  await row.waitFor({ timeout: 60000 });
+  assert.match(await row.innerText(), /waiting for approval/, 'the history says it waits');
+  await row.getByRole('link').first().click();
+  await page.locator('body[data-hydrated=true]').waitFor();
+
+  // On screen: the waiting badge, why it waits, and the two buttons; no job has run.
+  const badge = page.locator('.title-row .status');
+  await page.locator('.title-row .status-waiting').waitFor();
+  assert.equal((await badge.innerText()).trim(), 'waiting for approval');
+  const why = page.getByTestId('approval');
+  assert.ok(await why.isVisible(), 'the reason is on screen');
+  assert.match(await why.innerText(), /comes from a fork/);
+  const approve = page.getByRole('button', { name: 'Approve and run' });
+  assert.ok(await approve.isVisible() && await page.getByRole('button', { name: 'Decline' }).isVisible());
+  const pending = (await github.admin('GET', '/_admin/repos/alice/app/statuses')).filter((s) => s.sha === fork.after);
+  assert.deepEqual(pending.map((s) => [s.state, s.context]), [['pending', 'sicuro/pr']]);
+  assert.match(pending[0].description, /waiting for approval/);
+  await page.screenshot({ path: join(SCREENSHOTS, 'build-waiting.png') });
+
+  // Approved, it runs and passes; the page says who approved it; GitHub gets the final status.
+  await approve.click();
+  await page.locator('.title-row .status-success').waitFor({ timeout: 120000 });
+  await page.getByText('Approved by alice.').waitFor();
+  assert.ok(!(await approve.isVisible()), 'the buttons are gone');
+  await page.locator('[data-testid=log]').getByText('last line', { exact: true }).waitFor();
+  await page.screenshot({ path: join(SCREENSHOTS, 'build-approved.png') });
+  let statuses = [];
+  for (let i = 0; i < 100 && !statuses.some((s) => s.state === 'success'); i++) {
+    statuses = (await github.admin('GET', '/_admin/repos/alice/app/statuses')).filter((s) => s.sha === fork.after);
+    if (!statuses.some((s) => s.state === 'success')) await page.waitForTimeout(100);
+  }
+  assert.equal(statuses[statuses.length - 1].state, 'success');
+  assert.equal(statuses[statuses.length - 1].context, 'sicuro/pr');
+  await page.close();
+});
