@@ -37,6 +37,21 @@ pub fn sign(secret: &[u8], body: &[u8]) -> String {
 mod tests {
     use super::*;
 
+    /// The example in GitHub's documentation ("Validating webhook deliveries", testing the
+    /// webhook payload validation): secret, payload and the signature GitHub sends for them.
+    #[test]
+    fn githubs_documented_example_verifies() {
+        let secret = b"It's a Secret to Everybody";
+        let body = b"Hello, World!";
+        let header = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+        assert_eq!(verify(secret, Some(header), body), Ok(()));
+        assert_eq!(sign(secret, body), header);
+        assert_eq!(
+            verify(secret, Some(header), b"Hello, World?"),
+            Err(SignatureError::Mismatch)
+        );
+    }
+
     #[test]
     fn only_the_exact_sha256_signature_passes() {
         let body = br#"{"zen":"Keep it logically awesome."}"#;
