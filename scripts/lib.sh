@@ -155,3 +155,24 @@ ensure_end2end_packages() {
     npm ci --prefix "$ROOT/end2end" --no-audit --no-fund --silent
   fi
 }
+
+# Sicuro installations (their `org.sicuro.instance` labels) with containers, networks or volumes
+# on this engine now, one per line.
+sicuro_instances() {
+  {
+    docker ps -a --filter label=org.sicuro.instance --format '{{.Label "org.sicuro.instance"}}'
+    docker network ls --filter label=org.sicuro.instance --format '{{.Label "org.sicuro.instance"}}'
+    docker volume ls --filter label=org.sicuro.instance --format '{{.Label "org.sicuro.instance"}}'
+  } 2>/dev/null | sort -u
+}
+
+# Removes the containers, networks and volumes of the installations that appeared since
+# `sicuro_instances` printed $1 (a file): the tests' own. A server someone runs on this machine
+# (its installation was there before) keeps everything.
+remove_new_instances() {
+  for instance in $(sicuro_instances | comm -13 "$1" -); do
+    docker ps -aq --filter "label=org.sicuro.instance=$instance" | xargs -r docker rm -f >/dev/null 2>&1 || true
+    docker network ls -q --filter "label=org.sicuro.instance=$instance" | xargs -r docker network rm >/dev/null 2>&1 || true
+    docker volume ls -q --filter "label=org.sicuro.instance=$instance" | xargs -r docker volume rm -f >/dev/null 2>&1 || true
+  done
+}

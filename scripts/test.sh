@@ -9,6 +9,9 @@ started=$(date +%s)
 step() { say "$* (at $(( $(date +%s) - started ))s)"; }
 
 ensure_docker
+# What belongs to installations already on this engine stays; what the tests create goes.
+INSTANCES_BEFORE=$(mktemp /tmp/sicuro-instances.XXXXXX)
+sicuro_instances >"$INSTANCES_BEFORE"
 step "the test swarm (scripts/swarm.sh: three node dockerds and a registry)"
 sh scripts/swarm.sh up
 SWARM_PID=""
@@ -77,6 +80,9 @@ say "release WASM: $(wc -c <"$wasm") bytes, $(gzip -9c "$wasm" | wc -c) gzip"
 step "fuzzing, ${SICURO_FUZZ_SECONDS:-30}s per target"
 sh scripts/fuzz.sh
 
-# Leave no test containers behind on this machine.
-docker ps -aq --filter label=org.sicuro.instance | xargs -r docker rm -f >/dev/null 2>&1 || true
+# Leave nothing of the tests' own installations behind, and nothing else touched.
+remove_new_instances "$INSTANCES_BEFORE"
+left=$(sicuro_instances | comm -13 "$INSTANCES_BEFORE" - | wc -l)
+rm -f "$INSTANCES_BEFORE"
+[ "$left" = 0 ] || die "$left test installations left containers, networks or volumes that could not be removed"
 step "all tests passed in $(( $(date +%s) - started ))s"
