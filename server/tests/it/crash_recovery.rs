@@ -185,7 +185,8 @@ async fn sigterm_lets_a_running_build_finish_then_exits() {
         e.data.contains("started")
     })
     .await;
-    let status = server.terminate();
+    // The grace is 60 s; a server still up 30 s after that is stuck.
+    let status = server.terminate_within(std::time::Duration::from_secs(90));
     assert!(status.success(), "exits cleanly: {status:?}\n{}", server.log());
     let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", data.display()))
         .await

@@ -114,9 +114,22 @@ impl ServerProcess {
         Self::start_on(&self.data.clone(), self.port, std::mem::take(&mut self.env)).await
     }
 
-    pub fn terminate(&mut self) -> std::process::ExitStatus {
+    /// SIGTERM, then the exit status. A server still running `within` after it fails the test
+    /// (killed, so the suite goes on) instead of hanging it.
+    pub fn terminate_within(&mut self, within: std::time::Duration) -> std::process::ExitStatus {
         unsafe_kill(self.child.id(), "TERM");
-        self.child.wait().unwrap()
+        let deadline = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            if std::time::Instant::now() > deadline {
+                self.kill();
+                panic!("the server did not exit within {within:?} of SIGTERM; its log:\n{}", self.log());
+            }
+            // Polls the process table, not a guess at how long shutting down takes.
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
     }
 
     pub async fn post(&self, path: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
