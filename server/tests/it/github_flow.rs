@@ -393,6 +393,43 @@ async fn a_pull_request_from_a_fork_builds_the_head_from_the_fork_with_its_own_c
     assert_eq!(pr.commit_sha, head.after);
     assert!(pr.from_fork(), "marked as a fork build");
     assert_eq!(pr.fetch_url.as_deref(), Some(app.fake.clone_url("bob/app").as_str()));
+    // The fork's code was fetched without a credential, and its job has caches of its own.
+    let from_fork: Vec<_> = app
+        .fake
+        .git_requests()
+        .into_iter()
+        .filter(|r| r.repo == "bob/app")
+        .collect();
+    assert!(!from_fork.is_empty(), "the head was fetched from the fork");
+    assert!(
+        from_fork.iter().all(|r| r.credentials.is_none() && r.user.is_none()),
+        "no token goes to a fork's fetch: {from_fork:?}"
+    );
+    let caches_of = |id: i64| -> Vec<String> {
+        let job = app
+            .executor
+            .jobs()
+            .into_iter()
+            .find(|j| j.key == id.to_string())
+            .expect("the build's job");
+        job.caches.iter().map(|c| c.name.clone()).collect()
+    };
+    let fork_caches = caches_of(pr.id);
+    let own = app
+        .builds_of("alice/app")
+        .await
+        .into_iter()
+        .find(|b| !b.from_fork())
+        .expect("the ping build");
+    let own_caches = caches_of(own.id);
+    assert!(
+        !fork_caches.is_empty() && !own_caches.is_empty(),
+        "{fork_caches:?} {own_caches:?}"
+    );
+    assert!(
+        fork_caches.iter().all(|c| !own_caches.contains(c)),
+        "a fork never shares a cache with the repository's own builds: {fork_caches:?} vs {own_caches:?}"
+    );
     let s = build_statuses(&app, &head.after, pr.number).await;
     let after_approval: Vec<_> = s
         .iter()

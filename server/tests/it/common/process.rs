@@ -125,7 +125,10 @@ impl ServerProcess {
             }
             if std::time::Instant::now() > deadline {
                 self.kill();
-                panic!("the server did not exit within {within:?} of SIGTERM; its log:\n{}", self.log());
+                panic!(
+                    "the server did not exit within {within:?} of SIGTERM; its log:\n{}",
+                    self.log()
+                );
             }
             // Polls the process table, not a guess at how long shutting down takes.
             std::thread::sleep(std::time::Duration::from_millis(20));
