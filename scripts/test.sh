@@ -49,6 +49,10 @@ step "unit and integration tests (SQLite, PostgreSQL, Docker, fake GitHub, prope
 export SICURO_OCTOKIT_DIR="$ROOT/end2end/node_modules/@octokit"
 cargo test --workspace --exclude frontend -- --test-threads "${SICURO_TEST_THREADS:-4}"
 
+step "the database-bound integration tests again, every one on PostgreSQL"
+SICURO_TEST_DATABASE=postgres cargo test -p server --test it -- --test-threads "${SICURO_TEST_THREADS:-4}" \
+  github_ trust secrets web_ crash_recovery load_faults properties engine_runtime engine_pipeline
+
 step "waiting for the swarm suite"
 swarm_rc=0
 wait "$SWARM_PID" || swarm_rc=$?

@@ -17,11 +17,11 @@ fn lines_of(events: &[SseEvent]) -> Vec<LogLine> {
         .collect()
 }
 
-async fn instance_id(data: &std::path::Path) -> String {
-    let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", data.display()))
+async fn instance_id(server: &ServerProcess) -> String {
+    sicuro::db::meta::get(&server.db().await, "instance_id")
         .await
-        .unwrap();
-    sicuro::db::meta::get(&db, "instance_id").await.unwrap().unwrap()
+        .unwrap()
+        .unwrap()
 }
 
 /// Containers and networks carrying this instance's label.
@@ -76,7 +76,7 @@ async fn sigkill_at_five_points_loses_no_build_and_leaks_no_container() {
         )
         .await;
     assert_eq!(code, 201, "{body}");
-    let instance = instance_id(&data).await;
+    let instance = instance_id(&server).await;
 
     // Where to kill: the first line that contains the needle.
     let points = [
@@ -188,9 +188,7 @@ async fn sigterm_lets_a_running_build_finish_then_exits() {
     // The grace is 60 s; a server still up 30 s after that is stuck.
     let status = server.terminate_within(std::time::Duration::from_secs(90));
     assert!(status.success(), "exits cleanly: {status:?}\n{}", server.log());
-    let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", data.display()))
-        .await
-        .unwrap();
+    let db = server.db().await;
     let b = sicuro::db::builds::get(&db, id).await.unwrap().unwrap();
     assert_eq!(
         b.status(),
@@ -211,8 +209,8 @@ async fn a_container_that_no_running_build_owns_is_removed_as_soon_as_it_appears
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     std::fs::create_dir_all(&data).unwrap();
-    let _server = ServerProcess::start(&data, &[]).await;
-    let instance = instance_id(&data).await;
+    let server = ServerProcess::start(&data, &[]).await;
+    let instance = instance_id(&server).await;
     let docker = sicuro::engine::executor::docker::client::DockerHandle::new()
         .get()
         .await

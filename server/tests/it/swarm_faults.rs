@@ -66,11 +66,11 @@ async fn start(data: &std::path::Path, extra: &[(&str, &str)]) -> ServerProcess 
     ServerProcess::start(data, &pairs).await
 }
 
-async fn instance_id(data: &std::path::Path) -> String {
-    let db = sicuro::db::Db::connect(&format!("sqlite://{}/sicuro.db", data.display()))
+async fn instance_id(server: &ServerProcess) -> String {
+    sicuro::db::meta::get(&server.db().await, "instance_id")
         .await
-        .unwrap();
-    sicuro::db::meta::get(&db, "instance_id").await.unwrap().unwrap()
+        .unwrap()
+        .unwrap()
 }
 
 async fn trigger(server: &ServerProcess, slug: &str, branch: &str) -> i64 {
@@ -106,7 +106,7 @@ async fn swarm_sicuro_killed_mid_build_recovers_and_leaves_nothing_on_the_swarm(
         )
         .await;
     assert_eq!(code, 201, "{body}");
-    let instance = instance_id(&data).await;
+    let instance = instance_id(&server).await;
     let slow = trigger(&server, "local/crashy", "main").await;
     let quick = trigger(&server, "local/crashy", "quick").await;
     read_sse(&format!("{}/api/builds/{slow}/log/stream", server.url), None, |e| {

@@ -54,12 +54,22 @@ pub async fn database(dir: &Path, postgres: bool) -> Option<Db> {
     Some(Db::connect(&url).await.unwrap())
 }
 
+/// `SICURO_TEST_DATABASE=postgres`: every test's database is a fresh PostgreSQL one (make test
+/// runs the database-bound tests a second time so).
+pub fn all_on_postgres() -> bool {
+    std::env::var("SICURO_TEST_DATABASE").as_deref() == Ok("postgres")
+}
+
 /// The URL of a fresh database (see `database`).
 pub async fn database_url(dir: &Path, postgres: bool) -> Option<String> {
-    if !postgres {
+    if !postgres && !all_on_postgres() {
         return Some(format!("sqlite://{}/sicuro.db", dir.display()));
     }
-    let admin_url = std::env::var("SICURO_TEST_DATABASE_URL").ok()?;
+    let admin_url = match std::env::var("SICURO_TEST_DATABASE_URL") {
+        Ok(url) => url,
+        Err(_) if all_on_postgres() => panic!("SICURO_TEST_DATABASE=postgres needs SICURO_TEST_DATABASE_URL"),
+        Err(_) => return None,
+    };
     let name = format!("sicuro_test_{}", random_suffix());
     sqlx::any::install_default_drivers();
     let mut admin = <sqlx::AnyConnection as sqlx::Connection>::connect(&admin_url)

@@ -20,12 +20,25 @@ pub struct ServerProcess {
 impl ServerProcess {
     pub async fn start(data: &Path, env: &[(&str, &str)]) -> ServerProcess {
         let port = free_port();
-        Self::start_on(
-            data,
-            port,
-            env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+        let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        // On PostgreSQL (SICURO_TEST_DATABASE=postgres) a fresh database, kept across restarts.
+        if super::all_on_postgres() && !env.iter().any(|(k, _)| k == "DATABASE_URL") {
+            let url = super::database_url(data, true).await.expect("a PostgreSQL database");
+            env.push(("DATABASE_URL".into(), url));
+        }
+        Self::start_on(data, port, env).await
+    }
+
+    /// The server's database, as the tests open it beside the server.
+    pub fn database_url(&self) -> String {
+        self.env.iter().find(|(k, _)| k == "DATABASE_URL").map_or_else(
+            || format!("sqlite://{}/sicuro.db", self.data.display()),
+            |(_, v)| v.clone(),
         )
-        .await
+    }
+
+    pub async fn db(&self) -> sicuro::db::Db {
+        sicuro::db::Db::connect(&self.database_url()).await.unwrap()
     }
 
     async fn start_on(data: &Path, port: u16, env: Vec<(String, String)>) -> ServerProcess {
