@@ -29,7 +29,8 @@ pub fn BuildPage() -> impl IntoView {
             .and_then(|n| n.parse::<i64>().ok())
             .unwrap_or(0)
     };
-    let detail = Resource::new(move || (owner(), name(), number()), |(o, n, num)| get_build(o, n, num));
+    // Blocking: the answer waits for it, so that a hidden or missing build answers 404.
+    let detail = Resource::new_blocking(move || (owner(), name(), number()), |(o, n, num)| get_build(o, n, num));
     view! {
         <Transition fallback=|| view! { <p class="muted">"Loading the build…"</p> }>
             {move || Suspend::new(async move {

@@ -29,7 +29,8 @@ pub fn RepoPage() -> impl IntoView {
             .unwrap_or(0)
     };
     let reload = RwSignal::new(0u32);
-    let data = Resource::new(
+    // Blocking: the answer waits for it, so that a hidden or missing repository answers 404.
+    let data = Resource::new_blocking(
         move || (owner(), name(), page(), reload.get()),
         |(o, n, p, _)| get_repo_builds(o, n, p),
     );

@@ -20,7 +20,8 @@ pub fn SettingsPage() -> impl IntoView {
     let owner = move || params.read().get("owner").unwrap_or_default();
     let name = move || params.read().get("name").unwrap_or_default();
     let reload = RwSignal::new(0u32);
-    let data = Resource::new(
+    // Blocking: the answer waits for it, so that a hidden or missing repository answers 404.
+    let data = Resource::new_blocking(
         move || (owner(), name(), reload.get()),
         |(o, n, _)| get_repo_settings(o, n),
     );

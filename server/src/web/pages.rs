@@ -199,6 +199,10 @@ pub async fn check(
         // The same answer as for a repository that does not exist: a stranger learns nothing.
         return Err(not_found(format!("repository {}", repo.slug())));
     }
+    if p < need && session.user.is_none() {
+        // Signing in may be all it takes.
+        return Err(WebError::SignInRequired);
+    }
     if p < need {
         let what = match need {
             Permission::Admin => "admin rights on the repository are needed",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{HeaderValue, header};
-use axum::routing::{get, post, put};
+use axum::routing::{MethodRouter, get, post, put};
 use leptos::prelude::*;
 use leptos_axum::{LeptosRoutes, generate_route_list};
 use sicuro_types::routes::path;
@@ -16,43 +16,92 @@ use super::{
     AppState, api, auth, badge, csrf, events, healthz, host_check, logs, pages, session, test_reports, webhook,
 };
 
-/// The JSON API and the streams.
-fn api_routes() -> Router<AppState> {
-    Router::new()
-        .route(path::ME, get(api::me))
-        .route(path::REPOS, get(api::repos::list).post(api::repos::add))
-        .route(path::REPO, get(api::repos::show))
-        .route(path::REPO_BUILDS, get(api::repos::builds).post(api::repos::trigger))
-        .route(path::REPO_SUBSCRIBE, post(api::repos::subscribe))
-        .route(path::REPO_UNSUBSCRIBE, post(api::repos::unsubscribe))
-        .route(
-            path::REPO_SETTINGS,
-            get(api::repos::settings).post(api::repos::update_settings),
-        )
-        .route(path::REPO_SECRETS, get(api::secrets::list))
-        .route(path::REPO_SECRET, put(api::secrets::put).delete(api::secrets::delete))
-        .route(path::REPO_SECRETS_AUDIT, get(api::secrets::audit))
-        .route(path::REPO_CACHES_CLEAR, post(api::repos::clear_caches))
-        .route(path::REPO_EVENTS, get(events::repo_events))
-        .route(path::EVENTS, get(events::all_events))
-        .route(path::BUILD, get(api::builds::show))
-        .route(path::BUILD_LOG, get(logs::json))
-        .route(path::BUILD_LOG_TEXT, get(logs::text))
-        .route(path::BUILD_LOG_STREAM, get(logs::stream))
-        .route(path::BUILD_LOG_SEARCH, get(logs::search))
-        .route(path::BUILD_TESTS, get(test_reports::show))
-        .route(path::BUILD_CANCEL, post(api::builds::cancel))
-        .route(path::BUILD_REBUILD, post(api::builds::rebuild))
-        .route(path::BUILD_APPROVE, post(api::builds::approve))
-        .route(path::BUILD_DECLINE, post(api::builds::decline))
+/// A route table that remembers what it routes, so tests can enumerate every route (a route
+/// added here without a row in the authorization matrix fails that test).
+struct Table {
+    router: Router<AppState>,
+    listed: Vec<Listed>,
 }
 
-/// Sign-in and sign-out.
-fn auth_routes() -> Router<AppState> {
-    Router::new()
-        .route(path::SIGN_IN, get(auth::start))
-        .route(path::SIGN_IN_CALLBACK, get(auth::callback))
-        .route(path::SIGN_OUT, post(auth::sign_out))
+/// One routed path and the methods it answers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Listed {
+    pub path: &'static str,
+    pub methods: &'static [&'static str],
+}
+
+impl Table {
+    fn new() -> Self {
+        Self {
+            router: Router::new(),
+            listed: Vec::new(),
+        }
+    }
+
+    fn at(mut self, path: &'static str, methods: &'static [&'static str], route: MethodRouter<AppState>) -> Self {
+        self.router = self.router.route(path, route);
+        self.listed.push(Listed { path, methods });
+        self
+    }
+}
+
+/// The JSON API, the streams, sign-in, the webhook receiver, the badge and the health check.
+fn table() -> Table {
+    Table::new()
+        .at(path::ME, &["GET"], get(api::me))
+        .at(
+            path::REPOS,
+            &["GET", "POST"],
+            get(api::repos::list).post(api::repos::add),
+        )
+        .at(path::REPO, &["GET"], get(api::repos::show))
+        .at(
+            path::REPO_BUILDS,
+            &["GET", "POST"],
+            get(api::repos::builds).post(api::repos::trigger),
+        )
+        .at(path::REPO_SUBSCRIBE, &["POST"], post(api::repos::subscribe))
+        .at(path::REPO_UNSUBSCRIBE, &["POST"], post(api::repos::unsubscribe))
+        .at(
+            path::REPO_SETTINGS,
+            &["GET", "POST"],
+            get(api::repos::settings).post(api::repos::update_settings),
+        )
+        .at(path::REPO_SECRETS, &["GET"], get(api::secrets::list))
+        .at(
+            path::REPO_SECRET,
+            &["PUT", "DELETE"],
+            put(api::secrets::put).delete(api::secrets::delete),
+        )
+        .at(path::REPO_SECRETS_AUDIT, &["GET"], get(api::secrets::audit))
+        .at(path::REPO_CACHES_CLEAR, &["POST"], post(api::repos::clear_caches))
+        .at(path::REPO_EVENTS, &["GET"], get(events::repo_events))
+        .at(path::EVENTS, &["GET"], get(events::all_events))
+        .at(path::BUILD, &["GET"], get(api::builds::show))
+        .at(path::BUILD_LOG, &["GET"], get(logs::json))
+        .at(path::BUILD_LOG_TEXT, &["GET"], get(logs::text))
+        .at(path::BUILD_LOG_STREAM, &["GET"], get(logs::stream))
+        .at(path::BUILD_LOG_SEARCH, &["GET"], get(logs::search))
+        .at(path::BUILD_TESTS, &["GET"], get(test_reports::show))
+        .at(path::BUILD_CANCEL, &["POST"], post(api::builds::cancel))
+        .at(path::BUILD_REBUILD, &["POST"], post(api::builds::rebuild))
+        .at(path::BUILD_APPROVE, &["POST"], post(api::builds::approve))
+        .at(path::BUILD_DECLINE, &["POST"], post(api::builds::decline))
+        .at(path::SIGN_IN, &["GET"], get(auth::start))
+        .at(path::SIGN_IN_CALLBACK, &["GET"], get(auth::callback))
+        .at(path::SIGN_OUT, &["POST"], post(auth::sign_out))
+        .at(path::HEALTHZ, &["GET"], get(healthz::healthz))
+        .at(
+            path::GITHUB_WEBHOOK,
+            &["POST"],
+            post(webhook::receive).layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
+        )
+        .at(path::BADGE, &["GET"], get(badge::badge))
+}
+
+/// Every route of the table (the pages and the pages' server functions come from Leptos).
+pub fn listed() -> Vec<Listed> {
+    table().listed
 }
 
 /// The whole application: pages, JSON API, streams, webhooks, sign-in, health and assets.
@@ -62,15 +111,8 @@ pub fn router(state: AppState) -> Router {
     let context = move || provide_context(page_data.clone());
     let shell_options = state.leptos.clone();
 
-    Router::new()
-        .merge(api_routes())
-        .merge(auth_routes())
-        .route(path::HEALTHZ, get(healthz::healthz))
-        .route(
-            path::GITHUB_WEBHOOK,
-            post(webhook::receive).layer(DefaultBodyLimit::max(webhook::MAX_BODY)),
-        )
-        .route(path::BADGE, get(badge::badge))
+    table()
+        .router
         .leptos_routes_with_context(&state, page_routes, context, move || app::shell(shell_options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(
             || {},

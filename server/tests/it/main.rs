@@ -4,6 +4,7 @@
 
 mod common;
 
+mod authorization;
 mod cli_run;
 mod crash_recovery;
 mod docker_outage;
