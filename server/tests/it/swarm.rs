@@ -233,6 +233,9 @@ async fn swarm_a_fork_pull_request_gets_no_usable_credential() {
     };
     let b = t.engine.request(repo.id, pr).await.unwrap().build().clone();
     assert!(b.from_fork());
+    // A fork's build waits for someone with push access; approved, it runs as a fork's.
+    assert_eq!(b.status(), BuildStatus::Waiting);
+    t.engine.approve(b.id, "maintainer").await.unwrap();
     let done = t.finished(b.id).await;
     let log = t.log_text(b.id).await;
     assert_eq!(done.status(), BuildStatus::Success, "{:?}\n{log}", done.error);
