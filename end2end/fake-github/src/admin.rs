@@ -309,10 +309,39 @@ async fn add_hook(
     Ok(to_json(fake.add_hook(&format!("{owner}/{name}"), b.config, &events)?))
 }
 
-async fn statuses(State(fake): State<FakeGithub>, Path((owner, name)): Path<(String, String)>) -> Answer {
+/// `?sha=…` keeps that commit's statuses; `&until=STATE` (or `any`) first waits, without
+/// polling, until one of them has that state (an error after the fake's wait limit).
+#[derive(Deserialize)]
+struct StatusQuery {
+    sha: Option<String>,
+    until: Option<String>,
+}
+
+async fn statuses(
+    State(fake): State<FakeGithub>,
+    Path((owner, name)): Path<(String, String)>,
+    Query(q): Query<StatusQuery>,
+) -> Answer {
     let repo = format!("{owner}/{name}");
     fake.repo_named(&repo)?;
-    Ok(to_json(fake.statuses(&repo)))
+    let of_commit = |f: &FakeGithub| -> Vec<crate::CommitStatus> {
+        f.statuses(&repo)
+            .into_iter()
+            .filter(|s| q.sha.as_ref().is_none_or(|sha| &s.sha == sha))
+            .collect()
+    };
+    let found = match &q.until {
+        None => of_commit(&fake),
+        Some(state) => {
+            let what = format!("a {state} status on {repo}");
+            fake.wait_for(&what, |f| {
+                let s = of_commit(f);
+                s.iter().any(|x| state == "any" || &x.state == state).then_some(s)
+            })
+            .await?
+        }
+    };
+    Ok(to_json(found))
 }
 
 async fn ping(State(fake): State<FakeGithub>, Path(id): Path<u64>) -> Answer {
