@@ -19,15 +19,21 @@ use super::session::RequestSession;
 
 pub const HEADER: &str = "x-csrf-token";
 
-/// Paths that authenticate state changes otherwise.
-const EXEMPT: &[&str] = &[path::GITHUB_WEBHOOK, path::SIGN_OUT];
+/// Paths that authenticate state changes otherwise: the webhook by its signature (GitHub is not
+/// a browser), sign-out by the token in its form (its origin is still checked).
+const EXEMPT: &[&str] = &[path::GITHUB_WEBHOOK];
+const TOKEN_IN_FORM: &[&str] = &[path::SIGN_OUT];
 
 pub async fn protect(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let unsafe_method = !matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
     if !unsafe_method || EXEMPT.contains(&req.uri().path()) {
         return next.run(req).await;
     }
-    if let Err(why) = check(&state, req.headers(), req.extensions().get::<RequestSession>()) {
+    let session = req
+        .extensions()
+        .get::<RequestSession>()
+        .filter(|_| !TOKEN_IN_FORM.contains(&req.uri().path()));
+    if let Err(why) = check(&state, req.headers(), session) {
         return (
             StatusCode::FORBIDDEN,
             axum::Json(sicuro_types::ApiError { error: why.into() }),
