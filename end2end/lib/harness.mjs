@@ -1,7 +1,7 @@
 // The browser tests' world: the real `sicuro` binary (built by `cargo leptos build`), the fake
 // GitHub binary, the real Docker engine and Debian's Chromium driven by playwright-core.
 import { spawn } from 'node:child_process';
-import { mkdtempSync, mkdirSync, writeFileSync, createWriteStream } from 'node:fs';
+import { mkdtempSync, mkdirSync, rmSync, writeFileSync, createWriteStream } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { createServer, createServer as createNetServer, connect as connectTcp } from 'node:net';
@@ -99,8 +99,15 @@ export async function launchBrowser() {
   });
 }
 
+/** A temporary directory, removed when the test file's process ends (by then the servers it
+ *  started have exited: their output pipes keep the process alive until they do), unless
+ *  SICURO_E2E_KEEP=1 keeps it for a look. */
 export function tempDir(prefix) {
-  return mkdtempSync(join(tmpdir(), `sicuro-e2e-${prefix}-`));
+  const dir = mkdtempSync(join(tmpdir(), `sicuro-e2e-${prefix}-`));
+  if (process.env.SICURO_E2E_KEEP !== '1') {
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
+  return dir;
 }
 
 /** A git repository on disk with one commit of `files`, for local mode. */
