@@ -548,6 +548,15 @@ impl Engine {
         }
     }
 
+    /// Why a queued build has not started: the executor is unavailable, or a limit holds it.
+    pub fn queued_reason(&self, repo_id: i64, build_id: i64) -> Option<String> {
+        self.waiting_reason().or_else(|| {
+            let max = self.0.config.max_concurrent_builds;
+            let q = self.0.queue.lock().expect("queue");
+            q.why_waiting(repo_id, build_id, max).map(|w| w.to_string())
+        })
+    }
+
     /// Why queued builds wait although they could start (the executor is unavailable), if they do.
     pub fn waiting_reason(&self) -> Option<String> {
         self.0.waiting.lock().expect("waiting reason").clone()

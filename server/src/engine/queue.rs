@@ -99,6 +99,29 @@ impl QueueIndex {
         (self.running, self.repos.get(&repo_id).map_or(0, |r| r.running))
     }
 
+    /// Why a queued build has not started, as the queue sees it (`None`: it is next).
+    pub fn why_waiting(&self, repo_id: i64, build_id: i64, max_running: usize) -> Option<Waiting> {
+        let repo = self.repos.get(&repo_id)?;
+        if !repo.queued.contains(&build_id) {
+            return None;
+        }
+        let ahead = repo.queued.range(..build_id).count();
+        if repo.running >= repo.limit {
+            return Some(Waiting::RepoLimit {
+                running: repo.running,
+                limit: repo.limit,
+                ahead,
+            });
+        }
+        if self.running >= max_running {
+            return Some(Waiting::ServerLimit {
+                running: self.running,
+                ahead,
+            });
+        }
+        (ahead > 0).then_some(Waiting::Behind { ahead })
+    }
+
     fn repo(&mut self, repo_id: i64, limit: i64) -> &mut RepoQueue {
         let repo = self.repos.entry(repo_id).or_insert_with(|| RepoQueue {
             queued: BTreeSet::new(),
@@ -128,6 +151,43 @@ impl QueueIndex {
                 self.repos.remove(&repo_id);
             }
             _ => {}
+        }
+    }
+}
+
+/// Why a queued build waits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Waiting {
+    /// The repository runs as many builds as its settings allow.
+    RepoLimit { running: usize, limit: usize, ahead: usize },
+    /// The server runs as many builds as `SICURO_MAX_CONCURRENT_BUILDS` allows.
+    ServerLimit { running: usize, ahead: usize },
+    /// Older builds of the repository start first.
+    Behind { ahead: usize },
+}
+
+impl std::fmt::Display for Waiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ahead = |n: usize| match n {
+            0 => String::new(),
+            1 => "; 1 older build of this repository goes first".to_string(),
+            n => format!("; {n} older builds of this repository go first"),
+        };
+        match *self {
+            Waiting::RepoLimit { running, limit, ahead: a } => write!(
+                f,
+                "waiting: this repository runs at most {limit} build{} at once (its settings) and {running} {} running{}",
+                if limit == 1 { "" } else { "s" },
+                if running == 1 { "is" } else { "are" },
+                ahead(a)
+            ),
+            Waiting::ServerLimit { running, ahead: a } => write!(
+                f,
+                "waiting for a free slot: the server runs {running} build{} at once (SICURO_MAX_CONCURRENT_BUILDS){}",
+                if running == 1 { "" } else { "s" },
+                ahead(a)
+            ),
+            Waiting::Behind { ahead: a } => write!(f, "waiting{}", ahead(a).replacen("; ", ": ", 1)),
         }
     }
 }
@@ -259,6 +319,37 @@ mod tests {
         q.finished(2);
         assert_eq!(drain(&mut q, 3), [14]);
         assert_eq!(drain(&mut q, 3), Vec::<i64>::new());
+    }
+
+    #[test]
+    fn a_waiting_build_says_which_limit_holds_it() {
+        let mut q = QueueIndex::default();
+        q.queued(1, 10, 1);
+        q.queued(1, 11, 1);
+        q.queued(1, 12, 1);
+        q.queued(2, 20, 5);
+        assert_eq!(q.why_waiting(1, 10, 1), None, "the next one");
+        assert_eq!(q.why_waiting(1, 11, 1), Some(Waiting::Behind { ahead: 1 }));
+        assert_eq!(drain(&mut q, 1), [10]);
+        assert_eq!(
+            q.why_waiting(1, 12, 1),
+            Some(Waiting::RepoLimit { running: 1, limit: 1, ahead: 1 })
+        );
+        assert_eq!(q.why_waiting(2, 20, 1), Some(Waiting::ServerLimit { running: 1, ahead: 0 }));
+        assert_eq!(q.why_waiting(1, 10, 1), None, "running, not waiting");
+        assert_eq!(
+            Waiting::RepoLimit { running: 1, limit: 1, ahead: 1 }.to_string(),
+            "waiting: this repository runs at most 1 build at once (its settings) and 1 is running; \
+             1 older build of this repository goes first"
+        );
+        assert_eq!(
+            Waiting::ServerLimit { running: 3, ahead: 0 }.to_string(),
+            "waiting for a free slot: the server runs 3 builds at once (SICURO_MAX_CONCURRENT_BUILDS)"
+        );
+        assert_eq!(
+            Waiting::Behind { ahead: 2 }.to_string(),
+            "waiting: 2 older builds of this repository go first"
+        );
     }
 
     #[test]

@@ -260,10 +260,10 @@ pub async fn build_detail(state: &AppState, repo: &Repo, b: &Build, p: Permissio
         summary: summary(repo, b),
         message: b.message.clone(),
         exit_code: b.exit_code,
-        // A queued build that cannot start says why (the executor is unavailable).
+        // A queued build that cannot start says why (the executor is unavailable, or a limit).
         error: b.error.clone().or_else(|| {
             (status == sicuro_types::BuildStatus::Queued)
-                .then(|| state.engine.waiting_reason())
+                .then(|| state.engine.queued_reason(repo.id, b.id))
                 .flatten()
         }),
         estimate_ms,

@@ -121,6 +121,9 @@ async fn cancel_removes_the_container_at_once_and_queued_builds_cancel_too() {
         BuildStatus::Queued,
         "one at a time for this repository"
     );
+    // And it says so, to the page and the API.
+    let why = t.engine.queued_reason(repo.id, queued.id).unwrap_or_default();
+    assert!(why.contains("runs at most 1 build at once"), "{why}");
 
     let asked = Instant::now();
     t.engine.cancel(running.id, "alice").await.unwrap();
