@@ -42,8 +42,8 @@ ensure_docker() {
     [ "$(id -u)" = 0 ] || die "the Docker engine is installed but not running, and starting it needs root: sudo dockerd &"
     say "starting dockerd (log: /var/log/sicuro-dockerd.log)"
     nohup dockerd >/var/log/sicuro-dockerd.log 2>&1 &
-    # This dockerd is ours: the Docker-outage test may stop and restart it.
-    export SICURO_MANAGED_DOCKERD=1
+    # This dockerd is ours (this pid): the Docker-outage test may stop and restart it.
+    export SICURO_MANAGED_DOCKERD=1 SICURO_MANAGED_DOCKERD_PID=$!
     i=0
     until docker info >/dev/null 2>&1; do
       i=$((i + 1))

@@ -64,7 +64,8 @@ sh scripts/swarm.sh down
 
 if [ "${SICURO_MANAGED_DOCKERD:-}" = 1 ]; then
   step "the Docker-outage test (stops and restarts the dockerd this script started)"
-  SICURO_TEST_RESTART_DOCKERD=1 cargo test -p server --test it docker_outage -- --ignored
+  SICURO_TEST_RESTART_DOCKERD=1 SICURO_TEST_DOCKERD_PID="$SICURO_MANAGED_DOCKERD_PID" \
+    cargo test -p server --test it docker_outage -- --ignored
 else
   say "skipping the Docker-outage test: this dockerd was not started by make test"
 fi

@@ -174,7 +174,11 @@ impl std::fmt::Display for Waiting {
             n => format!("; {n} older builds of this repository go first"),
         };
         match *self {
-            Waiting::RepoLimit { running, limit, ahead: a } => write!(
+            Waiting::RepoLimit {
+                running,
+                limit,
+                ahead: a,
+            } => write!(
                 f,
                 "waiting: this repository runs at most {limit} build{} at once (its settings) and {running} {} running{}",
                 if limit == 1 { "" } else { "s" },
@@ -333,12 +337,24 @@ mod tests {
         assert_eq!(drain(&mut q, 1), [10]);
         assert_eq!(
             q.why_waiting(1, 12, 1),
-            Some(Waiting::RepoLimit { running: 1, limit: 1, ahead: 1 })
+            Some(Waiting::RepoLimit {
+                running: 1,
+                limit: 1,
+                ahead: 1
+            })
         );
-        assert_eq!(q.why_waiting(2, 20, 1), Some(Waiting::ServerLimit { running: 1, ahead: 0 }));
+        assert_eq!(
+            q.why_waiting(2, 20, 1),
+            Some(Waiting::ServerLimit { running: 1, ahead: 0 })
+        );
         assert_eq!(q.why_waiting(1, 10, 1), None, "running, not waiting");
         assert_eq!(
-            Waiting::RepoLimit { running: 1, limit: 1, ahead: 1 }.to_string(),
+            Waiting::RepoLimit {
+                running: 1,
+                limit: 1,
+                ahead: 1
+            }
+            .to_string(),
             "waiting: this repository runs at most 1 build at once (its settings) and 1 is running; \
              1 older build of this repository goes first"
         );

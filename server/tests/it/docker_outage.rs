@@ -65,14 +65,10 @@ async fn a_vanished_docker_daemon_ends_the_build_with_an_error_and_the_server_re
     })
     .await;
 
-    // The daemon goes away mid-build.
-    assert!(
-        Command::new("pkill")
-            .args(["-TERM", "-x", "dockerd"])
-            .status()
-            .unwrap()
-            .success()
-    );
+    // The daemon goes away mid-build: the one make test started, by its pid.
+    let pid =
+        std::env::var("SICURO_TEST_DOCKERD_PID").expect("SICURO_TEST_DOCKERD_PID: the dockerd this test may stop");
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
     until_docker(false).await;
     let end = read_sse(&format!("{}/api/builds/{id}/log/stream", server.url), None, |e| {
         e.event == "end"
@@ -96,18 +92,20 @@ async fn a_vanished_docker_daemon_ends_the_build_with_an_error_and_the_server_re
         .unwrap();
     assert_eq!(page.status(), 200, "pages are still served");
 
-    // The daemon comes back; so do health and builds.
+    // The daemon comes back (once the stopped one has exited); so do health and builds.
+    // Exited: gone, or a zombie its parent (make test's shell) has not reaped yet.
+    let exited = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat")).map_or(true, |stat| {
+            stat.rsplit_once(") ").is_some_and(|(_, rest)| rest.starts_with('Z'))
+        })
+    };
     for _ in 0..240 {
-        if !Command::new("pgrep")
-            .args(["-x", "dockerd"])
-            .status()
-            .unwrap()
-            .success()
-        {
+        if exited() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+    assert!(exited(), "dockerd {pid} did not exit within a minute of SIGTERM");
     Command::new("sh")
         .args([
             "-c",
