@@ -8,7 +8,7 @@ use sicuro_types::{BuildStatus, LineKind, format_duration};
 use tokio_util::sync::CancellationToken;
 
 use super::Engine;
-use super::checkout::CheckoutError;
+use super::checkout::{CHECKOUT_DEPTH, CheckoutError, CheckoutRef};
 use super::executor::{Source, SourceKind};
 use super::job::{self, CacheOwner, JobInputs};
 use super::log_store::LogWriter;
@@ -254,7 +254,13 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
     let source = match engine.0.executor.source_kind() {
         SourceKind::Archive => Source::Archive(
             mirrors
-                .archive(repo.id, &build.commit_sha)
+                .checkout_tar(
+                    repo.id,
+                    &build.commit_sha,
+                    &checkout_ref(build),
+                    &repo.clone_url,
+                    CHECKOUT_DEPTH,
+                )
                 .await
                 .map_err(checkout_error)?,
         ),
@@ -315,6 +321,16 @@ fn build_env(repo: &Repo, build: &Build) -> Vec<(String, String)> {
 
 fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
+}
+
+/// What the job's checkout is on: the branch pushed, the tag, or (a pull request, a commit)
+/// the commit alone, as CI checkouts of a pull request's head are.
+fn checkout_ref(build: &Build) -> CheckoutRef {
+    match (build.pr_number, &build.branch) {
+        (None, Some(t)) if build.is_tag != 0 => CheckoutRef::Tag(t.clone()),
+        (None, Some(b)) => CheckoutRef::Branch(b.clone()),
+        _ => CheckoutRef::Detached,
+    }
 }
 
 fn describe_ref(build: &Build) -> String {

@@ -122,7 +122,8 @@ impl Mirrors {
         }
         let refspecs = match fetch_ref {
             Some(r) if foreign => vec![format!("+{r}:refs/forks/{}", r.trim_start_matches("refs/"))],
-            Some(r) => vec![format!("+{r}:{r}")],
+            // The repository's tags too: the job's checkout carries those on its history.
+            Some(r) => vec![format!("+{r}:{r}"), "+refs/tags/*:refs/tags/*".into()],
             None if foreign => vec![format!("+refs/heads/*:refs/forks/heads/*")],
             None => default_refspecs(),
         };
@@ -241,6 +242,70 @@ impl Mirrors {
     }
 
     /// The commit's tree as a tar archive under `workspace/` (no `.git`).
+    /// The commit as a real git checkout under `workspace/`: its files and a shallow `.git` of
+    /// `depth` commits, on `at` (a branch, a tag, or detached), with `origin` — credentials
+    /// removed — as its remote, so that tools which ask git (versions from tags, changed files)
+    /// work as in a developer's clone. Nothing of the server's mirror or its credentials is in it.
+    pub async fn checkout_tar(
+        &self,
+        repo_id: i64,
+        sha: &str,
+        at: &CheckoutRef,
+        origin: &str,
+        depth: u32,
+    ) -> Result<Vec<u8>, CheckoutError> {
+        let tmp = tempfile::tempdir()?;
+        let ws = tmp.path().join("workspace");
+        let none = Credentials::default();
+        let ws_arg = ws.to_string_lossy().into_owned();
+        git(tmp.path(), &["init", "--quiet", &ws_arg], &none).await?;
+        let mirror = format!("file://{}", self.path(repo_id).display());
+        let commits = depth.max(1).to_string();
+        let depth = format!("--depth={commits}");
+        git(&ws, &["fetch", "--quiet", "--no-tags", &depth, &mirror, sha], &none).await?;
+        match at {
+            CheckoutRef::Branch(b) => git(&ws, &["checkout", "--quiet", "-B", b, sha], &none).await?,
+            CheckoutRef::Tag(t) => {
+                git(&ws, &["checkout", "--quiet", "--detach", sha], &none).await?;
+                git(&ws, &["tag", "--", t, sha], &none).await?
+            }
+            CheckoutRef::Detached => git(&ws, &["checkout", "--quiet", "--detach", sha], &none).await?,
+        };
+        git(&ws, &["remote", "add", "origin", &without_credentials(origin)], &none).await?;
+        // The tags on that history (versions from `git describe`), as lightweight tags.
+        let mirror_dir = self.path(repo_id);
+        let recent = git(&mirror_dir, &["rev-list", "-n", &commits, sha], &none).await?;
+        let recent: std::collections::HashSet<&str> = std::str::from_utf8(&recent).unwrap_or("").lines().collect();
+        let tags = git(
+            &mirror_dir,
+            &[
+                "for-each-ref",
+                "refs/tags",
+                "--format=%(*objectname) %(objectname) %(refname:strip=2)",
+            ],
+            &none,
+        )
+        .await?;
+        for line in String::from_utf8_lossy(&tags).lines().take(10_000) {
+            let mut f = line.split(' ');
+            let (peeled, object, name) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
+            let commit = if peeled.is_empty() { object } else { peeled };
+            let wanted = recent.contains(commit) && !name.is_empty() && !matches!(at, CheckoutRef::Tag(t) if t == name);
+            if wanted {
+                git(&ws, &["tag", "--", name, commit], &none).await?;
+            }
+        }
+        tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+            let mut tar = tar::Builder::new(Vec::new());
+            tar.follow_symlinks(false);
+            tar.append_dir_all("workspace", &ws)?;
+            tar.into_inner()
+        })
+        .await
+        .map_err(|e| CheckoutError::Io(std::io::Error::other(e)))?
+        .map_err(CheckoutError::Io)
+    }
+
     pub async fn archive(&self, repo_id: i64, sha: &str) -> Result<Vec<u8>, CheckoutError> {
         git(
             &self.path(repo_id),
@@ -344,6 +409,28 @@ async fn git(dir: &Path, args: &[&str], creds: &Credentials) -> Result<Vec<u8>, 
             command,
             stderr: redact(stderr.trim()),
         })
+    }
+}
+
+/// What a checkout's HEAD is: the build's branch, its tag, or the commit alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CheckoutRef {
+    Branch(String),
+    Tag(String),
+    Detached,
+}
+
+/// How many commits of history a job's checkout has (like a CI clone: enough for `git
+/// describe` and recent diffs, not the whole history).
+pub const CHECKOUT_DEPTH: u32 = 50;
+
+/// A remote address without `user:password@` (a job's `origin` carries no credential).
+pub fn without_credentials(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme && !url[scheme + 3..at].contains('/') => {
+            format!("{}{}", &url[..scheme + 3], &url[at + 1..])
+        }
+        _ => url.to_string(),
     }
 }
 
@@ -466,6 +553,22 @@ async fn git_env(dir: &Path, args: &[String], env: &[(&str, &std::ffi::OsStr)]) 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_jobs_origin_carries_no_credential() {
+        assert_eq!(
+            without_credentials("https://x-access-token:ghs_secret@github.com/o/r.git"),
+            "https://github.com/o/r.git"
+        );
+        assert_eq!(
+            without_credentials("https://github.com/o/r.git"),
+            "https://github.com/o/r.git"
+        );
+        assert_eq!(without_credentials("/srv/git/r"), "/srv/git/r");
+        assert_eq!(without_credentials("git@github.com:o/r.git"), "git@github.com:o/r.git");
+        // An @ in the path is not a user.
+        assert_eq!(without_credentials("https://host/a/b@c"), "https://host/a/b@c");
+    }
 
     #[test]
     fn credentials_in_urls_are_redacted() {

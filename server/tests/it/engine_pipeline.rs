@@ -141,7 +141,8 @@ async fn checkout_places_the_exact_commit_from_a_path_or_a_file_url() {
     let (repo, git) = t
         .script_repo(
             "versions",
-            r#"{"test": {"custom": ["cat version.txt", "test ! -d .git"]}}"#,
+            // A real checkout: git knows the commit, and the tree is exactly it.
+            r#"{"test": {"custom": ["cat version.txt", "test \"$(git rev-parse HEAD)\" = \"$SICURO_COMMIT\"", "test -z \"$(git status --porcelain)\"", "echo \"history: $(git log --oneline | wc -l) commit(s)\""]}}"#,
             &[("version.txt", "first")],
         )
         .await;

@@ -321,3 +321,39 @@ async fn shutdown_lets_builds_finish_within_the_grace_period_then_cancels_them()
         "no new builds after shutdown"
     );
 }
+
+/// The job's workspace is a real clone: on the pushed branch, with recent history and its tags
+/// (so `git describe` and setuptools-scm-like versioning work), `origin` set and no credential.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_job_gets_a_real_checkout_on_its_branch_with_history_tags_and_origin() {
+    let t = TestEngine::start().await;
+    let (repo, git) = t
+        .script_repo(
+            "history",
+            r#"{"test": {"custom": [
+                "echo \"branch=$(git rev-parse --abbrev-ref HEAD)\"",
+                "echo \"origin=$(git remote get-url origin)\"",
+                "echo \"commits=$(git log --oneline | wc -l)\"",
+                "echo \"described=$(git describe --tags)\"",
+                "echo \"clean=$(git status --porcelain | wc -l)\""
+            ]}}"#,
+            &[],
+        )
+        .await;
+    git.git(&["tag", "v1.2.3"]);
+    git.write("x.txt", "x");
+    let sha = git.commit_all("second");
+    let b = t.build(&repo, &sha).await;
+    let done = t.finished(b.id).await;
+    let log = t.log_text(b.id).await;
+    assert_eq!(done.status(), BuildStatus::Success, "{log}");
+    for want in [
+        "branch=main".to_string(),
+        format!("origin={}", repo.clone_url),
+        "commits=2".to_string(),
+        format!("described=v1.2.3-1-g{}", &sha[..7]),
+        "clean=0".to_string(),
+    ] {
+        assert!(log.lines().any(|l| l == want), "{want} in:\n{log}");
+    }
+}
