@@ -52,6 +52,11 @@ impl ViewerResource {
             .map(|v| v.csrf_token)
             .unwrap_or_default()
     }
+
+    /// Who is looking, when signed in.
+    pub fn login(&self) -> Option<String> {
+        self.0.get_untracked().and_then(|r| r.ok()).and_then(|v| v.login)
+    }
 }
 
 /// Marks the page as live once the calling component is hydrated (pages call it from the part

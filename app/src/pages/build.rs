@@ -58,6 +58,8 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
     let (owner_name, number) = (b.repo.clone(), b.number);
     let clock = use_clock();
     let busy = RwSignal::new(false);
+    // Who approved a fork's build: from the page's data, or the viewer once they approve it.
+    let approved_by = RwSignal::new(detail.approved_by.clone());
     let error = RwSignal::new(None::<String>);
     let navigate = use_navigate();
     let repo_href = format!("/repos/{}", b.repo);
@@ -107,14 +109,18 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
                 Ok(nb) if action == "rebuild" => {
                     navigate(&format!("/repos/{}/builds/{}", nb.repo, nb.number), Default::default())
                 }
-                Ok(nb) => status.set(nb.status),
+                Ok(nb) => {
+                    if action == "approve" {
+                        approved_by.set(Some(viewer.login().unwrap_or_else(|| "you".into())));
+                    }
+                    status.set(nb.status)
+                }
                 Err(e) => error.set(Some(e)),
             }
             busy.set(false);
         });
     });
     let may_push = detail.can_cancel || detail.can_rebuild || detail.can_approve;
-    let approved_by = detail.approved_by.clone();
     // The build's state changes (queued → running → …) arrive on the repository's event stream.
     #[cfg(feature = "hydrate")]
     {
@@ -175,7 +181,7 @@ fn BuildView(detail: BuildDetail) -> impl IntoView {
                 "reads the change, then lets it run."
             </p>
         })}
-        {approved_by.map(|who| view! { <p class="approval-note">{format!("Approved by {who}.")}</p> })}
+        {move || approved_by.get().map(|who| view! { <p class="approval-note">{format!("Approved by {who}.")}</p> })}
         <div class="actions">
             {move || (may_push && status.get() == BuildStatus::Waiting).then(|| view! {
                 <button type="button" class="primary" disabled=move || busy.get() on:click=move |_| act.run("approve")>"Approve and run"</button>
