@@ -1,6 +1,7 @@
 //! Every request must name this server: the public URL's host, the listen address, and in local
-//! mode `localhost`, `127.0.0.1` or `[::1]` on the listen port. Anything else gets 421: a page
-//! whose DNS name was rebound to 127.0.0.1 sends its own name, so it never reaches a handler.
+//! mode `localhost`, `127.0.0.1` or `[::1]` on any port (an SSH tunnel or a local proxy forwards
+//! another port to ours). Anything else gets 421: a page whose DNS name was rebound to
+//! 127.0.0.1 sends its own name, so it never reaches a handler.
 //!
 //! A request is *local* (local mode lets it do everything) only when it comes from a loopback
 //! address, names a loopback host, and carries no `Forwarded` or `X-Forwarded-For` header: a
@@ -22,10 +23,7 @@ pub async fn check(State(state): State<AppState>, req: Request, next: Next) -> R
         return next.run(req).await;
     }
     let host = request_host(&req);
-    if !allowed_hosts(&state.config)
-        .iter()
-        .any(|h| Some(h.as_str()) == host.as_deref())
-    {
+    if !names_this_server(&state.config, host.as_deref()) {
         let named = host.as_deref().unwrap_or("no host");
         tracing::warn!(host = named, "request refused: it does not name this server");
         let why = format!(
@@ -73,6 +71,21 @@ pub fn allowed_hosts(config: &Config) -> Vec<String> {
     hosts
 }
 
+/// Whether `host` (a `Host` header) names this server.
+pub fn names_this_server(config: &Config, host: Option<&str>) -> bool {
+    let Some(host) = host else { return false };
+    allowed_hosts(config).iter().any(|h| h == host)
+        || (config.local_mode() && LOOPBACK_NAMES.contains(&host_name(host)))
+}
+
+/// The name part of `host[:port]` (`[::1]` keeps its brackets).
+fn host_name(host: &str) -> &str {
+    match host.rsplit_once(':') {
+        Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.ends_with('[') => name,
+        _ => host,
+    }
+}
+
 /// Whether a request is a person at this machine: from loopback, naming a loopback host, not
 /// forwarded by a proxy.
 pub fn is_local_request(peer_is_loopback: bool, headers: &HeaderMap) -> bool {
@@ -81,13 +94,7 @@ pub fn is_local_request(peer_is_loopback: bool, headers: &HeaderMap) -> bool {
         .get(header::HOST)
         .and_then(|v| v.to_str().ok())
         .map(|h| h.to_ascii_lowercase())
-        .is_some_and(|h| {
-            let name = match h.rsplit_once(':') {
-                Some((name, port)) if port.chars().all(|c| c.is_ascii_digit()) && !name.ends_with('[') => name,
-                _ => h.as_str(),
-            };
-            LOOPBACK_NAMES.contains(&name)
-        });
+        .is_some_and(|h| LOOPBACK_NAMES.contains(&host_name(&h)));
     peer_is_loopback && host_is_loopback && !forwarded
 }
 
@@ -143,5 +150,12 @@ mod tests {
         let hosts = allowed_hosts(&public);
         assert!(hosts.contains(&"ci.example.com".to_string()), "{hosts:?}");
         assert!(!hosts.contains(&"localhost:3000".to_string()), "{hosts:?}");
+        // Loopback names on another port (a tunnel, a local proxy) in local mode only.
+        assert!(names_this_server(&local, Some("localhost:8080")));
+        assert!(names_this_server(&local, Some("[::1]:9")));
+        assert!(!names_this_server(&local, Some("evil.example:3000")));
+        assert!(!names_this_server(&local, Some("localhost.evil.example:3000")));
+        assert!(!names_this_server(&public, Some("localhost:8080")));
+        assert!(names_this_server(&public, Some("ci.example.com")));
     }
 }
