@@ -75,7 +75,8 @@ wait_wasm_tools
 
 step "browser end-to-end tests (headless Chromium)"
 cargo leptos build
-npm test --prefix end2end
+# A test file whose process never ends (something left open) fails the run instead of hanging it.
+timeout --kill-after=30 "${SICURO_E2E_TIMEOUT:-1800}" npm test --prefix end2end
 
 step "the release build (what the Dockerfile ships and make bench measures)"
 cargo leptos build --release

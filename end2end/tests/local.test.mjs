@@ -132,6 +132,8 @@ test('a reconnect in the middle of a log loses and repeats nothing', async () =>
   // The browser reaches the server through a proxy whose connections the test cuts.
   const proxy = await startProxy(sicuro.url);
   const context = await browser.newContext();
+  // Closed whatever happens: an open proxy would keep this test file's process alive.
+  try {
   const page = await context.newPage();
   await page.goto(`${proxy.url}/repos/${slug}/builds/${b.number}`);
   await page.locator('body[data-hydrated=true]').waitFor();
@@ -156,6 +158,8 @@ test('a reconnect in the middle of a log loses and repeats nothing', async () =>
   assert.equal(seen.size, 150);
   const log = readFileSync(join(dir, 'sicuro.log'), 'utf8');
   assert.match(log, new RegExp(`log stream of build ${b.id} resumed after line \\d+`), 'the browser resumed the stream');
-  await context.close();
-  proxy.close();
+  } finally {
+    await context.close();
+    proxy.close();
+  }
 });
