@@ -4,7 +4,7 @@
 //! through GitHub's errors; unsubscribe; the same on PostgreSQL. Who may do what: `github_access`.
 
 use crate::common::web_app::{TestApp, WEBHOOK_SECRET};
-use fake_github::{CommitSpec, FaultKind, Permission, PullRequestSpec, RepoSpec};
+use fake_github::{CommitSpec, FaultKind, Permission, RepoSpec};
 use serde_json::json;
 use sicuro_types::{BuildStatus, Permission as P, RepoSummary};
 
@@ -316,44 +316,7 @@ async fn a_pull_request_from_a_fork_builds_the_head_from_the_fork_with_its_own_c
     })
     .await;
 
-    app.fake
-        .add_repo(
-            RepoSpec::new("bob/app")
-                .fork_of("alice/app")
-                .collaborator("bob", Permission::Admin),
-        )
-        .await
-        .unwrap();
-    let head = app
-        .fake
-        .commit(
-            "bob/app",
-            CommitSpec::new("feature", "Add a feature")
-                .from("main")
-                .file("feature.txt", "f")
-                .author("bob"),
-        )
-        .await
-        .unwrap();
-    let number = app
-        .fake
-        .open_pull_request(PullRequestSpec {
-            repo: "alice/app".into(),
-            base: "main".into(),
-            head_repo: Some("bob/app".into()),
-            head: "feature".into(),
-            title: "Add a feature".into(),
-            body: None,
-            user: "bob".into(),
-        })
-        .await
-        .unwrap();
-    let d = app
-        .fake
-        .deliver_pull_request("alice/app", number, "opened")
-        .await
-        .unwrap();
-    assert_eq!(d[0].status, Some(202));
+    let (number, head_sha) = app.fork_pull_request("Add a feature").await;
     // A fork's code waits until someone with push access lets it run.
     let waiting = app
         .wait_builds("alice/app", "the pull request build waiting for approval", |b| {
@@ -390,7 +353,7 @@ async fn a_pull_request_from_a_fork_builds_the_head_from_the_fork_with_its_own_c
         .await;
     assert_eq!(pr.status(), BuildStatus::Success, "{:?}", pr.error);
     assert_eq!(pr.approved_by.as_deref(), Some("alice"));
-    assert_eq!(pr.commit_sha, head.after);
+    assert_eq!(pr.commit_sha, head_sha);
     assert!(pr.from_fork(), "marked as a fork build");
     assert_eq!(pr.fetch_url.as_deref(), Some(app.fake.clone_url("bob/app").as_str()));
     // The fork's code was fetched without a credential, and its job has caches of its own.
@@ -430,7 +393,7 @@ async fn a_pull_request_from_a_fork_builds_the_head_from_the_fork_with_its_own_c
         fork_caches.iter().all(|c| !own_caches.contains(c)),
         "a fork never shares a cache with the repository's own builds: {fork_caches:?} vs {own_caches:?}"
     );
-    let s = build_statuses(&app, &head.after, pr.number).await;
+    let s = build_statuses(&app, &head_sha, pr.number).await;
     let after_approval: Vec<_> = s
         .iter()
         .filter(|x| !x.2.contains("waiting for approval"))

@@ -228,41 +228,7 @@ async fn a_fork_gets_only_the_secrets_marked_for_forks() {
             .await;
         assert_eq!(code, 201, "{body}");
     }
-    app.fake.add_user("bob").unwrap();
-    app.fake
-        .add_repo(
-            RepoSpec::new("bob/app")
-                .fork_of("alice/app")
-                .collaborator("bob", Permission::Admin),
-        )
-        .await
-        .unwrap();
-    app.fake
-        .commit(
-            "bob/app",
-            CommitSpec::new("feature", "Try to read secrets")
-                .from("main")
-                .author("bob"),
-        )
-        .await
-        .unwrap();
-    let number = app
-        .fake
-        .open_pull_request(PullRequestSpec {
-            repo: "alice/app".into(),
-            base: "main".into(),
-            head_repo: Some("bob/app".into()),
-            head: "feature".into(),
-            title: "Feature".into(),
-            body: None,
-            user: "bob".into(),
-        })
-        .await
-        .unwrap();
-    app.fake
-        .deliver_pull_request("alice/app", number, "opened")
-        .await
-        .unwrap();
+    let (number, _) = app.fork_pull_request("Try to read secrets").await;
     // A fork's build waits for someone with write access; approved, it runs with the fork's share.
     let waiting = app
         .wait_builds("alice/app", "the fork's build waiting for approval", |b| {

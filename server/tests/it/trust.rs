@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use fake_github::{CommitSpec, Permission, PullRequestSpec, RepoSpec};
+use fake_github::{CommitSpec, Permission, RepoSpec};
 use sicuro::db::builds::Build;
 use sicuro_types::BuildStatus;
 
@@ -186,52 +186,6 @@ async fn no_repository_may_ask_for_more_than_the_ceilings() {
     assert_eq!(code, 200, "{body}");
 }
 
-/// bob forks alice/app and opens a pull request from it; returns its number and head.
-async fn fork_pull_request(app: &TestApp, title: &str) -> (u64, String) {
-    if app.fake.repo("bob/app").is_none() {
-        app.fake
-            .add_repo(
-                RepoSpec::new("bob/app")
-                    .fork_of("alice/app")
-                    .collaborator("bob", Permission::Admin),
-            )
-            .await
-            .unwrap();
-    }
-    let branch = title.replace(' ', "-");
-    let head = app
-        .fake
-        .commit(
-            "bob/app",
-            CommitSpec::new(&branch, title)
-                .from("main")
-                .file("f.txt", title)
-                .author("bob"),
-        )
-        .await
-        .unwrap();
-    let number = app
-        .fake
-        .open_pull_request(PullRequestSpec {
-            repo: "alice/app".into(),
-            base: "main".into(),
-            head_repo: Some("bob/app".into()),
-            head: branch,
-            title: title.into(),
-            body: None,
-            user: "bob".into(),
-        })
-        .await
-        .unwrap();
-    let d = app
-        .fake
-        .deliver_pull_request("alice/app", number, "opened")
-        .await
-        .unwrap();
-    assert_eq!(d[0].status, Some(202));
-    (number, head.after)
-}
-
 async fn pr_build(app: &TestApp, sha: &str, what: &str, done: impl Fn(&Build) -> bool) -> Build {
     app.wait_builds("alice/app", what, |b| {
         b.iter().find(|b| b.commit_sha == sha && done(b)).cloned()
@@ -247,7 +201,7 @@ async fn a_forks_pull_request_waits_is_declined_with_a_final_status_and_follows_
     subscribe(&app, &alice, "alice/app").await;
 
     // Waiting, then declined: a final status on GitHub, never left pending.
-    let (_, sha) = fork_pull_request(&app, "first try").await;
+    let (_, sha) = app.fork_pull_request("first try").await;
     let waiting = pr_build(&app, &sha, "the waiting build", |b| b.status() == BuildStatus::Waiting).await;
     let (code, detail) = alice.get_json(&format!("/api/builds/{}", waiting.id)).await;
     assert_eq!((code, detail["can_approve"].as_bool()), (200, Some(true)), "{detail}");
@@ -278,7 +232,7 @@ async fn a_forks_pull_request_waits_is_declined_with_a_final_status_and_follows_
     assert_eq!(code, 409, "a declined build cannot be approved");
 
     // Each new push to the pull request waits again: approving one build approves only it.
-    let (number, first) = fork_pull_request(&app, "second try").await;
+    let (number, first) = app.fork_pull_request("second try").await;
     let w1 = pr_build(&app, &first, "the waiting build", |b| {
         b.status() == BuildStatus::Waiting
     })
@@ -314,7 +268,7 @@ async fn a_forks_pull_request_waits_is_declined_with_a_final_status_and_follows_
         settings["fork_policy"] = policy.into();
         let (code, body) = alice.post("/api/repos/alice/app/settings", Some(settings)).await;
         assert_eq!(code, 200, "{body}");
-        let (_, sha) = fork_pull_request(&app, &format!("with {policy}")).await;
+        let (_, sha) = app.fork_pull_request(&format!("with {policy}")).await;
         let b = pr_build(&app, &sha, policy, |b| b.status().is_finished()).await;
         assert_eq!(b.status(), expect, "{policy}: {:?}", b.error);
         if policy == "never" {

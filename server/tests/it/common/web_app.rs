@@ -9,7 +9,7 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use fake_github::{FakeGithub, FakeGithubOptions};
+use fake_github::{CommitSpec, FakeGithub, FakeGithubOptions, Permission, PullRequestSpec, RepoSpec};
 use reqwest::header::{ACCEPT, HeaderMap, LOCATION};
 use sicuro::config::{Config, Env};
 use sicuro::engine::executor::fake::FakeExecutor;
@@ -131,6 +131,54 @@ impl TestApp {
         let mut b = self.browser();
         b.sign_in(login).await.expect("sign-in succeeds");
         b
+    }
+
+    /// bob (made a user if need be) forks alice/app and opens a pull request from it, delivered
+    /// to Sicuro; returns its number and head commit.
+    pub async fn fork_pull_request(&self, title: &str) -> (u64, String) {
+        if self.fake.repo("bob/app").is_none() {
+            let _ = self.fake.add_user("bob");
+            self.fake
+                .add_repo(
+                    RepoSpec::new("bob/app")
+                        .fork_of("alice/app")
+                        .collaborator("bob", Permission::Admin),
+                )
+                .await
+                .unwrap();
+        }
+        let branch = title.replace(' ', "-");
+        let head = self
+            .fake
+            .commit(
+                "bob/app",
+                CommitSpec::new(&branch, title)
+                    .from("main")
+                    .file("f.txt", title)
+                    .author("bob"),
+            )
+            .await
+            .unwrap();
+        let number = self
+            .fake
+            .open_pull_request(PullRequestSpec {
+                repo: "alice/app".into(),
+                base: "main".into(),
+                head_repo: Some("bob/app".into()),
+                head: branch,
+                title: title.into(),
+                body: None,
+                user: "bob".into(),
+            })
+            .await
+            .unwrap();
+        let d = self
+            .fake
+            .deliver_pull_request("alice/app", number, "opened")
+            .await
+            .unwrap();
+        assert_eq!(d[0].status, Some(202));
+        (number, head.after)
     }
 
     pub async fn builds_of(&self, slug: &str) -> Vec<sicuro::db::builds::Build> {
