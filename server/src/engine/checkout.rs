@@ -242,6 +242,21 @@ impl Mirrors {
     }
 
     /// The commit's tree as a tar archive under `workspace/` (no `.git`).
+    /// How many commits `sha` is past its nearest tag, when that is at most
+    /// [`MAX_DEPTH_TO_TAG`].
+    async fn commits_since_tag(&self, repo_id: i64, sha: &str) -> Option<u32> {
+        let none = Credentials::default();
+        let dir = self.path(repo_id);
+        let tag = git(&dir, &["describe", "--tags", "--abbrev=0", sha], &none)
+            .await
+            .ok()?;
+        let tag = String::from_utf8_lossy(&tag).trim().to_string();
+        let range = format!("refs/tags/{tag}..{sha}");
+        let n = git(&dir, &["rev-list", "--count", &range], &none).await.ok()?;
+        let n: u32 = String::from_utf8_lossy(&n).trim().parse().ok()?;
+        (n <= MAX_DEPTH_TO_TAG).then_some(n)
+    }
+
     /// The commit as a real git checkout under `workspace/`: its files and a shallow `.git` of
     /// `depth` commits, on `at` (a branch, a tag, or detached), with `origin` — credentials
     /// removed — as its remote, so that tools which ask git (versions from tags, changed files)
@@ -260,6 +275,9 @@ impl Mirrors {
         let ws_arg = ws.to_string_lossy().into_owned();
         git(tmp.path(), &["init", "--quiet", &ws_arg], &none).await?;
         let mirror = format!("file://{}", self.path(repo_id).display());
+        // Deep enough to reach the nearest tag (versions from `git describe`, setuptools-scm),
+        // within a bound.
+        let depth = depth.max(self.commits_since_tag(repo_id, sha).await.map_or(0, |n| n + 1));
         let commits = depth.max(1).to_string();
         let depth = format!("--depth={commits}");
         git(&ws, &["fetch", "--quiet", "--no-tags", &depth, &mirror, sha], &none).await?;
@@ -420,9 +438,12 @@ pub enum CheckoutRef {
     Detached,
 }
 
-/// How many commits of history a job's checkout has (like a CI clone: enough for `git
-/// describe` and recent diffs, not the whole history).
+/// How many commits of history a job's checkout has at least (like a CI clone: recent diffs,
+/// not the whole history); more to reach the nearest tag.
 pub const CHECKOUT_DEPTH: u32 = 50;
+
+/// How far a checkout deepens to reach the nearest tag.
+pub const MAX_DEPTH_TO_TAG: u32 = 2_000;
 
 /// A remote address without `user:password@` (a job's `origin` carries no credential).
 pub fn without_credentials(url: &str) -> String {

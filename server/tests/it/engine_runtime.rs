@@ -341,8 +341,12 @@ async fn the_job_gets_a_real_checkout_on_its_branch_with_history_tags_and_origin
         )
         .await;
     git.git(&["tag", "v1.2.3"]);
+    // More commits since the tag than the checkout's usual depth (50): it deepens to the tag.
+    for i in 0..60 {
+        git.git(&["commit", "-q", "--allow-empty", "-m", &format!("step {i}")]);
+    }
     git.write("x.txt", "x");
-    let sha = git.commit_all("second");
+    let sha = git.commit_all("last");
     let b = t.build(&repo, &sha).await;
     let done = t.finished(b.id).await;
     let log = t.log_text(b.id).await;
@@ -350,8 +354,8 @@ async fn the_job_gets_a_real_checkout_on_its_branch_with_history_tags_and_origin
     for want in [
         "branch=main".to_string(),
         format!("origin={}", repo.clone_url),
-        "commits=2".to_string(),
-        format!("described=v1.2.3-1-g{}", &sha[..7]),
+        "commits=62".to_string(),
+        format!("described=v1.2.3-61-g{}", &sha[..7]),
         "clean=0".to_string(),
     ] {
         assert!(log.lines().any(|l| l == want), "{want} in:\n{log}");
