@@ -153,7 +153,14 @@ impl Mirrors {
         creds: &Credentials,
     ) -> Result<CommitInfo, CheckoutError> {
         let r = format!("refs/heads/{branch}");
-        self.fetch(repo_id, url, &[format!("+{r}:{r}")], creds).await?;
+        // The tags too: the job's checkout carries those on its history.
+        self.fetch(
+            repo_id,
+            url,
+            &[format!("+{r}:{r}"), "+refs/tags/*:refs/tags/*".into()],
+            creds,
+        )
+        .await?;
         self.commit_info(repo_id, &r).await
     }
 

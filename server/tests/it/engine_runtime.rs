@@ -347,7 +347,20 @@ async fn the_job_gets_a_real_checkout_on_its_branch_with_history_tags_and_origin
     }
     git.write("x.txt", "x");
     let sha = git.commit_all("last");
-    let b = t.build(&repo, &sha).await;
+    // "Build now" of the branch: the head is fetched with the repository's tags.
+    let b = t
+        .engine
+        .request(
+            repo.id,
+            sicuro::engine::BuildRequest::Branch {
+                branch: Some("main".into()),
+            },
+        )
+        .await
+        .unwrap()
+        .build()
+        .clone();
+    assert_eq!(b.commit_sha, sha);
     let done = t.finished(b.id).await;
     let log = t.log_text(b.id).await;
     assert_eq!(done.status(), BuildStatus::Success, "{log}");
