@@ -461,12 +461,11 @@ impl Engine {
             self.announce(repo, canceled);
             return Ok(());
         }
-        let running = self.0.running.lock().expect("running builds").contains_key(&build_id);
-        if running {
-            builds::request_cancel(&self.0.db, build_id, &request.message).await?;
-            if let Some(r) = self.0.running.lock().expect("running builds").get(&build_id) {
-                r.stop(request);
-            }
+        // Running, or claimed a moment ago and not yet registered: the flag in the database
+        // reaches the latter as it registers (the queue looks), so no cancel falls between.
+        builds::request_cancel(&self.0.db, build_id, &request.message).await?;
+        if let Some(r) = self.0.running.lock().expect("running builds").get(&build_id) {
+            r.stop(request);
         }
         Ok(())
     }

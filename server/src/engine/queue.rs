@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::verdict::StopRequest;
 use super::{Engine, RunningBuild, build};
 use crate::db::{builds, repos};
 
@@ -265,6 +266,16 @@ async fn start_eligible(engine: &Engine) -> Result<Started, sqlx::Error> {
                 reason: reason.clone(),
             },
         );
+        // A cancel that came between the claim and the registration left only its flag.
+        if let Ok(Some(now)) = builds::get(&engine.0.db, build.id).await
+            && now.cancel_requested != 0
+            && let Some(r) = engine.0.running.lock().expect("running builds").get(&build.id)
+        {
+            r.stop(StopRequest {
+                status: sicuro_types::BuildStatus::Canceled,
+                message: now.error.clone().unwrap_or_else(|| "canceled".into()),
+            });
+        }
         let task_engine = engine.clone();
         let mut tasks = engine.0.tasks.lock().await;
         while tasks.try_join_next().is_some() {}
