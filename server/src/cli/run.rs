@@ -13,7 +13,6 @@ use sicuro_types::{BuildStatus, LineKind, LogLine};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::EngineConfig;
-use crate::engine::checkout::{working_tree_commit, working_tree_tar};
 use crate::engine::executor::{Source, SourceKind};
 use crate::engine::job::{self, CacheOwner, JobInputs};
 use crate::engine::log_store::{LogEvent, LogStore};
@@ -22,6 +21,7 @@ use crate::engine::project_files::ProjectFiles;
 use crate::engine::secrets;
 use crate::engine::sicuro_json;
 use crate::engine::verdict::{StopRequest, Verdict};
+use crate::engine::working_tree::{working_tree_commit, working_tree_tar};
 
 pub struct RunOptions {
     pub path: PathBuf,

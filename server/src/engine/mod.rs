@@ -33,6 +33,7 @@ pub mod service_kind;
 pub mod settings;
 pub mod sicuro_json;
 pub mod verdict;
+pub mod working_tree;
 
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;

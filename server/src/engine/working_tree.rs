@@ -1,0 +1,110 @@
+//! A developer's working tree (for `sicuro run`): its files as the job's archive, or committed
+//! into a scratch repository for an executor whose jobs fetch a commit. The tree's own
+//! repository is never touched.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+use super::checkout::{CheckoutError, Credentials, git};
+
+/// The files of a working tree as a tar archive under `workspace/`, uncommitted changes
+/// included: in a git repository the tracked and untracked-but-not-ignored files, otherwise every file.
+pub async fn working_tree_tar(path: &Path) -> Result<Vec<u8>, CheckoutError> {
+    let files: Option<Vec<PathBuf>> = match git(
+        path,
+        &["ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        &Credentials::default(),
+    )
+    .await
+    {
+        Ok(out) => Some(
+            out.split(|b| *b == 0)
+                .filter(|s| !s.is_empty())
+                .map(|s| PathBuf::from(String::from_utf8_lossy(s).into_owned()))
+                .collect(),
+        ),
+        Err(_) => None,
+    };
+    let root = path.to_path_buf();
+    tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
+        let mut tar = tar::Builder::new(Vec::new());
+        tar.follow_symlinks(false);
+        let prefix = Path::new("workspace");
+        tar.append_dir(prefix, &root)?;
+        match files {
+            Some(files) => {
+                for f in files {
+                    let full = root.join(&f);
+                    // Deleted but still tracked: the working tree wins.
+                    if full.symlink_metadata().is_ok() && !full.is_dir() {
+                        tar.append_path_with_name(&full, prefix.join(&f))?;
+                    }
+                }
+            }
+            None => tar.append_dir_all(prefix, &root)?,
+        }
+        tar.into_inner()
+    })
+    .await
+    .map_err(|e| CheckoutError::Io(std::io::Error::other(e)))?
+    .map_err(CheckoutError::Io)
+}
+
+/// The files of a working tree (as `working_tree_tar` chooses them) committed into a new bare
+/// repository at `into`, for an executor whose jobs fetch a commit; returns the commit's id.
+/// The working tree's own repository is not touched.
+pub async fn working_tree_commit(path: &Path, into: &Path) -> Result<String, CheckoutError> {
+    let none = Credentials::default();
+    git(path, &["init", "--bare", "--quiet", &into.to_string_lossy()], &none).await?;
+    let index = into.join("sicuro-index");
+    let at = |args: &[&str]| {
+        let mut cmd = vec!["--git-dir".to_string(), into.to_string_lossy().into_owned()];
+        cmd.extend(["--work-tree".to_string(), path.to_string_lossy().into_owned()]);
+        cmd.extend(args.iter().map(|a| a.to_string()));
+        cmd
+    };
+    let index_var = ("GIT_INDEX_FILE", index.as_os_str());
+    // Untracked files too, and the tree's .gitignore files say what is left out.
+    git_env(path, &at(&["add", "-A", "."]), &[index_var]).await?;
+    let tree = git_env(path, &at(&["write-tree"]), &[index_var]).await?;
+    let tree = String::from_utf8_lossy(&tree).trim().to_string();
+    let commit = git_env(
+        path,
+        &at(&[
+            "-c",
+            "user.name=sicuro run",
+            "-c",
+            "user.email=sicuro@localhost",
+            "commit-tree",
+            &tree,
+            "-m",
+            "sicuro run: the working tree",
+        ]),
+        &[],
+    )
+    .await?;
+    Ok(String::from_utf8_lossy(&commit).trim().to_string())
+}
+
+async fn git_env(dir: &Path, args: &[String], env: &[(&str, &std::ffi::OsStr)]) -> Result<Vec<u8>, CheckoutError> {
+    let output = Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .envs(env.iter().copied())
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("LC_ALL", "C")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .map_err(CheckoutError::NoGit)?;
+    if output.status.success() {
+        Ok(output.stdout)
+    } else {
+        Err(CheckoutError::Git {
+            command: args.iter().skip(4).take(2).cloned().collect::<Vec<_>>().join(" "),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_string(),
+        })
+    }
+}
