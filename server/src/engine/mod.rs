@@ -217,12 +217,15 @@ impl Engine {
         for id in builds::waiting_ids(&self.0.db).await? {
             self.0.logs.expect(id);
         }
-        let mut queue = self.0.queue.lock().expect("queue");
-        for q in builds::queued_with_limits(&self.0.db).await? {
-            self.0.logs.expect(q.build_id);
-            queue.queued(q.repo_id, q.build_id, q.max_concurrent);
+        // Read first: the queue's lock is never held across an await.
+        let queued = builds::queued_with_limits(&self.0.db).await?;
+        {
+            let mut queue = self.0.queue.lock().expect("queue");
+            for q in queued {
+                self.0.logs.expect(q.build_id);
+                queue.queued(q.repo_id, q.build_id, q.max_concurrent);
+            }
         }
-        drop(queue);
         self.reap().await;
         Ok(())
     }
