@@ -51,7 +51,7 @@ cargo test --workspace --exclude frontend -- --test-threads "${SICURO_TEST_THREA
 
 step "the database-bound integration tests again, every one on PostgreSQL"
 SICURO_TEST_DATABASE=postgres cargo test -p server --test it -- --test-threads "${SICURO_TEST_THREADS:-4}" \
-  github_ trust secrets web_ crash_recovery load_faults properties engine_runtime engine_pipeline
+  github_ trust secrets web_ crash_ load_faults properties engine_runtime engine_pipeline
 
 step "waiting for the swarm suite"
 swarm_rc=0

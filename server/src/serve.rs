@@ -64,8 +64,11 @@ pub async fn app_state_with(config: Config, executor: Option<Arc<dyn Executor>>)
     })
     .await?;
     if let Some(g) = &github {
-        StatusPoster::start(db.clone(), g.clone(), keys.clone(), engine.observe());
+        StatusPoster::start(db.clone(), g.clone(), keys.clone(), &engine);
     }
+    engine
+        .background()
+        .spawn("retention", crate::retention::run(db.clone(), engine.clone()));
     let leptos = LeptosOptions::builder()
         .output_name("sicuro")
         .site_root(config.site_root.to_string_lossy().to_string())
@@ -102,9 +105,25 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
             tracing::debug!("TCP_NODELAY not set: {e}");
         }
     });
+    let background = engine.background().clone();
+    let fault = std::sync::Arc::new(std::sync::OnceLock::new());
+    let stop = {
+        let fault = fault.clone();
+        async move {
+            tokio::select! {
+                () = shutdown_signal() => {}
+                f = background.failed() => { let _ = fault.set(f); }
+            }
+        }
+    };
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-        .with_graceful_shutdown(shutdown_signal())
+        .with_graceful_shutdown(stop)
         .await?;
+    if let Some(f) = fault.get() {
+        // Crash-only: a server whose queue or status poster is gone must not go on accepting
+        // builds. Its running builds are recovered (ended `error`) by the next process.
+        anyhow::bail!("{f}; stopping so that the service manager starts a fresh process");
+    }
     tracing::info!("no longer taking requests; letting running builds finish (up to {grace:?})");
     engine.shutdown(grace).await;
     tracing::info!("stopped");

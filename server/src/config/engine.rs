@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::ceilings::{self, Ceilings};
 use super::limits::{self, JobLimits};
 use super::problems::{Env, Problems, parse_duration, parse_size};
+use super::retention::{self, RetentionConfig};
 use super::swarm::{self, ExecutorChoice};
 
 /// Defaults for builds; each repository may override them.
@@ -27,6 +28,8 @@ pub struct EngineConfig {
     /// IPv4 networks jobs may not reach: link-local (cloud metadata services) always, and what
     /// `SICURO_BLOCKED_NETWORKS` adds (e.g. the private ranges of the host's own network).
     pub blocked_networks: Vec<String>,
+    /// What is kept of finished builds, their logs and caches.
+    pub retention: RetentionConfig,
 }
 
 pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
@@ -74,7 +77,9 @@ pub(super) fn from_env(env: &Env, p: &mut Problems) -> EngineConfig {
     };
     let executor = swarm::from_env(env, p);
     let blocked_networks = blocked_networks(env, p);
+    let retention = retention::from_env(env, p);
     EngineConfig {
+        retention,
         blocked_networks,
         max_concurrent_builds,
         default_timeout,

@@ -10,6 +10,7 @@ mod engine;
 mod github;
 mod limits;
 mod problems;
+mod retention;
 mod storage;
 mod swarm;
 mod web;
@@ -25,6 +26,7 @@ pub use engine::EngineConfig;
 pub use github::{GithubConfig, GithubUrls};
 pub use limits::JobLimits;
 pub use problems::{ConfigError, ConfigProblem, Env, parse_size};
+pub use retention::RetentionConfig;
 pub use storage::SecretKeySource;
 pub use swarm::{ExecutorChoice, RegistryAuth, SwarmConfig};
 

@@ -4,7 +4,7 @@
 use sicuro_types::{BuildStatus, TriggerEvent};
 use sqlx::FromRow;
 
-use super::{Db, flag, now_ms};
+use super::{Db, flag, now_ms, statuses};
 
 #[derive(Clone, Debug, FromRow, PartialEq)]
 pub struct Build {
@@ -148,6 +148,7 @@ pub async fn create(db: &Db, nb: &NewBuild) -> Result<Created, sqlx::Error> {
         .await?;
         match inserted {
             Some(b) => {
+                statuses::record_change(&mut tx, b.id).await?;
                 tx.commit().await?;
                 return Ok(Created::New(b));
             }
@@ -252,13 +253,19 @@ pub async fn queued_with_limits(db: &Db) -> Result<Vec<QueuedBuild>, sqlx::Error
 
 /// Lets a build that waited for approval join the queue; `None` when it no longer waits.
 pub async fn approve(db: &Db, id: i64, by: &str) -> Result<Option<Build>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut tx = db.begin_write().await?;
+    let approved: Option<Build> = sqlx::query_as(&format!(
         "UPDATE builds SET status = 'queued', approved_by = $1 WHERE id = $2 AND status = 'waiting' RETURNING {COLUMNS}"
     ))
     .bind(by)
     .bind(id)
-    .fetch_optional(&db.pool)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    if approved.is_some() {
+        statuses::record_change(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok(approved)
 }
 
 /// Builds waiting for approval (their logs wait for them).
@@ -280,13 +287,19 @@ pub async fn running(db: &Db) -> Result<Vec<Build>, sqlx::Error> {
 /// Moves a queued build to `running` and returns it; `None` when it was canceled (or claimed)
 /// meanwhile.
 pub async fn claim(db: &Db, id: i64) -> Result<Option<Build>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut tx = db.begin_write().await?;
+    let claimed: Option<Build> = sqlx::query_as(&format!(
         "UPDATE builds SET status = 'running', started_at = $1 WHERE id = $2 AND status = 'queued' RETURNING {COLUMNS}"
     ))
     .bind(now_ms())
     .bind(id)
-    .fetch_optional(&db.pool)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    if claimed.is_some() {
+        statuses::record_change(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok(claimed)
 }
 
 /// The verdict of a running build.
@@ -299,8 +312,10 @@ pub struct Finish {
     pub log_bytes: i64,
 }
 
-/// Records a verdict; only a running build can finish this way, so a verdict is written once.
+/// Records a verdict; only a running build can finish this way, so a verdict is written once,
+/// and with it (in the same transaction) its commit status in the outbox.
 pub async fn finish(db: &Db, id: i64, f: &Finish) -> Result<bool, sqlx::Error> {
+    let mut tx = db.begin_write().await?;
     let r = sqlx::query(
         "UPDATE builds SET status = $1, exit_code = $2, error = $3, log_lines = $4, log_bytes = $5, finished_at = $6 \
          WHERE id = $7 AND status = 'running'",
@@ -312,23 +327,34 @@ pub async fn finish(db: &Db, id: i64, f: &Finish) -> Result<bool, sqlx::Error> {
     .bind(f.log_bytes)
     .bind(now_ms())
     .bind(id)
-    .execute(&db.pool)
+    .execute(&mut *tx)
     .await?;
-    Ok(r.rows_affected() == 1)
+    let finished = r.rows_affected() == 1;
+    if finished {
+        statuses::record_change(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok(finished)
 }
 
 /// Cancels a build that has not started (queued, or waiting for approval) and returns it;
 /// `None` when it has started or ended.
 pub async fn cancel_queued(db: &Db, id: i64, reason: &str) -> Result<Option<Build>, sqlx::Error> {
-    sqlx::query_as(&format!(
+    let mut tx = db.begin_write().await?;
+    let canceled: Option<Build> = sqlx::query_as(&format!(
         "UPDATE builds SET status = 'canceled', error = $1, finished_at = $2, cancel_requested = 1 \
          WHERE id = $3 AND status IN ('queued', 'waiting') RETURNING {COLUMNS}"
     ))
     .bind(reason)
     .bind(now_ms())
     .bind(id)
-    .fetch_optional(&db.pool)
-    .await
+    .fetch_optional(&mut *tx)
+    .await?;
+    if canceled.is_some() {
+        statuses::record_change(&mut tx, id).await?;
+    }
+    tx.commit().await?;
+    Ok(canceled)
 }
 
 /// Notes that a running build is being canceled, so a restart does not report it otherwise.
@@ -347,14 +373,19 @@ pub async fn request_cancel(db: &Db, id: i64, reason: &str) -> Result<(), sqlx::
 pub async fn fail_orphans(db: &Db, message: &str) -> Result<Vec<Build>, sqlx::Error> {
     let orphans = running(db).await?;
     for b in &orphans {
-        sqlx::query(
+        let mut tx = db.begin_write().await?;
+        let r = sqlx::query(
             "UPDATE builds SET status = 'error', error = $1, finished_at = $2 WHERE id = $3 AND status = 'running'",
         )
         .bind(message)
         .bind(now_ms())
         .bind(b.id)
-        .execute(&db.pool)
+        .execute(&mut *tx)
         .await?;
+        if r.rows_affected() == 1 {
+            statuses::record_change(&mut tx, b.id).await?;
+        }
+        tx.commit().await?;
     }
     Ok(orphans)
 }

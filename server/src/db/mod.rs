@@ -7,6 +7,7 @@
 pub mod builds;
 pub mod deliveries;
 pub mod meta;
+pub mod pruning;
 pub mod repos;
 pub mod secrets;
 pub mod sessions;

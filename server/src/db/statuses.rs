@@ -1,5 +1,6 @@
-//! The outbox of commit statuses: written in the same breath as the build's state changes and
-//! drained by the GitHub status poster, so a status survives GitHub outages and restarts.
+//! The outbox of commit statuses: a row per change of a GitHub repository's build, written in
+//! the transaction of the change itself (`db::builds`) and drained by the GitHub status poster,
+//! so a status survives GitHub outages, restarts and a crash at any point.
 
 use sqlx::FromRow;
 
@@ -9,24 +10,27 @@ use super::{Db, now_ms};
 pub struct PendingStatus {
     pub id: i64,
     pub build_id: i64,
-    pub state: String,
-    pub description: String,
+    /// The build's status when it changed (`queued`, `running`, a verdict); the poster words
+    /// the commit status from it when it posts.
+    pub build_status: String,
     pub attempts: i64,
     pub next_attempt_at: i64,
     pub last_error: Option<String>,
     pub created_at: i64,
 }
 
-pub async fn push(db: &Db, build_id: i64, state: &str, description: &str) -> Result<(), sqlx::Error> {
-    let now = now_ms();
+/// Queues the commit status of a build's change, in the transaction that makes the change:
+/// nothing can end between the two, so no crash loses a status. Only a GitHub repository's
+/// builds have commit statuses.
+pub async fn record_change(conn: &mut sqlx::AnyConnection, build_id: i64) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO status_outbox (build_id, state, description, next_attempt_at, created_at) VALUES ($1, $2, $3, $4, $4)",
+        "INSERT INTO status_outbox (build_id, state, description, build_status, next_attempt_at, created_at) \
+         SELECT b.id, '', '', b.status, $2, $2 FROM builds b JOIN repos r ON r.id = b.repo_id \
+         WHERE b.id = $1 AND r.kind = 'github'",
     )
     .bind(build_id)
-    .bind(state)
-    .bind(description)
-    .bind(now)
-    .execute(&db.pool)
+    .bind(now_ms())
+    .execute(conn)
     .await?;
     Ok(())
 }
@@ -34,7 +38,7 @@ pub async fn push(db: &Db, build_id: i64, state: &str, description: &str) -> Res
 /// Statuses due now, oldest first.
 pub async fn due(db: &Db, limit: i64) -> Result<Vec<PendingStatus>, sqlx::Error> {
     sqlx::query_as(
-        "SELECT id, build_id, state, description, attempts, next_attempt_at, last_error, created_at FROM status_outbox \
+        "SELECT id, build_id, COALESCE(build_status, '') AS build_status, attempts, next_attempt_at, last_error, created_at FROM status_outbox \
          WHERE next_attempt_at <= $1 ORDER BY id LIMIT $2",
     )
     .bind(now_ms())

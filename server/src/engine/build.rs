@@ -165,21 +165,50 @@ async fn record_tests(engine: &Engine, build_id: i64, tests: &super::reports::Pa
     }
 }
 
-/// Writes the verdict, retrying while the database is unavailable, then announces it.
+/// Writes the verdict, retrying for as long as the database does not answer (a build left
+/// active would hold its slot, and every rebuild of its commit would return it), then
+/// announces it. Only a server shutting down stops trying: the next one's recovery ends the
+/// build `error`, saying the server restarted.
 async fn record(engine: &Engine, repo: &Arc<Repo>, build_id: i64, finish: &Finish) {
     let mut delay = Duration::from_millis(200);
-    for attempt in 0..30 {
+    let mut attempt = 0u32;
+    loop {
         match builds::finish(&engine.0.db, build_id, finish).await {
             Ok(_) => break,
+            Err(e) if !engine.accepting() && attempt >= 5 => {
+                tracing::error!(
+                    build = build_id,
+                    "the verdict could not be recorded before shutting down: {e}"
+                );
+                return;
+            }
             Err(e) => {
-                tracing::error!(build = build_id, attempt, "could not record the verdict: {e}");
+                tracing::error!(
+                    build = build_id,
+                    attempt,
+                    "could not record the verdict, retrying in {delay:?}: {e}"
+                );
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(10));
+                attempt += 1;
+            }
+        }
+    }
+    // The announcement (pages, streams, the status poster's wake-up) needs the row as it is now.
+    let mut delay = Duration::from_millis(200);
+    loop {
+        match builds::get(&engine.0.db, build_id).await {
+            Ok(Some(b)) => return engine.announce(repo, b),
+            Ok(None) => return,
+            Err(e) if !engine.accepting() => {
+                tracing::warn!(build = build_id, "the verdict is recorded but not announced: {e}");
+                return;
+            }
+            Err(_) => {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
         }
-    }
-    if let Ok(Some(b)) = builds::get(&engine.0.db, build_id).await {
-        engine.announce(repo, b);
     }
 }
 
@@ -250,17 +279,17 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
             project_files.insert(name, &bytes);
         }
     }
+    // `"clone": {"depth": N}` when the file asks (a broken file is reported by the plan).
+    let depth = sicuro_json
+        .as_deref()
+        .and_then(|t| sicuro_json::SicuroJson::parse(t).ok())
+        .and_then(|j| j.clone_depth())
+        .unwrap_or(CHECKOUT_DEPTH);
     // A job the executor runs elsewhere fetches the commit from the mirror itself.
     let source = match engine.0.executor.source_kind() {
         SourceKind::Archive => Source::Archive(
             mirrors
-                .checkout_tar(
-                    repo.id,
-                    &build.commit_sha,
-                    &checkout_ref(build),
-                    &repo.clone_url,
-                    CHECKOUT_DEPTH,
-                )
+                .checkout_tar(repo.id, &build.commit_sha, &checkout_ref(build), &repo.clone_url, depth)
                 .await
                 .map_err(checkout_error)?,
         ),

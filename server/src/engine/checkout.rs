@@ -70,7 +70,7 @@ impl Mirrors {
         self.dir.join(format!("{repo_id}.git"))
     }
 
-    fn lock(&self, repo_id: i64) -> Arc<tokio::sync::Mutex<()>> {
+    pub(super) fn lock(&self, repo_id: i64) -> Arc<tokio::sync::Mutex<()>> {
         self.locks
             .lock()
             .expect("mirror locks")
@@ -265,7 +265,7 @@ impl Mirrors {
     }
 
     /// The commit as a real git checkout under `workspace/`: its files and a shallow `.git` of
-    /// `depth` commits, on `at` (a branch, a tag, or detached), with `origin` — credentials
+    /// `depth` commits (0: the whole history), on `at` (a branch, a tag, or detached), with `origin` — credentials
     /// removed — as its remote, so that tools which ask git (versions from tags, changed files)
     /// work as in a developer's clone. Nothing of the server's mirror or its credentials is in it.
     pub async fn checkout_tar(
@@ -283,11 +283,21 @@ impl Mirrors {
         git(tmp.path(), &["init", "--quiet", &ws_arg], &none).await?;
         let mirror = format!("file://{}", self.path(repo_id).display());
         // Deep enough to reach the nearest tag (versions from `git describe`, setuptools-scm),
-        // within a bound.
-        let depth = depth.max(self.commits_since_tag(repo_id, sha).await.map_or(0, |n| n + 1));
-        let commits = depth.max(1).to_string();
-        let depth = format!("--depth={commits}");
-        git(&ws, &["fetch", "--quiet", "--no-tags", &depth, &mirror, sha], &none).await?;
+        // within a bound; 0 is the whole history.
+        let commits = match depth {
+            0 => None,
+            d => Some(
+                d.max(self.commits_since_tag(repo_id, sha).await.map_or(0, |n| n + 1))
+                    .to_string(),
+            ),
+        };
+        match &commits {
+            Some(n) => {
+                let depth = format!("--depth={n}");
+                git(&ws, &["fetch", "--quiet", "--no-tags", &depth, &mirror, sha], &none).await?
+            }
+            None => git(&ws, &["fetch", "--quiet", "--no-tags", &mirror, sha], &none).await?,
+        };
         match at {
             CheckoutRef::Branch(b) => git(&ws, &["checkout", "--quiet", "-B", b, sha], &none).await?,
             CheckoutRef::Tag(t) => {
@@ -299,7 +309,10 @@ impl Mirrors {
         git(&ws, &["remote", "add", "origin", &without_credentials(origin)], &none).await?;
         // The tags on that history (versions from `git describe`), as lightweight tags.
         let mirror_dir = self.path(repo_id);
-        let recent = git(&mirror_dir, &["rev-list", "-n", &commits, sha], &none).await?;
+        let recent = match &commits {
+            Some(n) => git(&mirror_dir, &["rev-list", "-n", n, sha], &none).await?,
+            None => git(&mirror_dir, &["rev-list", sha], &none).await?,
+        };
         let recent: std::collections::HashSet<&str> = std::str::from_utf8(&recent).unwrap_or("").lines().collect();
         let tags = git(
             &mirror_dir,

@@ -103,6 +103,21 @@ impl LogStore {
         self.dir.join(format!("{build_id}.idx"))
     }
 
+    /// Removes a finished build's log and its index (retention); a missing one is no error.
+    pub fn remove(&self, build_id: i64) {
+        for path in [self.path(build_id), self.index_path(build_id)] {
+            if let Err(e) = std::fs::remove_file(&path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(
+                    build = build_id,
+                    "the log file {} could not be removed: {e}",
+                    path.display()
+                );
+            }
+        }
+    }
+
     /// Announces a log that will be written (a queued build), so that readers wait for it.
     pub fn expect(&self, build_id: i64) {
         self.live

@@ -19,6 +19,7 @@ pub mod log_overflow;
 pub mod log_search;
 pub mod log_store;
 pub mod mask;
+mod mirror_pruning;
 pub mod missing_command;
 pub mod node_package_manager;
 pub mod output;
@@ -28,6 +29,7 @@ pub mod python_tests;
 pub mod queue;
 pub mod reports;
 pub mod request;
+pub mod retention;
 pub mod secrets;
 pub mod service_kind;
 pub mod settings;
@@ -46,6 +48,7 @@ use sicuro_types::{BuildStatus, ForkPolicy, RepoSettings};
 use tokio::sync::{Notify, broadcast, mpsc};
 use tokio_util::sync::CancellationToken;
 
+use crate::background::Background;
 use crate::config::EngineConfig;
 use crate::db::builds::{self, Build, Created, NewBuild};
 use crate::db::repos::{self, Repo};
@@ -122,6 +125,9 @@ pub struct EngineOptions {
 pub(crate) struct RunningBuild {
     stop: CancellationToken,
     reason: StopSlot,
+    repo_id: i64,
+    /// The build's number in its repository, for "#12 is running" in why others wait.
+    number: i64,
 }
 
 impl RunningBuild {
@@ -148,6 +154,7 @@ pub(crate) struct Inner {
     idle: Notify,
     running: Mutex<HashMap<i64, RunningBuild>>,
     tasks: tokio::sync::Mutex<tokio::task::JoinSet<()>>,
+    background: Background,
     accepting: AtomicBool,
     /// Why queued builds are not starting (the executor cannot run jobs now), if they are not.
     waiting: Mutex<Option<String>>,
@@ -167,9 +174,10 @@ impl Engine {
     pub async fn start(options: EngineOptions) -> Result<Engine, EngineError> {
         let engine = Self::new(options).await?;
         engine.recover().await?;
-        tokio::spawn(queue::run(engine.clone()));
-        tokio::spawn(engine.clone().reap_periodically());
-        tokio::spawn(engine.clone().reap_strays());
+        let background = &engine.0.background;
+        background.spawn("build queue", queue::run(engine.clone()));
+        background.spawn("periodic reaper", engine.clone().reap_periodically());
+        background.spawn("stray reaper", engine.clone().reap_strays());
         Ok(engine)
     }
 
@@ -192,6 +200,7 @@ impl Engine {
             idle: Notify::new(),
             running: Mutex::new(HashMap::new()),
             tasks: tokio::sync::Mutex::new(tokio::task::JoinSet::new()),
+            background: Background::default(),
             accepting: AtomicBool::new(true),
             waiting: Mutex::new(None),
         })))
@@ -334,8 +343,14 @@ impl Engine {
         log_search::search(&self.0.logs, build_id, query)
     }
 
+    /// The supervisor of the engine's long-lived tasks, for the web app's to join.
+    pub fn background(&self) -> &Background {
+        &self.0.background
+    }
+
     /// Every state change, for pages and streams (a slow reader may miss some; it should
     /// re-read the database when told it lagged).
+
     pub fn changes(&self) -> broadcast::Receiver<BuildChange> {
         self.0.changes.subscribe()
     }
@@ -555,8 +570,22 @@ impl Engine {
     pub fn queued_reason(&self, repo_id: i64, build_id: i64) -> Option<String> {
         self.waiting_reason().or_else(|| {
             let max = self.0.config.max_concurrent_builds;
-            let q = self.0.queue.lock().expect("queue");
-            q.why_waiting(repo_id, build_id, max).map(|w| w.to_string())
+            let mut why = self
+                .0
+                .queue
+                .lock()
+                .expect("queue")
+                .why_waiting(repo_id, build_id, max)?;
+            if let queue::Waiting::RepoLimit { holders, .. } = &mut why {
+                let running = self.0.running.lock().expect("running builds");
+                *holders = running
+                    .values()
+                    .filter(|r| r.repo_id == repo_id)
+                    .map(|r| r.number)
+                    .collect();
+                holders.sort_unstable();
+            }
+            Some(why.to_string())
         })
     }
 

@@ -112,6 +112,7 @@ impl QueueIndex {
                 running: repo.running,
                 limit: repo.limit,
                 ahead,
+                holders: Vec::new(),
             });
         }
         if self.running >= max_running {
@@ -157,10 +158,16 @@ impl QueueIndex {
 }
 
 /// Why a queued build waits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Waiting {
-    /// The repository runs as many builds as its settings allow.
-    RepoLimit { running: usize, limit: usize, ahead: usize },
+    /// The repository runs as many builds as its settings allow: `holders` are the numbers of
+    /// the running ones, when known.
+    RepoLimit {
+        running: usize,
+        limit: usize,
+        ahead: usize,
+        holders: Vec<i64>,
+    },
     /// The server runs as many builds as `SICURO_MAX_CONCURRENT_BUILDS` allows.
     ServerLimit { running: usize, ahead: usize },
     /// Older builds of the repository start first.
@@ -174,25 +181,33 @@ impl std::fmt::Display for Waiting {
             1 => "; 1 older build of this repository goes first".to_string(),
             n => format!("; {n} older builds of this repository go first"),
         };
-        match *self {
+        match self {
             Waiting::RepoLimit {
                 running,
                 limit,
                 ahead: a,
-            } => write!(
-                f,
-                "waiting: this repository runs at most {limit} build{} at once (its settings) and {running} {} running{}",
-                if limit == 1 { "" } else { "s" },
-                if running == 1 { "is" } else { "are" },
-                ahead(a)
-            ),
+                holders,
+            } => {
+                let who = match holders.is_empty() {
+                    true => running.to_string(),
+                    false => holders.iter().map(|n| format!("#{n}")).collect::<Vec<_>>().join(", "),
+                };
+                let count = if holders.is_empty() { *running } else { holders.len() };
+                write!(
+                    f,
+                    "waiting: this repository runs at most {limit} build{} at once (its settings) and {who} {} running{}",
+                    if *limit == 1 { "" } else { "s" },
+                    if count == 1 { "is" } else { "are" },
+                    ahead(*a)
+                )
+            }
             Waiting::ServerLimit { running, ahead: a } => write!(
                 f,
                 "waiting for a free slot: the server runs {running} build{} at once (SICURO_MAX_CONCURRENT_BUILDS){}",
-                if running == 1 { "" } else { "s" },
-                ahead(a)
+                if *running == 1 { "" } else { "s" },
+                ahead(*a)
             ),
-            Waiting::Behind { ahead: a } => write!(f, "waiting{}", ahead(a).replacen("; ", ": ", 1)),
+            Waiting::Behind { ahead: a } => write!(f, "waiting{}", ahead(*a).replacen("; ", ": ", 1)),
         }
     }
 }
@@ -264,6 +279,8 @@ async fn start_eligible(engine: &Engine) -> Result<Started, sqlx::Error> {
             RunningBuild {
                 stop: stop.clone(),
                 reason: reason.clone(),
+                repo_id: build.repo_id,
+                number: build.number,
             },
         );
         // A cancel that came between the claim and the registration left only its flag.
@@ -351,7 +368,8 @@ mod tests {
             Some(Waiting::RepoLimit {
                 running: 1,
                 limit: 1,
-                ahead: 1
+                ahead: 1,
+                holders: vec![]
             })
         );
         assert_eq!(
@@ -363,11 +381,22 @@ mod tests {
             Waiting::RepoLimit {
                 running: 1,
                 limit: 1,
-                ahead: 1
+                ahead: 1,
+                holders: vec![]
             }
             .to_string(),
             "waiting: this repository runs at most 1 build at once (its settings) and 1 is running; \
              1 older build of this repository goes first"
+        );
+        assert_eq!(
+            Waiting::RepoLimit {
+                running: 2,
+                limit: 2,
+                ahead: 0,
+                holders: vec![4, 6]
+            }
+            .to_string(),
+            "waiting: this repository runs at most 2 builds at once (its settings) and #4, #6 are running"
         );
         assert_eq!(
             Waiting::ServerLimit { running: 3, ahead: 0 }.to_string(),

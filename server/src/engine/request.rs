@@ -63,6 +63,29 @@ impl Engine {
         self.enqueue(std::sync::Arc::new(repo), new).await
     }
 
+    /// Why a push is not to be built, when `sicuro.json` at its commit leaves its branch out
+    /// (`"branches"`); `None` for everything else, and whenever the file cannot be read —
+    /// the build then says what is wrong.
+    pub async fn not_built(&self, repo_id: i64, request: &BuildRequest) -> Option<String> {
+        let BuildRequest::Push { branch, sha, .. } = request else {
+            return None;
+        };
+        let repo = crate::db::repos::get(&self.0.db, repo_id).await.ok()??;
+        let creds = self.0.credentials.for_repo(&repo).await;
+        let fetch_ref = format!("refs/heads/{branch}");
+        let mirrors = &self.0.mirrors;
+        mirrors
+            .ensure_commit(repo.id, &repo.clone_url, Some(&fetch_ref), sha, &creds, false)
+            .await
+            .ok()?;
+        let text = mirrors
+            .read_file(repo.id, sha, super::sicuro_json::FILE_NAME)
+            .await
+            .ok()??;
+        let json = super::sicuro_json::SicuroJson::parse(&String::from_utf8_lossy(&text)).ok()?;
+        (!json.builds_branch(branch)).then(|| format!("sicuro.json's `branches` does not include `{branch}`"))
+    }
+
     async fn resolve(&self, repo: &Repo, request: BuildRequest) -> Result<NewBuild, EngineError> {
         let base = NewBuild {
             repo_id: repo.id,

@@ -20,6 +20,8 @@ pub const ALLOWED_KEYS: &[&str] = &[
     "timeout",
     "reports",
     "secrets",
+    "clone",
+    "branches",
 ];
 pub const PHASE_KEYS: &[&str] = &["override", "custom"];
 
@@ -52,7 +54,25 @@ pub struct SicuroJson {
     /// The repository's secrets this job needs; only these are given to it.
     #[serde(default)]
     pub secrets: Option<Vec<String>>,
+    /// How the job's git clone is made.
+    #[serde(default)]
+    pub clone: Option<CloneConfig>,
+    /// Which branches' pushes build: names or globs (`release/*`; `*` stays within one path
+    /// segment, `**` crosses them); a pattern starting with `!` excludes. Tags, pull requests,
+    /// manual and scheduled builds are not filtered.
+    #[serde(default)]
+    pub branches: Option<Vec<String>>,
 }
+
+/// `"clone": {"depth": 200}`: how many commits of history the job's `.git` holds (0: all of it).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CloneConfig {
+    #[serde(default)]
+    pub depth: Option<u32>,
+}
+
+pub const CLONE_KEYS: &[&str] = &["depth"];
 
 /// One phase: skip the language's defaults (`override`) and/or add commands (`custom`).
 #[derive(Clone, Debug, Default, PartialEq, Deserialize)]
@@ -169,12 +189,62 @@ impl SicuroJson {
                 )));
             }
         }
+        if let Err(e) = self.branch_filter() {
+            return Err(whole_file(e));
+        }
         Ok(())
+    }
+
+    /// The `branches` patterns, compiled: `None` when every branch builds.
+    fn branch_filter(&self) -> Result<Option<BranchFilter>, String> {
+        let Some(patterns) = &self.branches else {
+            return Ok(None);
+        };
+        let (mut include, mut exclude) = (globset::GlobSetBuilder::new(), globset::GlobSetBuilder::new());
+        let mut includes = 0;
+        for p in patterns {
+            let (set, glob) = match p.strip_prefix('!') {
+                Some(rest) => (&mut exclude, rest),
+                None => {
+                    includes += 1;
+                    (&mut include, p.as_str())
+                }
+            };
+            let compiled = globset::GlobBuilder::new(glob)
+                .literal_separator(true)
+                .build()
+                .map_err(|e| format!("`branches` entry \"{p}\" is not a branch name or glob: {e}"))?;
+            set.add(compiled);
+        }
+        let build = |b: globset::GlobSetBuilder| b.build().map_err(|e| format!("`branches`: {e}"));
+        Ok(Some(BranchFilter {
+            include: (includes > 0).then(|| build(include)).transpose()?,
+            exclude: build(exclude)?,
+        }))
+    }
+
+    /// Whether a push to `branch` builds, by the `branches` filter (every branch when none).
+    pub fn builds_branch(&self, branch: &str) -> bool {
+        match self.branch_filter() {
+            Ok(Some(f)) => f.include.as_ref().is_none_or(|i| i.is_match(branch)) && !f.exclude.is_match(branch),
+            // No filter, or a broken one: build, and let the build say what is wrong.
+            Ok(None) | Err(_) => true,
+        }
+    }
+
+    /// The job clone's depth `sicuro.json` asks for: `Some(0)` for the whole history.
+    pub fn clone_depth(&self) -> Option<u32> {
+        self.clone.as_ref().and_then(|c| c.depth)
     }
 
     pub fn timeout(&self) -> Option<Duration> {
         self.timeout.as_deref().and_then(|t| humantime::parse_duration(t).ok())
     }
+}
+
+struct BranchFilter {
+    include: Option<globset::GlobSet>,
+    exclude: globset::GlobSet,
 }
 
 /// An environment variable's name: letters, digits and `_`, not starting with a digit.
@@ -197,6 +267,8 @@ fn explain(e: &serde_json::Error) -> String {
         let key = rest.split(',').next().unwrap_or(rest);
         let allowed = if rest.contains("`override`") {
             PHASE_KEYS
+        } else if rest.contains("`depth`") {
+            CLONE_KEYS
         } else {
             ALLOWED_KEYS
         };
@@ -242,8 +314,48 @@ mod tests {
         assert_eq!((err.line, err.column), (3, 8));
         assert_eq!(
             err.to_string(),
-            "sicuro.json line 3, column 8: unknown key `tset`; allowed keys: dependencies, setup, test, language, image, env, services, timeout, reports, secrets"
+            "sicuro.json line 3, column 8: unknown key `tset`; allowed keys: dependencies, setup, test, language, image, env, services, timeout, reports, secrets, clone, branches"
         );
+    }
+
+    #[test]
+    fn branches_filter_pushes_by_name_and_glob() {
+        let j = SicuroJson::parse(r#"{"branches": ["main", "release/*", "!release/old-*"]}"#).unwrap();
+        assert!(j.builds_branch("main"));
+        assert!(j.builds_branch("release/1.2"));
+        assert!(!j.builds_branch("release/old-1"), "excluded");
+        assert!(!j.builds_branch("release/1.2/hotfix"), "`*` stays within one segment");
+        assert!(!j.builds_branch("feature/x"));
+        let j = SicuroJson::parse(r#"{"branches": ["feature/**"]}"#).unwrap();
+        assert!(j.builds_branch("feature/a/b"));
+        assert!(!j.builds_branch("main"));
+        let j = SicuroJson::parse(r#"{"branches": ["!wip/*"]}"#).unwrap();
+        assert!(j.builds_branch("main"), "only exclusions: everything else builds");
+        assert!(!j.builds_branch("wip/x"));
+        assert!(SicuroJson::parse("{}").unwrap().builds_branch("anything"));
+        let err = SicuroJson::parse(r#"{"branches": ["release/[1-"]}"#).unwrap_err();
+        assert!(
+            err.message
+                .contains("`branches` entry \"release/[1-\" is not a branch name or glob"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn clone_depth_is_a_number_of_commits() {
+        assert_eq!(
+            SicuroJson::parse(r#"{"clone": {"depth": 500}}"#).unwrap().clone_depth(),
+            Some(500)
+        );
+        assert_eq!(
+            SicuroJson::parse(r#"{"clone": {"depth": 0}}"#).unwrap().clone_depth(),
+            Some(0)
+        );
+        assert_eq!(SicuroJson::parse("{}").unwrap().clone_depth(), None);
+        let err = SicuroJson::parse(r#"{"clone": {"deep": 5}}"#).unwrap_err();
+        assert!(err.message.contains("unknown key `deep`; allowed keys: depth"), "{err}");
+        let err = SicuroJson::parse(r#"{"clone": {"depth": -1}}"#).unwrap_err();
+        assert!(err.message.contains("invalid value"), "{err}");
     }
 
     #[test]

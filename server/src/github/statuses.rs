@@ -1,14 +1,16 @@
 //! Commit statuses: every state change of a GitHub repository's build becomes a row in the
-//! status outbox, and a poster drains the outbox with the subscriber's token, retrying with
-//! backoff on GitHub errors and rate limits. A status that cannot be posted never changes a
-//! build's verdict; a canceled build ends `error` "canceled", never left pending.
+//! status outbox, in the same transaction as the change (`db::builds`), and a poster drains the
+//! outbox with the subscriber's token, retrying with backoff on GitHub errors and rate limits.
+//! It words each status when it posts it: a queued build's says why it waits. A status that
+//! cannot be posted never changes a build's verdict; a canceled build ends `error` "canceled",
+//! never left pending.
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use http::Method;
 use serde_json::json;
-use sicuro_types::{BuildStatus, RepoKind, TriggerEvent, format_duration};
+use sicuro_types::{BuildStatus, TriggerEvent, format_duration};
 use tokio::sync::{Notify, mpsc};
 
 use super::{GhError, Github, enc};
@@ -16,7 +18,7 @@ use crate::crypto::Keys;
 use crate::db::builds::Build;
 use crate::db::repos::Repo;
 use crate::db::{self, Db, now_ms};
-use crate::engine::BuildChange;
+use crate::engine::{BuildChange, Engine};
 
 /// GitHub's limit on a status description.
 const MAX_DESCRIPTION: usize = 140;
@@ -47,6 +49,15 @@ pub fn status_for(build: &Build) -> (&'static str, String) {
 
 /// The same, with the counts of its test reports when it had any ("… — 212 passed, 3 failed").
 pub fn status_with_tests(build: &Build, tests: Option<sicuro_types::TestCounts>) -> (&'static str, String) {
+    status_described(build, tests, None)
+}
+
+/// The same, with why a queued build waits (the engine's reason) when it does.
+pub fn status_described(
+    build: &Build,
+    tests: Option<sicuro_types::TestCounts>,
+    waiting: Option<&str>,
+) -> (&'static str, String) {
     let n = build.number;
     let took = match (build.started_at, build.finished_at) {
         (Some(s), Some(f)) => format_duration(f - s),
@@ -59,7 +70,10 @@ pub fn status_with_tests(build: &Build, tests: Option<sicuro_types::TestCounts>)
                 "Build #{n} is waiting for approval: a pull request from a fork runs once someone with push access approves it"
             ),
         ),
-        BuildStatus::Queued => ("pending", format!("Build #{n} queued")),
+        BuildStatus::Queued => match waiting {
+            Some(why) => ("pending", format!("Build #{n} queued, {why}")),
+            None => ("pending", format!("Build #{n} queued")),
+        },
         BuildStatus::Running => ("pending", format!("Build #{n} running")),
         BuildStatus::Success => ("success", format!("Build #{n} passed in {took}")),
         BuildStatus::Failure => ("failure", format!("Build #{n} failed in {took}")),
@@ -92,50 +106,34 @@ fn truncate(s: &str, max: usize) -> String {
     out
 }
 
-/// Records statuses for the engine's changes and posts them.
+/// Posts the statuses the outbox holds, woken by the engine's changes.
 pub struct StatusPoster {
     db: Db,
     github: Arc<Github>,
     keys: Arc<Keys>,
+    engine: Engine,
     due: Notify,
 }
 
 impl StatusPoster {
-    pub fn start(
-        db: Db,
-        github: Arc<Github>,
-        keys: Arc<Keys>,
-        changes: mpsc::UnboundedReceiver<BuildChange>,
-    ) -> Arc<Self> {
+    pub fn start(db: Db, github: Arc<Github>, keys: Arc<Keys>, engine: &Engine) -> Arc<Self> {
         let poster = Arc::new(Self {
             db,
             github,
             keys,
+            engine: engine.clone(),
             due: Notify::new(),
         });
-        tokio::spawn(poster.clone().record(changes));
-        tokio::spawn(poster.clone().post_loop());
+        let background = engine.background();
+        background.spawn("status waker", poster.clone().wake_on(engine.observe()));
+        background.spawn("status poster", poster.clone().post_loop());
         poster
     }
 
-    async fn record(self: Arc<Self>, mut changes: mpsc::UnboundedReceiver<BuildChange>) {
-        while let Some(change) = changes.recv().await {
-            if change.repo.kind() != RepoKind::Github {
-                continue;
-            }
-            let tests = match change.build.status().is_finished() {
-                true => db::test_reports::counts(&self.db, change.build.id)
-                    .await
-                    .ok()
-                    .flatten()
-                    .map(|(c, _)| c),
-                false => None,
-            };
-            let (state, description) = status_with_tests(&change.build, tests);
-            match db::statuses::push(&self.db, change.build.id, state, &description).await {
-                Ok(()) => self.due.notify_one(),
-                Err(e) => tracing::error!(build = change.build.id, "could not queue the commit status: {e}"),
-            }
+    /// Every change of a build has queued its status (in the change's own transaction): post it.
+    async fn wake_on(self: Arc<Self>, mut changes: mpsc::UnboundedReceiver<BuildChange>) {
+        while changes.recv().await.is_some() {
+            self.due.notify_one();
         }
     }
 
@@ -174,7 +172,8 @@ impl StatusPoster {
                 db::statuses::delete(&self.db, pending.id).await?;
                 continue;
             };
-            match self.post(&repo, &build, &pending.state, &pending.description).await {
+            let (state, description) = self.word(&build, &pending.build_status).await;
+            match self.post(&repo, &build, state, &description).await {
                 Ok(()) => db::statuses::delete(&self.db, pending.id).await?,
                 Err(PostError::Drop(why)) => {
                     tracing::warn!(build = build.id, "commit status dropped: {why}");
@@ -199,6 +198,28 @@ impl StatusPoster {
             }
         }
         Ok(())
+    }
+
+    /// The state and description of the build as it was at the change (`status`): a verdict
+    /// with its test counts, a queued build with why it waits if it still does.
+    async fn word(&self, build: &Build, status: &str) -> (&'static str, String) {
+        let mut then = build.clone();
+        if !status.is_empty() {
+            then.status = status.to_string();
+        }
+        let tests = match then.status().is_finished() {
+            true => db::test_reports::counts(&self.db, build.id)
+                .await
+                .ok()
+                .flatten()
+                .map(|(c, _)| c),
+            false => None,
+        };
+        let waiting = match (then.status(), build.status()) {
+            (BuildStatus::Queued, BuildStatus::Queued) => self.engine.queued_reason(build.repo_id, build.id),
+            _ => None,
+        };
+        status_described(&then, tests, waiting.as_deref())
     }
 
     async fn post(&self, repo: &Repo, build: &Build, state: &str, description: &str) -> Result<(), PostError> {

@@ -69,7 +69,7 @@ async fn language_defaults_run_before_custom_commands_unless_overridden() {
     crate::common::copy_dir(&crate::common::fixtures().join("node-pass"), &src);
     std::fs::write(
         src.join("sicuro.json"),
-        r#"{"setup": {"custom": ["echo after-npm-install-NODE_ENV=$NODE_ENV"]}, "test": {"override": true, "custom": ["echo custom-test"]}, "env": {"FROM_ENV": "42"}, "timeout": "5m"}"#,
+        r#"{"setup": {"custom": ["echo after-npm-install-NODE_ENV=$NODE_ENV FROM_ENV=$FROM_ENV"]}, "test": {"override": true, "custom": ["echo custom-test"]}, "env": {"FROM_ENV": "42"}}"#,
     )
     .unwrap();
     let (repo, git) = t.repo_from("node-custom", &src).await;
@@ -84,10 +84,13 @@ async fn language_defaults_run_before_custom_commands_unless_overridden() {
         .collect();
     assert_eq!(cmds[0], "export NODE_ENV=test");
     assert!(cmds[1].starts_with("npm "), "{cmds:?}");
-    assert_eq!(cmds[2], "echo after-npm-install-NODE_ENV=$NODE_ENV");
+    assert_eq!(cmds[2], "echo after-npm-install-NODE_ENV=$NODE_ENV FROM_ENV=$FROM_ENV");
     assert_eq!(cmds[3], "echo custom-test", "npm test was overridden: {cmds:?}");
     assert_eq!(cmds.len(), 4);
-    assert!(t.log_text(b.id).await.contains("after-npm-install-NODE_ENV=test"));
+    // Both the image's defaults and sicuro.json's `env` reach the commands. (The `timeout` key
+    // is checked where it ends a build: engine_runtime.)
+    let text = t.log_text(b.id).await;
+    assert!(text.contains("after-npm-install-NODE_ENV=test FROM_ENV=42"), "{text}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -256,4 +259,77 @@ async fn output_without_a_final_newline_and_hostile_text_is_kept_as_is() {
             "no newline"
         ]
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sicuro_json_clone_depth_sets_the_history_the_job_gets() {
+    let t = TestEngine::start().await;
+    let history = r#""test": {"custom": ["echo \"history=$(git log --oneline | wc -l)\""]}"#;
+    let (repo, git) = t
+        .script_repo("deep", &format!(r#"{{"clone": {{"depth": 3}}, {history}}}"#), &[])
+        .await;
+    for n in 0..6 {
+        git.write("n.txt", &n.to_string());
+        git.commit_all(&format!("commit {n}"));
+    }
+    let b = t.build(&repo, &git.head()).await;
+    assert_eq!(t.finished(b.id).await.status(), BuildStatus::Success);
+    assert!(
+        t.log_text(b.id).await.contains("history=3"),
+        "{}",
+        t.log_text(b.id).await
+    );
+
+    // 0: the whole history (the first commit and the six above).
+    git.write("sicuro.json", &format!(r#"{{"clone": {{"depth": 0}}, {history}}}"#));
+    git.commit_all("the whole history");
+    let b = t.build(&repo, &git.head()).await;
+    assert_eq!(t.finished(b.id).await.status(), BuildStatus::Success);
+    assert!(
+        t.log_text(b.id).await.contains("history=8"),
+        "{}",
+        t.log_text(b.id).await
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sicuro_json_branches_decides_which_pushes_build() {
+    use sicuro::engine::BuildRequest;
+    let t = TestEngine::start().await;
+    let (repo, git) = t
+        .script_repo(
+            "filtered",
+            r#"{"branches": ["main", "release/*", "!release/old-*"], "test": {"custom": ["true"]}}"#,
+            &[],
+        )
+        .await;
+    let sha = git.head();
+    for b in ["release/1.0", "release/old-0.9", "feature/x"] {
+        git.git(&["branch", b]);
+    }
+    let push = |branch: &str| BuildRequest::Push {
+        branch: branch.into(),
+        sha: sha.clone(),
+        author: None,
+        message: None,
+    };
+    assert_eq!(t.engine.not_built(repo.id, &push("main")).await, None);
+    assert_eq!(t.engine.not_built(repo.id, &push("release/1.0")).await, None);
+    assert_eq!(
+        t.engine.not_built(repo.id, &push("feature/x")).await.as_deref(),
+        Some("sicuro.json's `branches` does not include `feature/x`")
+    );
+    assert!(t.engine.not_built(repo.id, &push("release/old-0.9")).await.is_some());
+    // Tags and manual builds are not filtered.
+    let tag = BuildRequest::Tag {
+        tag: "v1".into(),
+        sha: sha.clone(),
+        author: None,
+        message: None,
+    };
+    assert_eq!(t.engine.not_built(repo.id, &tag).await, None);
+    let manual = BuildRequest::Branch {
+        branch: Some("feature/x".into()),
+    };
+    assert_eq!(t.engine.not_built(repo.id, &manual).await, None);
 }

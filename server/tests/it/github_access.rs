@@ -39,15 +39,14 @@ async fn a_revoked_token_is_noticed_and_the_repository_says_to_sign_in_again() {
             break p;
         }
         // The status poster notices the 401 right after the build; wait for its change.
-        app.fake
-            .wait_for("a status request", |f| {
-                f.api_requests()
-                    .iter()
-                    .any(|r| r.path.contains("/statuses/") && r.status == 401)
-                    .then_some(())
-            })
-            .await
-            .unwrap();
+        app.wait_github("a status request", |f| {
+            f.api_requests()
+                .iter()
+                .any(|r| r.path.contains("/statuses/") && r.status == 401)
+                .then_some(())
+        })
+        .await
+        .unwrap();
     };
     assert!(problem.contains("sign in to Sicuro again"), "{problem}");
     let anon = app.browser();

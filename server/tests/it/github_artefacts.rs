@@ -208,12 +208,11 @@ async fn hook_and_status_requests_match_githubs_openapi_description() {
     let is_verdict = |r: &fake_github::ApiRequest| {
         r.method == "POST" && r.path.contains("/statuses/") && r.body.as_ref().is_some_and(|b| b["state"] == "success")
     };
-    app.fake
-        .wait_for("the success status request", |f| {
-            f.api_requests().iter().any(is_verdict).then_some(())
-        })
-        .await
-        .unwrap();
+    app.wait_github("the success status request", |f| {
+        f.api_requests().iter().any(is_verdict).then_some(())
+    })
+    .await
+    .unwrap();
     let requests = app.fake.api_requests();
     let hook = requests
         .iter()

@@ -54,17 +54,16 @@ fn target_of(app: &TestApp, number: i64) -> String {
 /// The statuses of one build (told apart by their target URL) once its verdict is posted.
 async fn build_statuses(app: &TestApp, sha: &str, number: i64) -> Vec<(String, String, String, String)> {
     let (sha, target) = (sha.to_string(), target_of(app, number));
-    app.fake
-        .wait_for("the build's verdict status", |f| {
-            let s: Vec<_> = f.statuses("alice/app").into_iter().filter(|s| s.sha == sha).collect();
-            let last = s
-                .iter()
-                .rev()
-                .find(|s| s.target_url.as_deref() == Some(target.as_str()));
-            last.is_some_and(|l| l.state != "pending").then_some(())
-        })
-        .await
-        .unwrap();
+    app.wait_github("the build's verdict status", |f| {
+        let s: Vec<_> = f.statuses("alice/app").into_iter().filter(|s| s.sha == sha).collect();
+        let last = s
+            .iter()
+            .rev()
+            .find(|s| s.target_url.as_deref() == Some(target.as_str()));
+        last.is_some_and(|l| l.state != "pending").then_some(())
+    })
+    .await
+    .unwrap();
     statuses_for(app, &sha).into_iter().filter(|s| s.3 == target).collect()
 }
 
@@ -165,11 +164,14 @@ async fn sign_in_subscribe_ping_push_and_statuses() {
     let s = build_statuses(&app, &push.after, second.number).await;
     assert_in_order(&s, second.number);
     assert_eq!(s.last().unwrap().0, "success");
-    assert!(
-        !crate::common::read_whole_log(&app.state.engine, second.id)
-            .await
-            .is_empty()
-    );
+    // The job saw which repository and commit it builds (sicuro.json echoes them).
+    let printed: Vec<String> = crate::common::read_whole_log(&app.state.engine, second.id)
+        .await
+        .iter()
+        .map(|l| l.text().to_string())
+        .collect();
+    let echoed = format!("hello from alice/app at {}", push.after);
+    assert!(printed.contains(&echoed), "{echoed:?} not in {printed:?}");
 
     // A redelivery creates nothing new. (The second subscribe above pinged its reused hook: a
     // second ping build when the first had already ended, none when it had not.)
@@ -326,18 +328,17 @@ async fn a_pull_request_from_a_fork_builds_the_head_from_the_fork_with_its_own_c
         })
         .await;
     let target = target_of(&app, waiting.number);
-    app.fake
-        .wait_for("a pending status saying it waits for approval", |f| {
-            f.statuses("alice/app").into_iter().find(|s| {
-                s.target_url.as_deref() == Some(target.as_str())
-                    && s.state == "pending"
-                    && s.description
-                        .as_deref()
-                        .is_some_and(|d| d.contains("waiting for approval"))
-            })
+    app.wait_github("a pending status saying it waits for approval", |f| {
+        f.statuses("alice/app").into_iter().find(|s| {
+            s.target_url.as_deref() == Some(target.as_str())
+                && s.state == "pending"
+                && s.description
+                    .as_deref()
+                    .is_some_and(|d| d.contains("waiting for approval"))
         })
-        .await
-        .unwrap();
+    })
+    .await
+    .unwrap();
     let mut bob = app.signed_in("bob").await;
     bob.refresh_csrf().await;
     let (code, _) = bob.post(&format!("/api/builds/{}/approve", waiting.id), None).await;
@@ -436,15 +437,14 @@ async fn statuses_survive_github_errors_and_rate_limits() {
         "GitHub's trouble does not change the verdict"
     );
     let sha = push.after.clone();
-    app.fake
-        .wait_for("the final status after GitHub recovered", |f| {
-            f.statuses("alice/app")
-                .iter()
-                .any(|s| s.sha == sha && s.state == "success")
-                .then_some(())
-        })
-        .await
-        .unwrap();
+    app.wait_github("the final status after GitHub recovered", |f| {
+        f.statuses("alice/app")
+            .iter()
+            .any(|s| s.sha == sha && s.state == "success")
+            .then_some(())
+    })
+    .await
+    .unwrap();
     let s = statuses_for(&app, &push.after);
     assert_eq!(s.last().unwrap().0, "success", "never left pending: {s:?}");
 }
@@ -480,4 +480,87 @@ async fn the_same_flow_works_on_postgresql() {
     assert_eq!(b.status(), BuildStatus::Success);
     let s = build_statuses(&app, &first.after, b.number).await;
     assert_eq!(s.last().unwrap().0, "success");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_queued_builds_pending_status_says_which_build_holds_it() {
+    let app = TestApp::start().await;
+    app.fake.add_user("alice").unwrap();
+    app.fake
+        .add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin))
+        .await
+        .unwrap();
+    // The first build holds the repository's one slot until the test opens the gate (the fake
+    // executor runs jobs with the host's shell).
+    let gate = app.dir.path().join("gate");
+    let held = json!({"test": {"custom": [format!("until [ -e {} ]; do sleep 0.01; done", gate.display())]}});
+    app.fake
+        .commit(
+            "alice/app",
+            CommitSpec::new("main", "Initial").file("sicuro.json", &held.to_string()),
+        )
+        .await
+        .unwrap();
+    let alice = app.signed_in("alice").await;
+    alice.post("/api/repos/alice/app/subscribe", None).await;
+    let first = app
+        .wait_builds("alice/app", "the ping build to run", |b| {
+            b.iter().find(|b| b.status() == BuildStatus::Running).cloned()
+        })
+        .await;
+    let first_target = target_of(&app, first.number);
+    app.wait_github("the first build's running status", |f| {
+        f.statuses("alice/app")
+            .iter()
+            .any(|s| {
+                s.target_url.as_deref() == Some(first_target.as_str())
+                    && s.description.as_deref() == Some(&format!("Build #{} running", first.number))
+            })
+            .then_some(())
+    })
+    .await
+    .unwrap();
+
+    let push = app
+        .fake
+        .commit(
+            "alice/app",
+            CommitSpec::new("other", "Second").file("sicuro.json", SICURO_JSON),
+        )
+        .await
+        .unwrap();
+    app.fake.deliver_push(&push).await.unwrap();
+    let second = app
+        .wait_builds("alice/app", "the push build, queued", |b| {
+            b.iter()
+                .find(|b| b.commit_sha == push.after && b.status() == BuildStatus::Queued)
+                .cloned()
+        })
+        .await;
+    let why = format!(
+        "waiting: this repository runs at most 1 build at once (its settings) and #{} is running",
+        first.number
+    );
+    // On its page and in the API …
+    let (code, b) = alice.get_json(&format!("/api/builds/{}", second.id)).await;
+    assert_eq!(code, 200, "{b}");
+    assert_eq!(b["error"].as_str(), Some(why.as_str()), "{b}");
+    // … and in the pending commit status GitHub shows on the commit.
+    let target = target_of(&app, second.number);
+    let pending = app
+        .wait_github("the queued build's pending status", |f| {
+            f.statuses("alice/app")
+                .into_iter()
+                .find(|s| s.target_url.as_deref() == Some(target.as_str()) && s.state == "pending")
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        pending.description.as_deref(),
+        Some(format!("Build #{} queued, {why}", second.number).as_str())
+    );
+
+    std::fs::write(&gate, "").unwrap();
+    let s = build_statuses(&app, &push.after, second.number).await;
+    assert_eq!(s.last().unwrap().0, "success", "{s:?}");
 }

@@ -115,6 +115,19 @@ async fn a_burst_of_deliveries_makes_one_build_per_change_and_loses_none() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_reader_that_reconnects_a_hundred_times_gets_the_exact_log() {
     let app = TestApp::start().await;
+    // The job (the fake executor runs it with the host's shell) prints ten lines at a time and
+    // then waits until the reader's gate file lets it go on: however fast the machine, each
+    // reconnect finds at most twenty new lines and the build still running.
+    let gate = app.dir.path().join("gate");
+    let gate_path = gate.display().to_string();
+    let script = format!(
+        "for i in $(seq 1 3000); do echo \"line $i\"; if [ $((i % 10)) -eq 0 ]; then until [ \"$(cat {gate_path} 2>/dev/null || echo 0)\" -ge $i ]; do sleep 0.005; done; fi; done"
+    );
+    let open_gate = |through: usize| {
+        let tmp = gate.with_extension("new");
+        std::fs::write(&tmp, through.to_string()).unwrap();
+        std::fs::rename(&tmp, &gate).unwrap();
+    };
     app.fake.add_user("alice").unwrap();
     app.fake
         .add_repo(RepoSpec::new("alice/app").collaborator("alice", Permission::Admin))
@@ -125,7 +138,7 @@ async fn a_reader_that_reconnects_a_hundred_times_gets_the_exact_log() {
             "alice/app",
             CommitSpec::new("main", "Chatty").file(
                 "sicuro.json",
-                r#"{"test": {"custom": ["for i in $(seq 1 3000); do echo \"line $i\"; if [ $((i % 25)) -eq 0 ]; then sleep 0.02; fi; done"]}}"#,
+                &serde_json::json!({"test": {"custom": [script]}}).to_string(),
             ),
         )
         .await
@@ -141,10 +154,11 @@ async fn a_reader_that_reconnects_a_hundred_times_gets_the_exact_log() {
     let url = format!("{}/api/builds/{}/log/stream", app.url, build.id);
     let mut got: Vec<LogLine> = Vec::new();
     let mut last_id: Option<String> = None;
-    let mut reconnects = 0;
-    let mut ended = false;
-    while !ended {
-        // Read one batch, then drop the connection, as a flaky network would.
+    for reconnect in 1..=100 {
+        // Let the job print up to ten lines past what this reader has; then read one batch
+        // and drop the connection, as a flaky network would.
+        let printed = got.iter().filter(|l| l.kind() == LineKind::Output).count();
+        open_gate(printed + 10);
         let events = read_sse(&url, last_id.as_deref(), |e| e.event == "lines" || e.event == "end").await;
         for e in events {
             match e.event.as_str() {
@@ -152,24 +166,17 @@ async fn a_reader_that_reconnects_a_hundred_times_gets_the_exact_log() {
                     got.extend(serde_json::from_str::<Vec<LogLine>>(&e.data).unwrap());
                     last_id = e.id.clone();
                 }
-                "end" => ended = true,
+                "end" => panic!("the build ended at reconnect {reconnect}, before the gate let it"),
                 _ => {}
             }
         }
-        reconnects += 1;
-        if reconnects >= 100 && !ended {
-            // Past a hundred reconnects, read the rest in one go.
-            let rest = read_sse(&url, last_id.as_deref(), |e| e.event == "end").await;
-            for e in rest.iter().filter(|e| e.event == "lines") {
-                got.extend(serde_json::from_str::<Vec<LogLine>>(&e.data).unwrap());
-            }
-            ended = true;
-        }
     }
-    assert!(
-        reconnects >= 100,
-        "the build ended after only {reconnects} reconnects; make it slower"
-    );
+    // A hundred reconnects mid-build; now let the job finish and read the rest in one go.
+    open_gate(3000);
+    let rest = read_sse(&url, last_id.as_deref(), |e| e.event == "end").await;
+    for e in rest.iter().filter(|e| e.event == "lines") {
+        got.extend(serde_json::from_str::<Vec<LogLine>>(&e.data).unwrap());
+    }
     let stored: Vec<LogLine> = crate::common::read_whole_log(&app.state.engine, build.id).await;
     assert_eq!(got, stored, "no gap, no duplicate");
     let printed: Vec<&str> = got

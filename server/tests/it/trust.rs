@@ -214,8 +214,7 @@ async fn a_forks_pull_request_waits_is_declined_with_a_final_status_and_follows_
     );
     let target = format!("{}/repos/alice/app/builds/{}", app.url, declined.number);
     let last = app
-        .fake
-        .wait_for("the declined build's final status", |f| {
+        .wait_github("the declined build's final status", |f| {
             f.statuses("alice/app")
                 .into_iter()
                 .rev()

@@ -93,15 +93,14 @@ async fn reports_on(postgres: bool) {
 
     // The commit status carries the counts.
     let sha = commit.after.clone();
-    app.fake
-        .wait_for("the failure status", |f| {
-            f.statuses("alice/app")
-                .into_iter()
-                .any(|s| s.sha == sha && s.state == "failure")
-                .then_some(())
-        })
-        .await
-        .unwrap();
+    app.wait_github("the failure status", |f| {
+        f.statuses("alice/app")
+            .into_iter()
+            .any(|s| s.sha == sha && s.state == "failure")
+            .then_some(())
+    })
+    .await
+    .unwrap();
     let status = app
         .fake
         .statuses("alice/app")

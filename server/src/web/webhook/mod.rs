@@ -108,7 +108,12 @@ pub async fn handle(state: &AppState, event: &str, delivery: &str, body: &[u8]) 
         tracing::warn!(%delivery, %event, repo = %repo.slug(), "webhook ignored: the person who subscribed this repository is no longer allowed to use this server");
         return Ok(());
     }
-    let created = state.engine.request(repo.id, build_request(trigger)).await?;
+    let request = build_request(trigger);
+    if let Some(why) = state.engine.not_built(repo.id, &request).await {
+        tracing::info!(%delivery, %event, repo = %repo.slug(), "webhook ignored: {why}");
+        return Ok(());
+    }
+    let created = state.engine.request(repo.id, request).await?;
     tracing::info!(%delivery, %event, repo = %repo.slug(), build = created.build().id, "webhook handled");
     Ok(())
 }

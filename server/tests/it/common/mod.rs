@@ -4,6 +4,7 @@
 
 #![allow(dead_code)]
 
+pub mod postgres;
 pub mod process;
 pub mod swarm;
 pub mod web_app;
@@ -118,6 +119,15 @@ impl TestEngine {
     async fn start_on(config: EngineConfig, postgres: bool, on_swarm: bool) -> TestEngine {
         let dir = tempfile::tempdir().unwrap();
         let db = database(dir.path(), postgres).await.expect("database");
+        Self::start_in(dir, db, config, on_swarm).await
+    }
+
+    /// An engine on a database of the test's own (one it will stop and start, say).
+    pub async fn start_on_db(db: Db) -> TestEngine {
+        Self::start_in(tempfile::tempdir().unwrap(), db, engine_config(), false).await
+    }
+
+    async fn start_in(dir: tempfile::TempDir, db: Db, config: EngineConfig, on_swarm: bool) -> TestEngine {
         let instance = sicuro::engine::instance_id(&db).await.unwrap();
         let args = BuildArgs::with_extra_ca_certs(config.extra_ca_certs.clone());
         // SICURO_TEST_EXECUTOR=swarm: the same tests through the test swarm.
@@ -195,10 +205,13 @@ impl TestEngine {
             if b.status().is_finished() {
                 return b;
             }
-            tokio::time::timeout(Duration::from_secs(900), changes.recv())
-                .await
-                .expect("the build finishes within 15 minutes")
-                .ok();
+            or_fault(
+                &self.engine,
+                tokio::time::timeout(Duration::from_secs(900), changes.recv()),
+            )
+            .await
+            .expect("the build finishes within 15 minutes")
+            .ok();
         }
     }
 
@@ -216,26 +229,32 @@ impl TestEngine {
                 b.status(),
                 b.error
             );
-            tokio::time::timeout(Duration::from_secs(900), changes.recv())
-                .await
-                .expect("status change")
-                .ok();
+            or_fault(
+                &self.engine,
+                tokio::time::timeout(Duration::from_secs(900), changes.recv()),
+            )
+            .await
+            .expect("status change")
+            .ok();
         }
     }
 
     /// Waits until the build's log has a line containing `needle`, reading the live log.
     pub async fn until_log_contains(&self, build_id: i64, needle: &str) {
         let mut stream = std::pin::pin!(self.engine.read_log(build_id, 0, true));
-        let found = tokio::time::timeout(Duration::from_secs(600), async {
-            while let Some(event) = stream.next().await {
-                if let LogEvent::Lines(batch) = event.unwrap()
-                    && batch.iter().any(|l| l.text().contains(needle))
-                {
-                    return true;
+        let found = or_fault(
+            &self.engine,
+            tokio::time::timeout(Duration::from_secs(600), async {
+                while let Some(event) = stream.next().await {
+                    if let LogEvent::Lines(batch) = event.unwrap()
+                        && batch.iter().any(|l| l.text().contains(needle))
+                    {
+                        return true;
+                    }
                 }
-            }
-            false
-        })
+                false
+            }),
+        )
         .await
         .expect("the line appears within 10 minutes");
         if !found {
@@ -276,6 +295,15 @@ impl TestEngine {
 }
 
 /// A push of `sha` to `main`, as a webhook would ask for it.
+/// Runs `wait`, unless one of the engine's (or the web app's) background tasks panics first:
+/// then the test fails at once with the task and its message, not later as a timeout.
+pub async fn or_fault<T>(engine: &Engine, wait: impl std::future::Future<Output = T>) -> T {
+    tokio::select! {
+        t = wait => t,
+        fault = engine.background().failed() => panic!("{fault}"),
+    }
+}
+
 pub fn push_of(sha: &str) -> BuildRequest {
     BuildRequest::Push {
         branch: "main".into(),

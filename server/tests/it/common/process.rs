@@ -19,7 +19,11 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(data: &Path, env: &[(&str, &str)]) -> ServerProcess {
-        let port = free_port();
+        Self::start_at(data, free_port(), env).await
+    }
+
+    /// The same on a chosen port (a server whose public URL must be known before it starts).
+    pub async fn start_at(data: &Path, port: u16, env: &[(&str, &str)]) -> ServerProcess {
         let mut env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         // On PostgreSQL (SICURO_TEST_DATABASE=postgres) a fresh database, kept across restarts.
         if super::all_on_postgres() && !env.iter().any(|(k, _)| k == "DATABASE_URL") {

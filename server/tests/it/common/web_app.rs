@@ -114,16 +114,7 @@ impl TestApp {
 
     /// A browser: cookies kept, redirects not followed (tests follow them on purpose).
     pub fn browser(&self) -> Browser {
-        Browser {
-            client: reqwest::Client::builder()
-                .cookie_store(true)
-                .redirect(reqwest::redirect::Policy::none())
-                .timeout(Duration::from_secs(60))
-                .build()
-                .unwrap(),
-            base: self.url.clone(),
-            csrf: String::new(),
-        }
+        Browser::at(&self.url)
     }
 
     /// A browser signed in as `login` through the whole OAuth flow.
@@ -205,11 +196,21 @@ impl TestApp {
             if let Some(t) = check(&self.builds_of(slug).await) {
                 return t;
             }
-            match tokio::time::timeout_at(deadline, changes.recv()).await {
-                Ok(_) => {}
-                Err(_) => panic!("timed out waiting for {what}: {:#?}", self.builds_of(slug).await),
+            let change = super::or_fault(&self.state.engine, tokio::time::timeout_at(deadline, changes.recv()));
+            if change.await.is_err() {
+                panic!("timed out waiting for {what}: {:#?}", self.builds_of(slug).await);
             }
         }
+    }
+
+    /// Waits for the fake GitHub's state (statuses, requests) to satisfy `check`; a background
+    /// task's panic (the status poster's, say) fails the wait at once with its message.
+    pub async fn wait_github<T>(
+        &self,
+        what: &str,
+        check: impl FnMut(&FakeGithub) -> Option<T>,
+    ) -> Result<T, fake_github::Error> {
+        super::or_fault(&self.state.engine, self.fake.wait_for(what, check)).await
     }
 }
 
@@ -220,6 +221,20 @@ pub struct Browser {
 }
 
 impl Browser {
+    /// A browser for the server at `base` (this app's, or a server process's).
+    pub fn at(base: &str) -> Browser {
+        Browser {
+            client: reqwest::Client::builder()
+                .cookie_store(true)
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(60))
+                .build()
+                .unwrap(),
+            base: base.to_string(),
+            csrf: String::new(),
+        }
+    }
+
     pub fn url(&self, path: &str) -> String {
         if path.starts_with("http") {
             path.to_string()
