@@ -46,6 +46,7 @@ async fn every_builds_last_status_reaches_github_across_a_sigkill() {
 
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
     let port = free_port();
     let url = format!("http://127.0.0.1:{port}");
     let (web, api) = (fake.web_url(), fake.api_url());
