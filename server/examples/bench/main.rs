@@ -20,6 +20,7 @@ use serde_json::{Value, json};
 mod logs;
 mod probes;
 mod queue;
+mod retention;
 mod secrets;
 mod server;
 mod stats;
@@ -476,6 +477,21 @@ async fn run() {
             figure: format!("{indexed:.2} ms"),
             reference: format!("reading every queued build per claim (before): {scanning:.2} ms"),
             ratio: format!("{:.2}×", indexed / scanning),
+        });
+    }
+
+    // Retention over a server's worth of history.
+    if want("retention") {
+        let (builds, repos) = (100_000, 10);
+        let f = retention::pass(work.path(), builds, repos, 1_000).await;
+        rows.push(Row {
+            what: format!(
+                "retention pass over {builds} builds with logs, {repos} repositories keeping 1,000 each ({} removed)",
+                f.removed
+            ),
+            figure: format!("{} (next pass: {})", secs(f.first_pass.as_secs_f64()), ms(f.second_pass.as_secs_f64())),
+            reference: format!("one DELETE of the same rows, no logs: {}", secs(f.bare_delete.as_secs_f64())),
+            ratio: format!("{:.1}×", f.first_pass.as_secs_f64() / f.bare_delete.as_secs_f64()),
         });
     }
 

@@ -13,7 +13,7 @@ pub struct Pruned {
 }
 
 /// Builds removed per round (one transaction each).
-const BATCH: i64 = 500;
+const BATCH: i64 = 2_000;
 
 impl Engine {
     /// Removes what the retention settings no longer keep (see `config::RetentionConfig`).
