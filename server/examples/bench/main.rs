@@ -489,8 +489,15 @@ async fn run() {
                 "retention pass over {builds} builds with logs, {repos} repositories keeping 1,000 each ({} removed)",
                 f.removed
             ),
-            figure: format!("{} (next pass: {})", secs(f.first_pass.as_secs_f64()), ms(f.second_pass.as_secs_f64())),
-            reference: format!("one DELETE of the same rows, no logs: {}", secs(f.bare_delete.as_secs_f64())),
+            figure: format!(
+                "{} (next pass: {})",
+                secs(f.first_pass.as_secs_f64()),
+                ms(f.second_pass.as_secs_f64())
+            ),
+            reference: format!(
+                "one DELETE of the same rows, no logs: {}",
+                secs(f.bare_delete.as_secs_f64())
+            ),
             ratio: format!("{:.1}×", f.first_pass.as_secs_f64() / f.bare_delete.as_secs_f64()),
         });
     }

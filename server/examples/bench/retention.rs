@@ -59,7 +59,9 @@ pub async fn pass(work: &Path, builds: usize, repos: usize, keep: u64) -> Figure
 async fn filled(work: &Path, name: &str, builds: usize, repos: usize, keep: u64) -> (Engine, Db) {
     let dir = work.join(format!("retention-{name}"));
     std::fs::create_dir_all(dir.join("logs")).unwrap();
-    let db = Db::connect(&format!("sqlite://{}/sicuro.db", dir.display())).await.unwrap();
+    let db = Db::connect(&format!("sqlite://{}/sicuro.db", dir.display()))
+        .await
+        .unwrap();
     for r in 0..repos {
         repos::upsert(
             &db,
@@ -83,7 +85,10 @@ async fn filled(work: &Path, name: &str, builds: usize, repos: usize, keep: u64)
     let rows: Vec<String> = (0..builds)
         .map(|i| {
             let repo = i % repos + 1;
-            format!("({repo}, {}, 'push', 'main', '{i:040x}', 'success', {now})", i / repos + 1)
+            format!(
+                "({repo}, {}, 'push', 'main', '{i:040x}', 'success', {now})",
+                i / repos + 1
+            )
         })
         .collect();
     for chunk in rows.chunks(1_000) {

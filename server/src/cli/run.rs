@@ -56,7 +56,11 @@ pub async fn run(options: RunOptions, engine: &EngineConfig) -> anyhow::Result<i
         SourceKind::Commit => {
             let repo = snapshot.path().join("tree.git");
             let sha = working_tree_commit(&path, &repo).await?;
-            Source::Commit { repo, sha }
+            Source::Commit {
+                repo,
+                sha,
+                depth: crate::engine::checkout::CHECKOUT_DEPTH,
+            }
         }
     };
     let project_files = ProjectFiles::read_dir(&path).context("the project's files could not be read")?;

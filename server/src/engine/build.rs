@@ -296,6 +296,7 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
         SourceKind::Commit => Source::Commit {
             repo: mirrors.path(repo.id),
             sha: build.commit_sha.clone(),
+            depth,
         },
     };
     Ok(CheckedOut {

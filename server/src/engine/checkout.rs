@@ -307,32 +307,11 @@ impl Mirrors {
             CheckoutRef::Detached => git(&ws, &["checkout", "--quiet", "--detach", sha], &none).await?,
         };
         git(&ws, &["remote", "add", "origin", &without_credentials(origin)], &none).await?;
-        // The tags on that history (versions from `git describe`), as lightweight tags.
-        let mirror_dir = self.path(repo_id);
-        let recent = match &commits {
-            Some(n) => git(&mirror_dir, &["rev-list", "-n", n, sha], &none).await?,
-            None => git(&mirror_dir, &["rev-list", sha], &none).await?,
+        let skip = match at {
+            CheckoutRef::Tag(t) => Some(t.as_str()),
+            _ => None,
         };
-        let recent: std::collections::HashSet<&str> = std::str::from_utf8(&recent).unwrap_or("").lines().collect();
-        let tags = git(
-            &mirror_dir,
-            &[
-                "for-each-ref",
-                "refs/tags",
-                "--format=%(*objectname) %(objectname) %(refname:strip=2)",
-            ],
-            &none,
-        )
-        .await?;
-        for line in String::from_utf8_lossy(&tags).lines().take(10_000) {
-            let mut f = line.split(' ');
-            let (peeled, object, name) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
-            let commit = if peeled.is_empty() { object } else { peeled };
-            let wanted = recent.contains(commit) && !name.is_empty() && !matches!(at, CheckoutRef::Tag(t) if t == name);
-            if wanted {
-                git(&ws, &["tag", "--", name, commit], &none).await?;
-            }
-        }
+        copy_tags(&self.path(repo_id), &ws, sha, commits.as_deref(), skip).await?;
         tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
             let mut tar = tar::Builder::new(Vec::new());
             tar.follow_symlinks(false);
@@ -355,6 +334,43 @@ impl Mirrors {
 }
 
 /// The branch a remote's HEAD points at (its default branch).
+/// Copies into the clone at `ws` the tags of `source` that point into the fetched history of
+/// `sha` (its last `commits`, or all of it), as lightweight tags — versions from `git describe`
+/// and setuptools-scm work as in a developer's clone. `skip` is a tag already there.
+pub(crate) async fn copy_tags(
+    source: &Path,
+    ws: &Path,
+    sha: &str,
+    commits: Option<&str>,
+    skip: Option<&str>,
+) -> Result<(), CheckoutError> {
+    let none = Credentials::default();
+    let recent = match commits {
+        Some(n) => git(source, &["rev-list", "-n", n, sha], &none).await?,
+        None => git(source, &["rev-list", sha], &none).await?,
+    };
+    let recent: std::collections::HashSet<&str> = std::str::from_utf8(&recent).unwrap_or("").lines().collect();
+    let tags = git(
+        source,
+        &[
+            "for-each-ref",
+            "refs/tags",
+            "--format=%(*objectname) %(objectname) %(refname:strip=2)",
+        ],
+        &none,
+    )
+    .await?;
+    for line in String::from_utf8_lossy(&tags).lines().take(10_000) {
+        let mut f = line.split(' ');
+        let (peeled, object, name) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
+        let commit = if peeled.is_empty() { object } else { peeled };
+        if recent.contains(commit) && !name.is_empty() && Some(name) != skip {
+            git(ws, &["tag", "--", name, commit], &none).await?;
+        }
+    }
+    Ok(())
+}
+
 pub async fn remote_default_branch(url: &str, creds: &Credentials) -> Result<String, CheckoutError> {
     let dir = std::env::temp_dir();
     let out = git(&dir, &["ls-remote", "--symref", "--", url, "HEAD"], creds).await?;

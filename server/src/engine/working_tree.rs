@@ -7,10 +7,11 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::checkout::{CheckoutError, Credentials, git};
+use super::checkout::{CHECKOUT_DEPTH, CheckoutError, Credentials, copy_tags, git, without_credentials};
 
 /// The files of a working tree as a tar archive under `workspace/`, uncommitted changes
-/// included: in a git repository the tracked and untracked-but-not-ignored files, otherwise every file.
+/// included: in a git repository the tracked and untracked-but-not-ignored files with a
+/// shallow `.git` of its HEAD (see [`shallow_git_dir`]), otherwise every file.
 pub async fn working_tree_tar(path: &Path) -> Result<Vec<u8>, CheckoutError> {
     let files: Option<Vec<PathBuf>> = match git(
         path,
@@ -27,6 +28,10 @@ pub async fn working_tree_tar(path: &Path) -> Result<Vec<u8>, CheckoutError> {
         ),
         Err(_) => None,
     };
+    let git_dir = match files {
+        Some(_) => Some(shallow_git_dir(path).await?),
+        None => None,
+    };
     let root = path.to_path_buf();
     tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
         let mut tar = tar::Builder::new(Vec::new());
@@ -37,19 +42,72 @@ pub async fn working_tree_tar(path: &Path) -> Result<Vec<u8>, CheckoutError> {
             Some(files) => {
                 for f in files {
                     let full = root.join(&f);
-                    // Deleted but still tracked: the working tree wins.
-                    if full.symlink_metadata().is_ok() && !full.is_dir() {
+                    // Deleted but still tracked: the working tree wins. A symbolic link (to a
+                    // directory too) goes as the link it is; a submodule's directory is left out.
+                    if full.symlink_metadata().is_ok_and(|m| !m.is_dir()) {
                         tar.append_path_with_name(&full, prefix.join(&f))?;
                     }
                 }
             }
             None => tar.append_dir_all(prefix, &root)?,
         }
+        if let Some(dir) = &git_dir {
+            tar.append_dir_all(prefix.join(".git"), dir.path().join(".git"))?;
+        }
         tar.into_inner()
     })
     .await
     .map_err(|e| CheckoutError::Io(std::io::Error::other(e)))?
     .map_err(CheckoutError::Io)
+}
+
+/// A `.git` for the job that matches the working tree's own: its HEAD commit with the last
+/// [`CHECKOUT_DEPTH`] commits and the tags among them, on the same branch (or detached), the
+/// index at HEAD — so `git status` and `git diff` in the job show the uncommitted changes — and
+/// `origin` the tree's own origin without credentials. Made in a temporary directory from the
+/// tree's repository, which is only read. An unborn HEAD (no commit yet) gets an empty repository.
+pub async fn shallow_git_dir(path: &Path) -> Result<tempfile::TempDir, CheckoutError> {
+    let none = Credentials::default();
+    let tmp = tempfile::tempdir()?;
+    let ws = tmp.path();
+    git(ws, &["init", "--quiet", "."], &none).await?;
+    let Ok(head) = git(path, &["rev-parse", "--verify", "--quiet", "HEAD"], &none).await else {
+        return Ok(tmp);
+    };
+    let sha = String::from_utf8_lossy(&head).trim().to_string();
+    let depth = CHECKOUT_DEPTH.to_string();
+    let source = format!("file://{}", path.canonicalize()?.display());
+    git(
+        ws,
+        &[
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            &format!("--depth={depth}"),
+            &source,
+            &sha,
+        ],
+        &none,
+    )
+    .await?;
+    match git(path, &["symbolic-ref", "--quiet", "--short", "HEAD"], &none).await {
+        Ok(branch) => {
+            let branch = String::from_utf8_lossy(&branch).trim().to_string();
+            git(ws, &["update-ref", &format!("refs/heads/{branch}"), &sha], &none).await?;
+            git(ws, &["symbolic-ref", "HEAD", &format!("refs/heads/{branch}")], &none).await?;
+        }
+        Err(_) => {
+            git(ws, &["update-ref", "--no-deref", "HEAD", &sha], &none).await?;
+        }
+    }
+    // The index at HEAD; the files are the working tree's own.
+    git(ws, &["read-tree", "HEAD"], &none).await?;
+    if let Ok(origin) = git(path, &["remote", "get-url", "origin"], &none).await {
+        let origin = without_credentials(String::from_utf8_lossy(&origin).trim());
+        git(ws, &["remote", "add", "origin", &origin], &none).await?;
+    }
+    copy_tags(path, ws, &sha, Some(&depth), None).await?;
+    Ok(tmp)
 }
 
 /// The files of a working tree (as `working_tree_tar` chooses them) committed into a new bare

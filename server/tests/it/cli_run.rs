@@ -142,3 +142,57 @@ fn secrets_from_the_environment_and_a_file_reach_the_job_masked() {
         "{out}"
     );
 }
+
+#[test]
+fn the_job_gets_the_trees_git_and_its_symbolic_links() {
+    if crate::common::swarm::requested() {
+        // On a swarm the job fetches a scratch commit of the tree (README, Limits).
+        eprintln!("skipped on the swarm executor");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path();
+    let git = |args: &[&str]| {
+        let ok = Command::new("git")
+            .args(args)
+            .current_dir(p)
+            .status()
+            .unwrap()
+            .success();
+        assert!(ok, "git {args:?}");
+    };
+    std::fs::write(
+        p.join("sicuro.json"),
+        serde_json::json!({"test": {"custom": [
+            "echo \"branch=$(git rev-parse --abbrev-ref HEAD) version=$(git describe --tags)\"",
+            "echo \"origin=$(git remote get-url origin)\"",
+            "git status --porcelain | grep -x '?? uncommitted.txt' && git diff --stat | grep -q committed.txt",
+            "cat linked/inside.txt",
+        ]}})
+        .to_string(),
+    )
+    .unwrap();
+    std::fs::create_dir(p.join("real")).unwrap();
+    std::fs::write(p.join("real/inside.txt"), "through a link to a directory\n").unwrap();
+    std::os::unix::fs::symlink("real", p.join("linked")).unwrap();
+    std::fs::write(p.join("committed.txt"), "one\n").unwrap();
+    git(&["init", "-q", "-b", "feature"]);
+    git(&["remote", "add", "origin", "https://user:secret@example.com/o/r.git"]);
+    git(&["add", "-A"]);
+    git(&["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "one"]);
+    git(&["tag", "v1.0"]);
+    // Changed and new, not committed.
+    std::fs::write(p.join("committed.txt"), "two\n").unwrap();
+    std::fs::write(p.join("uncommitted.txt"), "new\n").unwrap();
+    std::fs::write(p.join(".gitignore"), ".sicuro-unused/\n").unwrap();
+    git(&["add", ".gitignore"]);
+
+    let (code, out) = sicuro_run(p);
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("branch=feature version=v1.0"), "{out}");
+    assert!(
+        out.contains("origin=https://example.com/o/r.git"),
+        "no credentials: {out}"
+    );
+    assert!(out.contains("through a link to a directory"), "{out}");
+}

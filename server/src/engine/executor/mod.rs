@@ -57,7 +57,7 @@ pub enum Source {
     Archive(Vec<u8>),
     /// A commit of a git repository on this machine (the build's mirror), which the job fetches
     /// itself: a job on another machine cannot be handed an archive.
-    Commit { repo: PathBuf, sha: String },
+    Commit { repo: PathBuf, sha: String, depth: u32 },
 }
 
 /// Which [`Source`] an executor's jobs take.

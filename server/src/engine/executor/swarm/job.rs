@@ -34,6 +34,8 @@ pub struct JobService<'a> {
     pub constraints: Vec<String>,
     pub grant: &'a Grant,
     pub sha: &'a str,
+    /// Commits of history to fetch (0: all).
+    pub depth: u32,
     pub nonce: &'a str,
     /// The image's user, when it is not root (see `wrapper::RUN_AS_VAR`).
     pub run_as: Option<String>,
@@ -90,7 +92,7 @@ pub async fn create(
             container_spec: Some(TaskSpecContainerSpec {
                 image: Some(s.image.to_string()),
                 labels: Some(objects.labels("job")),
-                command: Some(wrapper::command(s.nonce, s.grant.fetch_url(), s.sha)),
+                command: Some(wrapper::command(s.nonce, s.grant.fetch_url(), s.sha, s.depth)),
                 dir: Some(wrapper::WORKSPACE.into()),
                 user: s.run_as.as_ref().map(|_| "0:0".to_string()),
                 env: Some(env),

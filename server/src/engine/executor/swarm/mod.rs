@@ -91,7 +91,7 @@ impl SwarmExecutor {
     }
 
     async fn run_steps(&self, job: &JobSpec, objects: &Objects<'_>, out: &mut dyn JobOutput) -> Result<JobEnd, JobEnd> {
-        let Source::Commit { repo, sha } = &job.main.source else {
+        let Source::Commit { repo, sha, depth } = &job.main.source else {
             return Err(JobEnd::Failed(
                 "the swarm executor's jobs fetch a commit; they cannot be handed an archive".into(),
             ));
@@ -136,6 +136,7 @@ impl SwarmExecutor {
             constraints: choice.constraints,
             grant: &grant,
             sha,
+            depth: *depth,
             nonce: &nonce,
             run_as: self.registry.user_of(&job.main.image).await,
         };
@@ -148,6 +149,7 @@ impl SwarmExecutor {
             job,
             nonce: &nonce,
             sha,
+            depth: *depth,
             start_timeout: self.config.start_timeout,
         };
         watch.run_to_end(out).await

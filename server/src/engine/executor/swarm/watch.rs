@@ -39,6 +39,8 @@ pub struct Watch<'a> {
     pub job: &'a JobSpec,
     pub nonce: &'a str,
     pub sha: &'a str,
+    /// The clone's depth (0: all of the history), for the log.
+    pub depth: u32,
     pub start_timeout: Duration,
 }
 
@@ -283,7 +285,10 @@ impl Watch<'_> {
             Marker::SourceReady { git } => {
                 st.said.source_ready = true;
                 let how = if git {
-                    format!("a git checkout with up to {} commits of history", wrapper::FETCH_DEPTH)
+                    match self.depth {
+                        0 => "a git checkout with all of its history".to_string(),
+                        n => format!("a git checkout with up to {n} commits of history"),
+                    }
                 } else {
                     "its files: the image has no git".to_string()
                 };

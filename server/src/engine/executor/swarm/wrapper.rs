@@ -11,9 +11,6 @@ pub const SCRIPT_PATH: &str = "/sicuro/run.sh";
 /// files as the local executor's archive does, with a `.git` file pointing here.
 pub const GIT_DIR: &str = "/sicuro/git";
 pub const WORKSPACE: &str = "/workspace";
-/// History fetched with the commit: enough for `git describe` and recent logs, not the
-/// repository's whole past on every build.
-pub const FETCH_DEPTH: u32 = 50;
 /// The variable that carries the source token into the job (only the wrapper uses it).
 pub const TOKEN_VAR: &str = "SICURO_SOURCE_TOKEN";
 /// The image's own user, when it is not root: the wrapper runs as root (the workspace is
@@ -42,16 +39,21 @@ pub enum Marker {
 }
 
 /// The command of the job's container: bash running the wrapper.
-pub fn command(nonce: &str, source_url: &str, sha: &str) -> Vec<String> {
+pub fn command(nonce: &str, source_url: &str, sha: &str, depth: u32) -> Vec<String> {
     vec![
         "bash".into(),
         "-c".into(),
-        script(nonce, source_url, sha),
+        script(nonce, source_url, sha, depth),
         "sicuro-job".into(),
     ]
 }
 
-fn script(nonce: &str, source_url: &str, sha: &str) -> String {
+/// `depth`: commits of history the job's clone fetches (0: all of it).
+fn script(nonce: &str, source_url: &str, sha: &str, depth: u32) -> String {
+    let depth = match depth {
+        0 => String::new(),
+        n => format!("--depth={n}"),
+    };
     format!(
         r#"exec 2>&1 </dev/null
 __n='{nonce}'
@@ -78,7 +80,7 @@ __archive() {{
 if command -v git >/dev/null 2>&1; then
   __how=git
   git init -q --separate-git-dir={GIT_DIR} {WORKSPACE} &&
-    git -C {WORKSPACE} -c "http.extraHeader=Authorization: Bearer ${TOKEN_VAR}" fetch -q --no-tags --depth={FETCH_DEPTH} "$__u" {sha} &&
+    git -C {WORKSPACE} -c "http.extraHeader=Authorization: Bearer ${TOKEN_VAR}" fetch -q --no-tags {depth} "$__u" {sha} &&
     git -C {WORKSPACE} -c advice.detachedHead=false checkout -q --detach FETCH_HEAD
 else
   __how=archive
@@ -163,12 +165,15 @@ mod tests {
 
     #[test]
     fn the_wrapper_is_valid_bash_and_carries_no_token() {
-        let s = script("abc", "http://10.0.0.1:3001/git/id/", &"a".repeat(40));
-        assert!(!s.contains("Bearer ey"), "the token comes from the environment only");
-        let out = std::process::Command::new("bash")
-            .args(["-n", "-c", &s])
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for depth in [50, 0] {
+            let s = script("abc", "http://10.0.0.1:3001/git/id/", &"a".repeat(40), depth);
+            assert!(!s.contains("Bearer ey"), "the token comes from the environment only");
+            assert_eq!(s.contains("--depth=50"), depth == 50, "0 fetches the whole history");
+            let out = std::process::Command::new("bash")
+                .args(["-n", "-c", &s])
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        }
     }
 }
