@@ -71,21 +71,37 @@ pub async fn upload(docker: &Docker, container: &str, job: &JobSpec) -> Result<(
             "the Docker executor takes the source as an archive, not as a commit to fetch".into(),
         ));
     };
+    // One upload of the source with the script added: each upload is a round of the daemon's
+    // (mount, extract, unmount).
+    let files = with_script(source, &job.main.script)
+        .map_err(|e| JobEnd::Failed(format!("could not package the build script: {e}")))?;
     let upload = UploadToContainerOptionsBuilder::default().path("/").build();
     docker
-        .upload_to_container(
-            container,
-            Some(upload.clone()),
-            bollard::body_full(source.clone().into()),
-        )
+        .upload_to_container(container, Some(upload), bollard::body_full(files.into()))
         .await
-        .map_err(|e| failed("copying the source into the container", e))?;
-    let script =
-        script_tar(&job.main.script).map_err(|e| JobEnd::Failed(format!("could not package the build script: {e}")))?;
-    docker
-        .upload_to_container(container, Some(upload), bollard::body_full(script.into()))
-        .await
-        .map_err(|e| failed("copying the build script into the container", e))
+        .map_err(|e| failed("copying the source and the build script into the container", e))
+}
+
+/// The source archive with the build script's entries appended (before its end-of-archive).
+fn with_script(source: &[u8], script: &str) -> std::io::Result<Vec<u8>> {
+    let end = archive_end(source)?;
+    let script = script_tar(script)?;
+    let mut files = Vec::with_capacity(end + script.len());
+    files.extend_from_slice(&source[..end]);
+    files.extend_from_slice(&script);
+    Ok(files)
+}
+
+/// Where the archive's last entry's data (padded to a block) ends: what follows is the
+/// end-of-archive blocks and the record padding.
+fn archive_end(tar_bytes: &[u8]) -> std::io::Result<usize> {
+    let mut end = 0u64;
+    for entry in tar::Archive::new(tar_bytes).entries()? {
+        let entry = entry?;
+        let size = entry.header().entry_size()?;
+        end = entry.raw_file_position() + size.div_ceil(512) * 512;
+    }
+    Ok(end as usize)
 }
 
 /// Attaches to the container's output, then starts it.
@@ -121,4 +137,44 @@ fn script_tar(script: &str) -> std::io::Result<Vec<u8>> {
     file.set_cksum();
     tar.append_data(&mut file, SCRIPT_PATH.trim_start_matches('/'), script.as_bytes())?;
     tar.into_inner()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn archive(files: &[(&str, Vec<u8>)]) -> Vec<u8> {
+        let mut tar = tar::Builder::new(Vec::new());
+        for (name, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_mode(0o644);
+            h.set_size(data.len() as u64);
+            h.set_cksum();
+            tar.append_data(&mut h, name, data.as_slice()).unwrap();
+        }
+        tar.into_inner().unwrap()
+    }
+
+    #[test]
+    fn the_script_joins_the_source_in_one_archive_and_nothing_is_cut() {
+        // A last file whose data ends in zero blocks, and a name long enough for an extension
+        // header: neither may be mistaken for the end of the archive.
+        let long = format!("workspace/{}/f.txt", "d".repeat(150));
+        let zeros = [b"data".to_vec(), vec![0u8; 2048]].concat();
+        let source = archive(&[(long.as_str(), b"x".to_vec()), ("workspace/zeros.bin", zeros.clone())]);
+        let joined = with_script(&source, "echo hi").unwrap();
+        let mut seen = Vec::new();
+        for e in tar::Archive::new(joined.as_slice()).entries().unwrap() {
+            let mut e = e.unwrap();
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+            seen.push((e.path().unwrap().display().to_string(), data));
+        }
+        assert_eq!(seen[0], (long, b"x".to_vec()));
+        assert_eq!(seen[1], ("workspace/zeros.bin".to_string(), zeros));
+        assert_eq!(
+            seen.last().unwrap(),
+            &(SCRIPT_PATH.trim_start_matches('/').to_string(), b"echo hi".to_vec())
+        );
+    }
 }

@@ -51,7 +51,15 @@ impl DockerExecutor {
         &self.docker
     }
 
-    async fn run_steps(&self, job: &JobSpec, out: &mut dyn JobOutput, res: &mut Resources) -> Result<JobEnd, JobEnd> {
+    /// `created`: containers made while `res` is lent to another step, recorded at once (the
+    /// caller removes them too, even when a cancel drops this future half way).
+    async fn run_steps(
+        &self,
+        job: &JobSpec,
+        out: &mut dyn JobOutput,
+        res: &mut Resources,
+        created: &std::sync::Mutex<Vec<String>>,
+    ) -> Result<JobEnd, JobEnd> {
         let docker = self.docker.get().await.map_err(|e| JobEnd::Failed(e.to_string()))?;
         let objects = Objects {
             instance: &self.instance,
@@ -59,13 +67,25 @@ impl DockerExecutor {
         };
         let images = self.ensure_images(job, out).await?;
         let network = network::create(&docker, &objects, res).await?;
-        let sandbox = sandbox::start(&docker, &objects, job, &images[sandbox::IMAGE], &network, res).await?;
-        services::start_all(&docker, &objects, &job.services, &images, &sandbox, out, res).await?;
-        let mounts = caches::mounts(&docker, &self.instance, &job.caches).await?;
+        let sandbox = sandbox::create(&docker, &objects, job, &images[sandbox::IMAGE], &network, res).await?;
+        // While the sandbox starts (and then the services), the job's container is created
+        // and given its files: a container start is the slowest step of a short build.
         let image = &images[&job.main.image];
-        let container = container::create(&docker, &objects, job, image, &sandbox, mounts).await?;
-        res.containers.push(container.clone());
-        container::upload(&docker, &container, job).await?;
+        let prepare = async {
+            let mounts = caches::mounts(&docker, &self.instance, &job.caches).await?;
+            let container = container::create(&docker, &objects, job, image, &sandbox, mounts).await?;
+            created.lock().expect("created containers").push(container.clone());
+            let uploaded = container::upload(&docker, &container, job).await;
+            Ok::<_, JobEnd>((container, uploaded))
+        };
+        let ready = async {
+            sandbox::start(&docker, &sandbox).await?;
+            services::start_all(&docker, &objects, &job.services, &images, &sandbox, out, res).await
+        };
+        let (ready, prepared) = tokio::join!(ready, prepare);
+        let (container, uploaded) = prepared?;
+        ready?;
+        uploaded?;
         let output = container::attach_and_start(&docker, &container).await?;
         stream::run_to_end(&docker, &container, output, job, out).await
     }
@@ -102,10 +122,14 @@ impl Executor for DockerExecutor {
 
     async fn run(&self, job: JobSpec, out: &mut dyn JobOutput, stop: CancellationToken) -> JobEnd {
         let mut resources = Resources::default();
+        let created = std::sync::Mutex::new(Vec::new());
         let end = tokio::select! {
-            end = self.run_steps(&job, out, &mut resources) => end.unwrap_or_else(|e| e),
+            end = self.run_steps(&job, out, &mut resources, &created) => end.unwrap_or_else(|e| e),
             _ = stop.cancelled() => JobEnd::Stopped,
         };
+        resources
+            .containers
+            .extend(created.into_inner().expect("created containers"));
         if let Ok(docker) = self.docker.get().await {
             resources.remove(&docker).await;
         }

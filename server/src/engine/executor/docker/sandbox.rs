@@ -17,8 +17,9 @@ use crate::engine::executor::{JobEnd, JobSpec};
 pub const IMAGE: &str = "sicuro/sandbox";
 const READY: &str = "sicuro-sandbox-ready";
 
-/// Starts the sandbox on `network`; returns its id once its routes are in place.
-pub async fn start(
+/// Creates the sandbox on `network` (not started: the job's container can be created and given
+/// its files meanwhile, joining it by id); returns its id.
+pub async fn create(
     docker: &Docker,
     objects: &Objects<'_>,
     job: &JobSpec,
@@ -56,18 +57,23 @@ pub async fn start(
         .map_err(|e| failed("creating the build's network sandbox", e))?
         .id;
     res.containers.push(id.clone());
+    Ok(id)
+}
+
+/// Starts the created sandbox; returns once its routes are in place.
+pub async fn start(docker: &Docker, id: &str) -> Result<(), JobEnd> {
     let attach = AttachContainerOptionsBuilder::default()
         .stream(true)
         .stdout(true)
         .stderr(true)
         .build();
     let mut output = docker
-        .attach_container(&id, Some(attach))
+        .attach_container(id, Some(attach))
         .await
         .map_err(|e| failed("attaching to the build's network sandbox", e))?
         .output;
     docker
-        .start_container(&id, None)
+        .start_container(id, None)
         .await
         .map_err(|e| failed("starting the build's network sandbox", e))?;
     let mut said = String::new();
@@ -79,7 +85,7 @@ pub async fn start(
         };
         said.push_str(&String::from_utf8_lossy(&text));
         if said.contains(READY) {
-            return Ok(id);
+            return Ok(());
         }
     }
     Err(JobEnd::Failed(format!(
