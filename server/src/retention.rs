@@ -2,7 +2,8 @@
 //! server left alone for years stays within bounds — webhook deliveries past GitHub's
 //! redelivery window, expired sessions, finished builds and their logs beyond each
 //! repository's count or age (never an active build, never a branch's newest), and the fork
-//! refs of its mirrors. The settings are `config::RetentionConfig`; README § Running it for real
+//! refs of its mirrors, the least recently used dependency caches beyond their total size, and
+//! job images of older recipe versions. The settings are `config::RetentionConfig`; README § Running it for real
 //! lists them.
 
 use std::time::Duration;
@@ -42,6 +43,9 @@ pub async fn run(db: Db, engine: Engine) {
                 sessions = r.sessions,
                 builds = r.engine.builds,
                 fork_refs = r.engine.fork_refs,
+                caches = r.engine.caches,
+                cache_bytes = r.engine.cache_bytes,
+                images = r.engine.images,
                 "retention pass"
             ),
             Err(e) => tracing::warn!("retention pass: the database could not be read: {e}"),

@@ -16,6 +16,9 @@ pub struct RetentionConfig {
     /// How long a webhook delivery's id is remembered to refuse its replay: GitHub lets a
     /// delivery be redelivered for 3 days.
     pub keep_deliveries_for: Duration,
+    /// Job images of older recipe versions that nothing uses go once they are this old (a day:
+    /// another server of another version on the same Docker engine may still use them).
+    pub keep_old_images_for: Duration,
 }
 
 impl Default for RetentionConfig {
@@ -25,6 +28,7 @@ impl Default for RetentionConfig {
             keep_builds_for: Duration::from_secs(180 * 86_400),
             cache_limit_bytes: 20 * 1024 * 1024 * 1024,
             keep_deliveries_for: Duration::from_secs(7 * 86_400),
+            keep_old_images_for: Duration::from_secs(86_400),
         }
     }
 }
@@ -54,5 +58,6 @@ pub(super) fn from_env(env: &Env, p: &mut Problems) -> RetentionConfig {
             parse_size,
         ),
         keep_deliveries_for: d.keep_deliveries_for,
+        keep_old_images_for: d.keep_old_images_for,
     }
 }

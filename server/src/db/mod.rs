@@ -5,6 +5,7 @@
 //! `$n` parameters (SQLite accepts them), integers for flags and times, no driver-specific types.
 
 pub mod builds;
+pub mod caches;
 pub mod deliveries;
 pub mod meta;
 pub mod pruning;

@@ -113,6 +113,11 @@ async fn run_job(
             untrusted: build.from_fork(),
         }),
     };
+    // Remembered for the retention pass, which removes the least recently used caches first.
+    let cache = job::cache_name(&plan, build.from_fork());
+    if let Err(e) = crate::db::caches::used(&engine.0.db, repo.id, &cache, crate::db::now_ms()).await {
+        tracing::warn!("the use of cache {cache} could not be recorded: {e}");
+    }
     let outcome = job::run(engine.0.executor.as_ref(), &plan, inputs, log, stop, stop_reason).await;
     if let Some(tests) = &outcome.tests {
         record_tests(engine, build.id, tests).await;

@@ -21,6 +21,7 @@ mod github_flow;
 mod load_faults;
 mod properties;
 mod retention;
+mod retention_docker;
 mod secrets;
 mod swarm;
 mod swarm_faults;

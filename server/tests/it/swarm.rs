@@ -187,6 +187,13 @@ async fn swarm_a_repeat_build_goes_to_the_node_with_its_cache_until_the_cache_is
         "the second build reads what the first wrote:\n{second_log}"
     );
 
+    // The retention pass measures it where it is (through the node's own API).
+    let sizes = t.engine.executor().cache_sizes().await.unwrap();
+    assert!(
+        sizes.iter().any(|c| c.repo_id == repo.id && c.bytes > 0),
+        "the cache is measured on its node: {sizes:?}"
+    );
+
     let removed = t.engine.clear_caches(repo.id).await.unwrap();
     assert!(removed >= 1, "the cache volume is removed on its node");
     let third = t

@@ -164,4 +164,46 @@ impl Executor for FakeExecutor {
         }
         Ok(removed)
     }
+
+    async fn cache_sizes(&self) -> Result<Vec<super::CacheSize>, String> {
+        let mut sizes = Vec::new();
+        for entry in std::fs::read_dir(self.root.join("caches"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let dir = entry.file_name().to_string_lossy().into_owned();
+            let Some((repo, name)) = dir.strip_prefix('r').and_then(|d| d.split_once('-')) else {
+                continue;
+            };
+            let Ok(repo_id) = repo.parse() else { continue };
+            sizes.push(super::CacheSize {
+                repo_id,
+                name: name.to_string(),
+                bytes: dir_size(&entry.path()),
+            });
+        }
+        Ok(sizes)
+    }
+
+    async fn remove_cache(&self, repo_id: i64, name: &str) -> Result<bool, String> {
+        match std::fs::remove_dir_all(self.cache_dir(repo_id, name)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e.to_string()),
+            _ => Ok(true),
+        }
+    }
+}
+
+/// The bytes of the files under `dir`.
+fn dir_size(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| match e.metadata() {
+            Ok(m) if m.is_dir() => dir_size(&e.path()),
+            Ok(m) => m.len(),
+            Err(_) => 0,
+        })
+        .sum()
 }

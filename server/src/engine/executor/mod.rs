@@ -93,6 +93,14 @@ pub struct CacheSpec {
     pub mount: String,
 }
 
+/// A cache's size on disk (summed over the machines that hold a copy).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CacheSize {
+    pub repo_id: i64,
+    pub name: String,
+    pub bytes: u64,
+}
+
 /// Receives a job's output as it is printed.
 pub trait JobOutput: Send {
     /// Bytes the job wrote to its standard output or error (in any chunking).
@@ -171,6 +179,19 @@ pub trait Executor: Send + Sync + 'static {
 
     /// Removes a repository's caches; returns how many were removed.
     async fn clear_caches(&self, repo_id: i64) -> Result<usize, String>;
+
+    /// Every cache there is, with its size, for the retention pass to hold their total to
+    /// `SICURO_CACHE_LIMIT`.
+    async fn cache_sizes(&self) -> Result<Vec<CacheSize>, String>;
+
+    /// Removes one cache; `Ok(false)` when a running job uses it (it stays).
+    async fn remove_cache(&self, repo_id: i64, name: &str) -> Result<bool, String>;
+
+    /// Removes job images of older recipe versions that were made over `grace` ago and that
+    /// nothing uses; returns how many. Executors that build no images keep the default.
+    async fn remove_old_images(&self, _grace: Duration) -> Result<usize, String> {
+        Ok(0)
+    }
 }
 
 /// The executor the configuration asks for (`SICURO_EXECUTOR`), labelling what it creates with

@@ -5,7 +5,9 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use bollard::query_parameters::{BuildImageOptionsBuilder, CreateImageOptionsBuilder};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateImageOptionsBuilder, ListImagesOptionsBuilder, RemoveImageOptions,
+};
 use futures::StreamExt;
 use include_dir::{Dir, include_dir};
 use sha2::{Digest, Sha256};
@@ -121,6 +123,14 @@ fn parse_from(line: &str) -> Option<(&str, &str)> {
     }
     let end = rest.find(char::is_whitespace).unwrap_or(rest.len());
     Some((&rest[..end], &rest[end..]))
+}
+
+/// Whether `tag` names a version of one of our recipes other than the current ones.
+fn is_older_version(tag: &str, current: &std::collections::HashSet<String>) -> bool {
+    let Some((image, _version)) = tag.rsplit_once(':') else {
+        return false;
+    };
+    recipe_for(image).is_some() && !current.contains(tag)
 }
 
 /// The images the Dockerfile's `FROM` lines start from, leaving out earlier stages (`FROM a AS b`
@@ -270,6 +280,33 @@ impl Images {
         };
         let hash = self.hash(&recipe);
         Ok(self.current_hash(&docker, &recipe.tag(&hash)).await.as_deref() == Some(hash.as_str()))
+    }
+
+    /// Removes the tags of older versions of our recipes' images (`sicuro/node:<hash>` whose
+    /// hash is not the current one) made over `grace` ago that no container uses; returns how
+    /// many went. Layers nothing else holds go with them. Another server of another version on
+    /// the same engine rebuilds what it still wants once it is used again.
+    pub async fn remove_old_versions(&self, grace: std::time::Duration) -> Result<usize, String> {
+        let docker = self.docker.get().await.map_err(|e| e.to_string())?;
+        let current: std::collections::HashSet<String> = recipes().iter().map(|r| r.tag(&self.hash(r))).collect();
+        let filters = HashMap::from([("label".to_string(), vec![LABEL_RECIPE.to_string()])]);
+        let images = docker
+            .list_images(Some(ListImagesOptionsBuilder::default().filters(&filters).build()))
+            .await
+            .map_err(|e| e.to_string())?;
+        let made_before = crate::db::now_ms() / 1000 - i64::try_from(grace.as_secs()).unwrap_or(i64::MAX);
+        let mut removed = 0;
+        for image in images.into_iter().filter(|i| i.created <= made_before) {
+            for tag in image.repo_tags.iter().filter(|t| is_older_version(t, &current)) {
+                match docker.remove_image(tag, None::<RemoveImageOptions>, None).await {
+                    Ok(_) => removed += 1,
+                    // A container (of any state) still uses it.
+                    Err(bollard::errors::Error::DockerResponseServerError { status_code: 409, .. }) => {}
+                    Err(e) => return Err(format!("image {tag} could not be removed: {e}")),
+                }
+            }
+        }
+        Ok(removed)
     }
 
     async fn current_hash(&self, docker: &bollard::Docker, tag: &str) -> Option<String> {
@@ -491,6 +528,20 @@ mod tests {
         // Each version has its own tag, so two recipes of one image coexist on an engine.
         assert_eq!(node.tag(&h1), format!("sicuro/node:{h1}"));
         assert_ne!(node.tag(&h1), node.tag(&recipe_hash(&node, &ca)));
+    }
+
+    #[test]
+    fn only_other_versions_of_our_recipes_count_as_older() {
+        let node = recipe_for("sicuro/node").unwrap();
+        let current = std::collections::HashSet::from([node.tag("new")]);
+        assert!(is_older_version(&node.tag("old"), &current));
+        assert!(!is_older_version(&node.tag("new"), &current));
+        assert!(!is_older_version(ROOT_IMAGE, &current), "the root image is no recipe's");
+        assert!(
+            !is_older_version("sicuro/mine:1", &current),
+            "a project's own image is kept"
+        );
+        assert!(!is_older_version("node:22", &current));
     }
 
     #[test]

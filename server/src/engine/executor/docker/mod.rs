@@ -161,6 +161,30 @@ impl Executor for DockerExecutor {
         let docker = self.docker.get().await.map_err(|e| e.to_string())?;
         caches::clear(&docker, &self.instance, repo_id).await
     }
+
+    async fn cache_sizes(&self) -> Result<Vec<super::CacheSize>, String> {
+        let docker = self.docker.get().await.map_err(|e| e.to_string())?;
+        let volumes = caches::list(&docker, &self.instance).await?;
+        if volumes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // The sandbox's image is small, has `du`, and is there wherever a job has run.
+        let image = self
+            .images
+            .ensure(sandbox::IMAGE, &mut |_| {})
+            .await
+            .map_err(|e| e.to_string())?;
+        caches::sizes(&docker, &self.instance, volumes, &image).await
+    }
+
+    async fn remove_cache(&self, repo_id: i64, name: &str) -> Result<bool, String> {
+        let docker = self.docker.get().await.map_err(|e| e.to_string())?;
+        caches::remove(&docker, &self.instance, repo_id, name).await
+    }
+
+    async fn remove_old_images(&self, grace: std::time::Duration) -> Result<usize, String> {
+        self.images.remove_old_versions(grace).await
+    }
 }
 
 /// Names and labels of one job's objects.

@@ -7,9 +7,10 @@ use std::collections::HashMap;
 use bollard::models::{Mount, MountType, MountVolumeOptions};
 
 use super::nodes::NodeHosts;
-use crate::engine::executor::CacheSpec;
-use crate::engine::executor::docker::caches::{clear as clear_on_engine, volume_name};
+use crate::engine::executor::docker::caches::{self as engine_caches, clear as clear_on_engine, volume_name};
 use crate::engine::executor::docker::client::{LABEL_CACHE, LABEL_INSTANCE, LABEL_REPO};
+use crate::engine::executor::docker::images::LABEL_RECIPE;
+use crate::engine::executor::{CacheSize, CacheSpec};
 
 pub fn mounts(instance: &str, caches: &[CacheSpec]) -> Vec<Mount> {
     caches
@@ -35,9 +36,8 @@ pub fn mounts(instance: &str, caches: &[CacheSpec]) -> Vec<Mount> {
 pub async fn clear(nodes: &NodeHosts, instance: &str, repo_id: i64) -> Result<usize, String> {
     if nodes.is_empty() {
         return Err(format!(
-            "the dependency caches are volumes on the swarm's nodes, and a manager cannot remove those. Set \
-             SICURO_SWARM_NODE_HOSTS so Sicuro can, or run on each node: docker volume rm $(docker volume ls -q \
-             --filter label={LABEL_INSTANCE}={instance} --filter label={LABEL_REPO}={repo_id})"
+            "{NO_NODE_HOSTS} Set SICURO_SWARM_NODE_HOSTS so Sicuro can, or run on each node: docker volume rm \
+             $(docker volume ls -q --filter label={LABEL_INSTANCE}={instance} --filter label={LABEL_REPO}={repo_id})"
         ));
     }
     let mut removed = 0;
@@ -60,4 +60,62 @@ pub async fn clear(nodes: &NodeHosts, instance: &str, repo_id: i64) -> Result<us
             problems.join("; ")
         ))
     }
+}
+
+const NO_NODE_HOSTS: &str =
+    "the dependency caches are volumes on the swarm's nodes, and a manager cannot see or remove those.";
+
+/// Every cache's size, summed over the nodes that hold a copy. A node's caches are measured
+/// with one of the job images it pulled (every node with a cache ran a job).
+pub async fn sizes(nodes: &NodeHosts, instance: &str) -> Result<Vec<CacheSize>, String> {
+    if nodes.is_empty() {
+        return Err(format!(
+            "{NO_NODE_HOSTS} Set SICURO_SWARM_NODE_HOSTS for SICURO_CACHE_LIMIT to apply."
+        ));
+    }
+    let mut total: HashMap<(i64, String), u64> = HashMap::new();
+    for (node, client) in nodes.clients().await {
+        let docker = client.map_err(|e| format!("{node}: {e}"))?;
+        let volumes = engine_caches::list(&docker, instance)
+            .await
+            .map_err(|e| format!("{node}: {e}"))?;
+        if volumes.is_empty() {
+            continue;
+        }
+        let filters = HashMap::from([("label".to_string(), vec![LABEL_RECIPE.to_string()])]);
+        let images = docker
+            .list_images(Some(
+                bollard::query_parameters::ListImagesOptionsBuilder::default()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| format!("{node}: {e}"))?;
+        let image = images
+            .first()
+            .map(|i| i.id.clone())
+            .ok_or_else(|| format!("{node} has caches but no job image to measure them with"))?;
+        for size in engine_caches::sizes(&docker, instance, volumes, &image)
+            .await
+            .map_err(|e| format!("{node}: {e}"))?
+        {
+            *total.entry((size.repo_id, size.name)).or_default() += size.bytes;
+        }
+    }
+    Ok(total
+        .into_iter()
+        .map(|((repo_id, name), bytes)| CacheSize { repo_id, name, bytes })
+        .collect())
+}
+
+/// Removes one cache on every node; `Ok(false)` when a running job uses it somewhere.
+pub async fn remove(nodes: &NodeHosts, instance: &str, repo_id: i64, name: &str) -> Result<bool, String> {
+    let mut all = true;
+    for (node, client) in nodes.clients().await {
+        let docker = client.map_err(|e| format!("{node}: {e}"))?;
+        all &= engine_caches::remove(&docker, instance, repo_id, name)
+            .await
+            .map_err(|e| format!("{node}: {e}"))?;
+    }
+    Ok(all)
 }

@@ -232,6 +232,19 @@ impl Executor for SwarmExecutor {
         self.placement.forget(repo_id);
         caches::clear(&self.nodes, &self.instance, repo_id).await
     }
+
+    async fn cache_sizes(&self) -> Result<Vec<super::CacheSize>, String> {
+        caches::sizes(&self.nodes, &self.instance).await
+    }
+
+    async fn remove_cache(&self, repo_id: i64, name: &str) -> Result<bool, String> {
+        let removed = caches::remove(&self.nodes, &self.instance, repo_id, name).await?;
+        if removed {
+            // The node that had it is no better a choice for the next build than another.
+            self.placement.forget(repo_id);
+        }
+        Ok(removed)
+    }
 }
 
 fn random_nonce() -> String {
