@@ -89,8 +89,18 @@ test('admins manage secrets on the settings page; a build that prints one shows 
   await page.fill('#max-concurrent', '2');
   await page.getByRole('button', { name: 'Save settings' }).click();
   await page.getByRole('status').getByText('Saved.').waitFor();
+  // A schedule: a broken expression is refused with what is expected, a good one is kept.
+  await page.fill('#schedule', 'every night');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('alert').getByText(/five fields/).waitFor();
+  await page.fill('#schedule', '0 3 * * *');
+  await page.fill('#schedule-branch', 'main');
+  await page.getByRole('button', { name: 'Save settings' }).click();
+  await page.getByRole('status').getByText('Saved.').waitFor();
   const settings = await api(sicuro.url, 'GET', `/api/repos/${slug}/settings`);
   assert.equal(settings.body.max_concurrent, 2);
+  assert.equal(settings.body.schedule, '0 3 * * *');
+  assert.equal(settings.body.schedule_branch, 'main');
   await page.screenshot({ path: join(SCREENSHOTS, 'settings.png'), fullPage: true });
 
   // The value is in neither the live page nor a fresh server rendering of it.

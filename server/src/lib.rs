@@ -16,5 +16,6 @@ pub mod db;
 pub mod engine;
 pub mod github;
 pub mod retention;
+pub mod schedules;
 pub mod serve;
 pub mod web;

@@ -69,6 +69,9 @@ pub async fn app_state_with(config: Config, executor: Option<Arc<dyn Executor>>)
     engine
         .background()
         .spawn("retention", crate::retention::run(db.clone(), engine.clone()));
+    engine
+        .background()
+        .spawn("scheduled builds", crate::schedules::run(engine.clone()));
     let leptos = LeptosOptions::builder()
         .output_name("sicuro")
         .site_root(config.site_root.to_string_lossy().to_string())

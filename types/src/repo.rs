@@ -119,6 +119,12 @@ pub struct RepoSettings {
     /// Pull requests from forks: approve (the default), run, never.
     #[serde(default)]
     pub fork_policy: ForkPolicy,
+    /// Scheduled builds: a cron expression (five fields, UTC, `@daily` and the like), or none.
+    #[serde(default)]
+    pub schedule: Option<String>,
+    /// The branch a scheduled build builds; `None`: the default branch.
+    #[serde(default)]
+    pub schedule_branch: Option<String>,
 }
 
 #[cfg(test)]

@@ -82,6 +82,8 @@ fn BuildSettings(slug: String, settings: RepoSettings, can_edit: bool) -> impl I
     let cpus = RwSignal::new(shown(settings.cpus));
     let pids = RwSignal::new(shown(settings.pids));
     let fork_policy = RwSignal::new(settings.fork_policy);
+    let schedule = RwSignal::new(settings.schedule.clone().unwrap_or_default());
+    let schedule_branch = RwSignal::new(settings.schedule_branch.clone().unwrap_or_default());
     let status = RwSignal::new(None::<Result<String, String>>);
     let busy = RwSignal::new(false);
     let slug = StoredValue::new(slug);
@@ -100,6 +102,9 @@ fn BuildSettings(slug: String, settings: RepoSettings, can_edit: bool) -> impl I
                 cpus: optional(&cpus.get_untracked(), "CPUs")?,
                 pids: optional(&pids.get_untracked(), "processes")?,
                 fork_policy: fork_policy.get_untracked(),
+                // Blank is none; the server checks the expression and says what is wrong.
+                schedule: Some(schedule.get_untracked()),
+                schedule_branch: Some(schedule_branch.get_untracked()),
             })
         };
         let body = match read() {
@@ -119,6 +124,18 @@ fn BuildSettings(slug: String, settings: RepoSettings, can_edit: bool) -> impl I
         view! {
             <label for=id>{label}</label>
             <input id=id type="text" inputmode="decimal" disabled=!can_edit
+                prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
+            <span class="muted">{hint}</span>
+        }
+    };
+    let text_field = move |id: &'static str,
+                           label: &'static str,
+                           hint: &'static str,
+                           placeholder: &'static str,
+                           value: RwSignal<String>| {
+        view! {
+            <label for=id>{label}</label>
+            <input id=id type="text" spellcheck="false" disabled=!can_edit placeholder=placeholder
                 prop:value=move || value.get() on:input=move |ev| value.set(event_target_value(&ev))/>
             <span class="muted">{hint}</span>
         }
@@ -148,6 +165,8 @@ fn BuildSettings(slug: String, settings: RepoSettings, can_edit: bool) -> impl I
                         .collect_view()}
                 </select>
                 <span class="muted">"someone with push access approves each push of a fork's pull request before it runs"</span>
+                {text_field("schedule", "Schedule", "cron, in UTC: minute hour day month weekday (0 3 * * * is 03:00 daily; @weekly); empty: none", "0 3 * * *", schedule)}
+                {text_field("schedule-branch", "Scheduled branch", "empty: the default branch", "main", schedule_branch)}
                 {can_edit.then(|| view! {
                     <div class="form-actions">
                         <button type="submit" class="primary" disabled=move || busy.get()>"Save settings"</button>

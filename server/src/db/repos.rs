@@ -30,6 +30,10 @@ pub struct Repo {
     pub pids: Option<i64>,
     pub created_at: i64,
     pub fork_policy: String,
+    pub schedule: Option<String>,
+    pub schedule_branch: Option<String>,
+    /// When the schedule last fired or was set (ms).
+    pub scheduled_at: Option<i64>,
 }
 
 impl Repo {
@@ -58,6 +62,8 @@ impl Repo {
             cpus: self.cpus,
             pids: self.pids,
             fork_policy: self.fork_policy(),
+            schedule: self.schedule.clone(),
+            schedule_branch: self.schedule_branch.clone(),
         }
     }
 
@@ -83,7 +89,7 @@ pub struct NewRepo {
 
 const COLUMNS: &str = "id, kind, owner, name, clone_url, html_url, github_id, private, default_branch, \
     language, watched, hook_id, subscriber_id, token_problem, build_counter, max_concurrent, supersede, \
-    timeout_secs, memory_bytes, cpus, pids, created_at, fork_policy";
+    timeout_secs, memory_bytes, cpus, pids, created_at, fork_policy, schedule, schedule_branch, scheduled_at";
 
 /// Inserts the repository, or refreshes the GitHub facts of the existing row with the same slug.
 pub async fn upsert(db: &Db, r: &NewRepo) -> Result<Repo, sqlx::Error> {
@@ -339,7 +345,7 @@ pub async fn set_language(db: &Db, id: i64, language: &str) -> Result<(), sqlx::
 pub async fn update_settings(db: &Db, id: i64, s: &RepoSettings) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE repos SET max_concurrent = $1, supersede = $2, timeout_secs = $3, memory_bytes = $4, cpus = $5, pids = $6, \
-         fork_policy = $7 WHERE id = $8",
+         fork_policy = $7, schedule = $9, schedule_branch = $10 WHERE id = $8",
     )
     .bind(s.max_concurrent)
     .bind(flag(s.supersede))
@@ -349,7 +355,30 @@ pub async fn update_settings(db: &Db, id: i64, s: &RepoSettings) -> Result<(), s
     .bind(s.pids)
     .bind(s.fork_policy.as_str())
     .bind(id)
+    .bind(s.schedule.as_deref())
+    .bind(s.schedule_branch.as_deref())
     .execute(&db.pool)
     .await?;
     Ok(())
+}
+
+/// The watched repositories that have a schedule.
+pub async fn scheduled(db: &Db) -> Result<Vec<Repo>, sqlx::Error> {
+    sqlx::query_as(&format!(
+        "SELECT {COLUMNS} FROM repos WHERE schedule IS NOT NULL AND watched = 1 ORDER BY id"
+    ))
+    .fetch_all(&db.pool)
+    .await
+}
+
+/// The schedule fired, or was set, at `at` (ms): its next occurrence is found from then on.
+/// `previous` is the time the caller read; `false` when another pass moved it first.
+pub async fn mark_scheduled(db: &Db, id: i64, previous: Option<i64>, at: i64) -> Result<bool, sqlx::Error> {
+    let r = sqlx::query("UPDATE repos SET scheduled_at = $1 WHERE id = $2 AND COALESCE(scheduled_at, 0) = $3")
+        .bind(at)
+        .bind(id)
+        .bind(previous.unwrap_or(0))
+        .execute(&db.pool)
+        .await?;
+    Ok(r.rows_affected() == 1)
 }

@@ -30,6 +30,7 @@ pub mod queue;
 pub mod reports;
 pub mod request;
 pub mod retention;
+pub mod schedule;
 pub mod secrets;
 pub mod service_kind;
 pub mod settings;
@@ -544,8 +545,16 @@ impl Engine {
 
     /// Changes a repository's build settings; the queue applies its new limit at once.
     pub async fn update_settings(&self, repo_id: i64, settings: &RepoSettings) -> Result<(), EngineError> {
+        let settings = &settings::normalized(settings.clone());
         settings::check(settings, &self.0.config.ceilings)?;
+        let before = repos::get(&self.0.db, repo_id).await?;
         repos::update_settings(&self.0.db, repo_id, settings).await?;
+        // A new schedule counts from now: what it would have fired before is not owed.
+        if let Some(before) = before
+            && before.schedule != settings.schedule
+        {
+            repos::mark_scheduled(&self.0.db, repo_id, before.scheduled_at, crate::db::now_ms()).await?;
+        }
         self.0
             .queue
             .lock()

@@ -7,6 +7,14 @@ use super::EngineError;
 use super::limits::format_bytes;
 use crate::config::Ceilings;
 
+/// The settings as they are stored: a blank schedule or branch is none.
+pub fn normalized(mut s: RepoSettings) -> RepoSettings {
+    let blank_is_none = |v: Option<String>| v.map(|t| t.trim().to_string()).filter(|t| !t.is_empty());
+    s.schedule = blank_is_none(s.schedule);
+    s.schedule_branch = blank_is_none(s.schedule_branch);
+    s
+}
+
 pub fn check(s: &RepoSettings, ceilings: &Ceilings) -> Result<(), EngineError> {
     let invalid = |m: &str| Err(EngineError::InvalidRequest(m.to_string()));
     if s.max_concurrent < 1 {
@@ -23,6 +31,12 @@ pub fn check(s: &RepoSettings, ceilings: &Ceilings) -> Result<(), EngineError> {
     }
     if s.pids.is_some_and(|p| p < 16) {
         return invalid("pids must be at least 16");
+    }
+    if let Some(expression) = &s.schedule {
+        super::schedule::parse(expression).map_err(EngineError::InvalidRequest)?;
+    }
+    if let Some(branch) = &s.schedule_branch {
+        super::schedule::check_branch(branch).map_err(EngineError::InvalidRequest)?;
     }
     let over = |what: String, var: &str, ceiling: String| {
         Err(EngineError::OverCeiling(format!(
@@ -103,6 +117,8 @@ mod tests {
             cpus: None,
             pids: None,
             fork_policy: Default::default(),
+            schedule: None,
+            schedule_branch: None,
         }
     }
 
