@@ -294,7 +294,14 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
     let source = match engine.0.executor.source_kind() {
         SourceKind::Archive => Source::Archive(
             mirrors
-                .checkout_tar(repo.id, &build.commit_sha, &checkout_ref(build), &repo.clone_url, depth)
+                .checkout_tar(
+                    repo.id,
+                    &build.commit_sha,
+                    &checkout_ref(build),
+                    &repo.clone_url,
+                    depth,
+                    &creds,
+                )
                 .await
                 .map_err(checkout_error)?,
         ),

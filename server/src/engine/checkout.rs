@@ -267,7 +267,9 @@ impl Mirrors {
     /// The commit as a real git checkout under `workspace/`: its files and a shallow `.git` of
     /// `depth` commits (0: the whole history), on `at` (a branch, a tag, or detached), with `origin` — credentials
     /// removed — as its remote, so that tools which ask git (versions from tags, changed files)
-    /// work as in a developer's clone. Nothing of the server's mirror or its credentials is in it.
+    /// work as in a developer's clone, and its submodules checked out (`submodule_creds`: the
+    /// build's credentials, none for a fork's code). Nothing of the server's mirror or its
+    /// credentials is in it.
     pub async fn checkout_tar(
         &self,
         repo_id: i64,
@@ -275,6 +277,7 @@ impl Mirrors {
         at: &CheckoutRef,
         origin: &str,
         depth: u32,
+        submodule_creds: &Credentials,
     ) -> Result<Vec<u8>, CheckoutError> {
         let tmp = tempfile::tempdir()?;
         let ws = tmp.path().join("workspace");
@@ -312,6 +315,7 @@ impl Mirrors {
             _ => None,
         };
         copy_tags(&self.path(repo_id), &ws, sha, commits.as_deref(), skip).await?;
+        checkout_submodules(&ws, origin, submodule_creds).await?;
         tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
             let mut tar = tar::Builder::new(Vec::new());
             tar.follow_symlinks(false);
@@ -426,9 +430,62 @@ fn is_full_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Runs git with no prompts and, when given, the token as an HTTP header scoped to HTTPS remotes.
+/// The submodules of the checkout at `ws`, recursively, fetched here on the server (their
+/// `.git` under `.git/modules`, their remotes without credentials, as `git clone
+/// --recurse-submodules` leaves them). A submodule may be fetched from a path or `file://` only
+/// when the repository itself is local (a repository's `.gitmodules` must not reach the server's
+/// own files), and the token goes only to the repository's own host.
+async fn checkout_submodules(ws: &Path, origin: &str, creds: &Credentials) -> Result<(), CheckoutError> {
+    if !ws.join(".gitmodules").exists() {
+        return Ok(());
+    }
+    let reach = submodule_reach(origin);
+    run_git(
+        ws,
+        &["submodule", "update", "--init", "--recursive", "--quiet"],
+        creds,
+        &reach,
+    )
+    .await
+    .map(|_| ())
+}
+
+/// Where git may fetch from, and which remotes get the token.
+struct Reach {
+    protocols: &'static str,
+    /// A URL prefix (`https://github.com/`) the token is sent to; `None`: any HTTPS remote
+    /// (the mirror's fetches, which name only the repository's own address).
+    token_for: Option<String>,
+}
+
+const MIRROR_REACH: &str = "file:git:http:https:ssh";
+
+fn submodule_reach(origin: &str) -> Reach {
+    let local = !origin.contains("://") && !origin.contains('@') || origin.starts_with("file://");
+    let token_for = origin
+        .split_once("://")
+        .and_then(|(scheme, rest)| {
+            let host = rest.split('/').next()?.rsplit('@').next()?;
+            (!host.is_empty()).then(|| format!("{scheme}://{host}/"))
+        })
+        .filter(|p| p.starts_with("https://"));
+    Reach {
+        protocols: if local { MIRROR_REACH } else { "git:http:https:ssh" },
+        token_for,
+    }
+}
+
+/// Runs git with no prompts and, when given, the token as an HTTP header for HTTPS remotes.
 /// The header goes through `GIT_CONFIG_*` variables, so it is in neither argv nor any file.
 pub(crate) async fn git(dir: &Path, args: &[&str], creds: &Credentials) -> Result<Vec<u8>, CheckoutError> {
+    let reach = Reach {
+        protocols: MIRROR_REACH,
+        token_for: None,
+    };
+    run_git(dir, args, creds, &reach).await
+}
+
+async fn run_git(dir: &Path, args: &[&str], creds: &Credentials, reach: &Reach) -> Result<Vec<u8>, CheckoutError> {
     let mut cmd = Command::new("git");
     cmd.args(args)
         .current_dir(dir)
@@ -438,7 +495,7 @@ pub(crate) async fn git(dir: &Path, args: &[&str], creds: &Credentials) -> Resul
             "ssh -o BatchMode=yes -o StrictHostKeyChecking=accept-new",
         )
         .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_ALLOW_PROTOCOL", "file:git:http:https:ssh")
+        .env("GIT_ALLOW_PROTOCOL", reach.protocols)
         .env("LC_ALL", "C")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -446,8 +503,12 @@ pub(crate) async fn git(dir: &Path, args: &[&str], creds: &Credentials) -> Resul
         .kill_on_drop(true);
     if let Some(token) = &creds.token {
         let basic = base64::engine::general_purpose::STANDARD.encode(format!("x-access-token:{token}"));
+        let key = match &reach.token_for {
+            Some(prefix) => format!("http.{prefix}.extraHeader"),
+            None => "http.extraHeader".to_string(),
+        };
         cmd.env("GIT_CONFIG_COUNT", "1")
-            .env("GIT_CONFIG_KEY_0", "http.extraHeader")
+            .env("GIT_CONFIG_KEY_0", key)
             .env("GIT_CONFIG_VALUE_0", format!("Authorization: Basic {basic}"));
     }
     let command = args.iter().take(2).copied().collect::<Vec<_>>().join(" ");
@@ -525,6 +586,29 @@ mod tests {
         assert_eq!(without_credentials("git@github.com:o/r.git"), "git@github.com:o/r.git");
         // An @ in the path is not a user.
         assert_eq!(without_credentials("https://host/a/b@c"), "https://host/a/b@c");
+    }
+
+    #[test]
+    fn submodules_of_a_remote_repository_reach_no_local_file_and_its_token_only_its_host() {
+        let github = submodule_reach("https://github.com/alice/app.git");
+        assert!(
+            !github.protocols.split(':').any(|p| p == "file"),
+            "{}",
+            github.protocols
+        );
+        assert_eq!(github.token_for.as_deref(), Some("https://github.com/"));
+        let with_user = submodule_reach("https://x-access-token:t@ghe.example.com/a/b.git");
+        assert_eq!(with_user.token_for.as_deref(), Some("https://ghe.example.com/"));
+        assert!(
+            !submodule_reach("git@github.com:alice/app.git")
+                .protocols
+                .contains("file")
+        );
+        for local in ["/srv/git/app", "file:///srv/git/app", "../app"] {
+            let r = submodule_reach(local);
+            assert!(r.protocols.split(':').any(|p| p == "file"), "{local}");
+            assert_eq!(r.token_for, None, "{local}");
+        }
     }
 
     #[test]
