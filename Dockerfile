@@ -69,11 +69,11 @@ FROM ${RUNTIME_IMAGE}
 ARG EXTRA_CA_CERTS
 ARG DEBIAN_FRONTEND=noninteractive
 
-# git: repository mirrors. docker-cli: images/base/bootstrap.sh pulls the root job image with it.
+# git, git-lfs: repository mirrors and checkouts (LFS files). docker-cli: images/base/bootstrap.sh pulls the root job image with it.
 # tini: PID 1 that passes SIGTERM on and reaps git's children. curl: the health check.
 # (Add openssh-client to build repositories cloned over ssh.)
 RUN apt-get update \
- && apt-get install -y --no-install-recommends ca-certificates curl docker-cli git tini \
+ && apt-get install -y --no-install-recommends ca-certificates curl docker-cli git git-lfs tini \
  && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin /var/log/apt /var/log/dpkg.log \
  && if [ -n "$EXTRA_CA_CERTS" ]; then \
       printf '%s\n' "$EXTRA_CA_CERTS" > /usr/local/share/ca-certificates/sicuro-extra.crt \

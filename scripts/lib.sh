@@ -55,6 +55,17 @@ ensure_docker() {
   if is_debian_root; then apt_install mmdebstrap git; fi
 }
 
+# git for the mirrors, and git-lfs for the Git LFS files of a checkout.
+ensure_git() {
+  if command -v git >/dev/null 2>&1 && git lfs version >/dev/null 2>&1; then return 0; fi
+  if is_debian_root; then
+    apt_install git git-lfs
+  else
+    command -v git >/dev/null 2>&1 || die "git is needed: sudo apt-get install git git-lfs"
+    say "git-lfs is missing: repositories that keep files in Git LFS will not build (sudo apt-get install git-lfs)"
+  fi
+}
+
 # The WASM tool chain cargo-leptos needs, each only when missing.
 ensure_wasm_tools() {
   command -v cargo >/dev/null 2>&1 || die "Rust is needed: https://rustup.rs"

@@ -4,6 +4,7 @@
 . "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 ensure_docker
+ensure_git
 ensure_wasm_tools
 say "building (release) and starting Sicuro on http://127.0.0.1:3000"
 exec cargo leptos serve --release

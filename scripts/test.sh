@@ -9,6 +9,7 @@ started=$(date +%s)
 step() { say "$* (at $(( $(date +%s) - started ))s)"; }
 
 ensure_docker
+ensure_git
 # What belongs to installations already on this engine stays; what the tests create goes.
 INSTANCES_BEFORE=$(mktemp /tmp/sicuro-instances.XXXXXX)
 sicuro_instances >"$INSTANCES_BEFORE"

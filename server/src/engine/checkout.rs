@@ -316,6 +316,7 @@ impl Mirrors {
         };
         copy_tags(&self.path(repo_id), &ws, sha, commits.as_deref(), skip).await?;
         checkout_submodules(&ws, origin, submodule_creds).await?;
+        fetch_lfs_objects(&ws, origin, submodule_creds).await?;
         tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
             let mut tar = tar::Builder::new(Vec::new());
             tar.follow_symlinks(false);
@@ -448,6 +449,32 @@ async fn checkout_submodules(ws: &Path, origin: &str, creds: &Credentials) -> Re
     )
     .await
     .map(|_| ())
+}
+
+/// Replaces the checkout's Git LFS pointer files with their objects, fetched from the
+/// repository's LFS server (the token, as for submodules, only to its own host), when its
+/// `.gitattributes` send any path through the `lfs` filter. Without `git-lfs` on the server the
+/// build ends saying so rather than testing pointer files.
+async fn fetch_lfs_objects(ws: &Path, origin: &str, creds: &Credentials) -> Result<(), CheckoutError> {
+    let none = Credentials::default();
+    let listed = git(ws, &["ls-files", "--", ".gitattributes", "*/.gitattributes"], &none).await?;
+    let uses_lfs = String::from_utf8_lossy(&listed)
+        .lines()
+        .any(|file| std::fs::read_to_string(ws.join(file)).is_ok_and(|text| text.contains("filter=lfs")));
+    if !uses_lfs {
+        return Ok(());
+    }
+    if git(ws, &["lfs", "version"], &none).await.is_err() {
+        return Err(CheckoutError::Git {
+            command: "lfs pull".into(),
+            stderr: "this repository keeps files in Git LFS, and git-lfs is not installed on the Sicuro server: \
+                     install it there (Debian: apt-get install git-lfs) and build again"
+                .into(),
+        });
+    }
+    let reach = submodule_reach(origin);
+    run_git(ws, &["lfs", "install", "--local", "--skip-repo"], &none, &reach).await?;
+    run_git(ws, &["lfs", "pull"], creds, &reach).await.map(|_| ())
 }
 
 /// Where git may fetch from, and which remotes get the token.

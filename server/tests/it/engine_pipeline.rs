@@ -390,3 +390,28 @@ async fn submodules_are_checked_out_recursively_at_their_recorded_commits() {
         "a git checkout of it:\n{log}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn git_lfs_files_reach_the_job_as_their_contents_not_pointers() {
+    let t = TestEngine::start().await;
+    let (repo, app) = t
+        .script_repo("with-lfs", r#"{"test": {"custom": ["cat assets/data.bin"]}}"#, &[])
+        .await;
+    app.git(&["lfs", "install", "--local"]);
+    app.git(&["lfs", "track", "assets/*.bin"]);
+    std::fs::create_dir_all(app.path.join("assets")).unwrap();
+    app.write("assets/data.bin", "the real contents of an LFS file\n");
+    let sha = app.commit_all("a file in LFS");
+    let stored = app.git(&["show", &format!("{sha}:assets/data.bin")]);
+    assert!(
+        stored.contains("git-lfs.github.com/spec"),
+        "git itself holds a pointer: {stored}"
+    );
+
+    let b = t.build(&repo, &sha).await;
+    let done = t.finished(b.id).await;
+    let log = t.log_text(b.id).await;
+    assert_eq!(done.status(), BuildStatus::Success, "{log}");
+    assert!(log.contains("the real contents of an LFS file"), "{log}");
+    assert!(!log.contains("git-lfs.github.com/spec"), "no pointer file:\n{log}");
+}
