@@ -365,10 +365,11 @@ fn short(sha: &str) -> &str {
     sha.get(..7).unwrap_or(sha)
 }
 
-/// What the job's checkout is on: the branch pushed, the tag, or (a pull request, a commit)
-/// the commit alone, as CI checkouts of a pull request's head are.
+/// What the job's checkout is on: the branch pushed, the tag, a pull request's head (detached,
+/// as CI checkouts of a pull request are, with its `refs/pull/N/head`), or the commit alone.
 fn checkout_ref(build: &Build) -> CheckoutRef {
     match (build.pr_number, &build.branch) {
+        (Some(n), _) => CheckoutRef::PullRequest(n),
         (None, Some(t)) if build.is_tag != 0 => CheckoutRef::Tag(t.clone()),
         (None, Some(b)) => CheckoutRef::Branch(b.clone()),
         _ => CheckoutRef::Detached,

@@ -307,6 +307,10 @@ impl Mirrors {
                 git(&ws, &["checkout", "--quiet", "--detach", sha], &none).await?;
                 git(&ws, &["tag", "--", t, sha], &none).await?
             }
+            CheckoutRef::PullRequest(n) => {
+                git(&ws, &["checkout", "--quiet", "--detach", sha], &none).await?;
+                git(&ws, &["update-ref", &format!("refs/pull/{n}/head"), sha], &none).await?
+            }
             CheckoutRef::Detached => git(&ws, &["checkout", "--quiet", "--detach", sha], &none).await?,
         };
         git(&ws, &["remote", "add", "origin", &without_credentials(origin)], &none).await?;
@@ -559,6 +563,9 @@ async fn run_git(dir: &Path, args: &[&str], creds: &Credentials, reach: &Reach) 
 pub enum CheckoutRef {
     Branch(String),
     Tag(String),
+    /// A pull request's head, detached, with `refs/pull/N/head` pointing at it (as a fetch of
+    /// GitHub's pull request refs leaves it).
+    PullRequest(i64),
     Detached,
 }
 

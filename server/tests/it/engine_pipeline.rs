@@ -415,3 +415,37 @@ async fn git_lfs_files_reach_the_job_as_their_contents_not_pointers() {
     assert!(log.contains("the real contents of an LFS file"), "{log}");
     assert!(!log.contains("git-lfs.github.com/spec"), "no pointer file:\n{log}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_pull_requests_job_is_on_its_head_detached_with_refs_pull_n_head() {
+    use sicuro::engine::BuildRequest;
+    let t = TestEngine::start().await;
+    let job = r#"{"test": {"custom": ["echo \"pull ref $(git rev-parse refs/pull/7/head)\"", "git symbolic-ref -q HEAD || echo detached head"]}}"#;
+    let (repo, git) = t.script_repo("pulls", job, &[]).await;
+    git.git(&["checkout", "-q", "-b", "feature"]);
+    git.write("f.txt", "a feature");
+    let head = git.commit_all("a feature");
+    // What GitHub keeps for a pull request, and Sicuro fetches.
+    git.git(&["update-ref", "refs/pull/7/head", &head]);
+    let created = t
+        .engine
+        .request(
+            repo.id,
+            BuildRequest::PullRequest {
+                number: 7,
+                sha: head.clone(),
+                head_ref: "feature".into(),
+                fork_clone_url: None,
+                author: None,
+                title: Some("A feature".into()),
+            },
+        )
+        .await
+        .unwrap();
+    let b = created.build().clone();
+    let done = t.finished(b.id).await;
+    let log = t.log_text(b.id).await;
+    assert_eq!(done.status(), BuildStatus::Success, "{log}");
+    assert!(log.contains(&format!("pull ref {head}")), "{log}");
+    assert!(log.contains("detached head"), "{log}");
+}
