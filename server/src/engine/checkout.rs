@@ -318,9 +318,9 @@ impl Mirrors {
             CheckoutRef::Tag(t) => Some(t.as_str()),
             _ => None,
         };
-        copy_tags(&self.path(repo_id), &ws, sha, commits.as_deref(), skip).await?;
-        checkout_submodules(&ws, origin, submodule_creds).await?;
-        fetch_lfs_objects(&ws, origin, submodule_creds).await?;
+        super::checkout_contents::copy_tags(&self.path(repo_id), &ws, sha, commits.as_deref(), skip).await?;
+        super::checkout_contents::submodules(&ws, origin, submodule_creds).await?;
+        super::checkout_contents::lfs_objects(&ws, origin, submodule_creds).await?;
         tokio::task::spawn_blocking(move || -> std::io::Result<Vec<u8>> {
             let mut tar = tar::Builder::new(Vec::new());
             tar.follow_symlinks(false);
@@ -343,43 +343,6 @@ impl Mirrors {
 }
 
 /// The branch a remote's HEAD points at (its default branch).
-/// Copies into the clone at `ws` the tags of `source` that point into the fetched history of
-/// `sha` (its last `commits`, or all of it), as lightweight tags — versions from `git describe`
-/// and setuptools-scm work as in a developer's clone. `skip` is a tag already there.
-pub(crate) async fn copy_tags(
-    source: &Path,
-    ws: &Path,
-    sha: &str,
-    commits: Option<&str>,
-    skip: Option<&str>,
-) -> Result<(), CheckoutError> {
-    let none = Credentials::default();
-    let recent = match commits {
-        Some(n) => git(source, &["rev-list", "-n", n, sha], &none).await?,
-        None => git(source, &["rev-list", sha], &none).await?,
-    };
-    let recent: std::collections::HashSet<&str> = std::str::from_utf8(&recent).unwrap_or("").lines().collect();
-    let tags = git(
-        source,
-        &[
-            "for-each-ref",
-            "refs/tags",
-            "--format=%(*objectname) %(objectname) %(refname:strip=2)",
-        ],
-        &none,
-    )
-    .await?;
-    for line in String::from_utf8_lossy(&tags).lines().take(10_000) {
-        let mut f = line.split(' ');
-        let (peeled, object, name) = (f.next().unwrap_or(""), f.next().unwrap_or(""), f.next().unwrap_or(""));
-        let commit = if peeled.is_empty() { object } else { peeled };
-        if recent.contains(commit) && !name.is_empty() && Some(name) != skip {
-            git(ws, &["tag", "--", name, commit], &none).await?;
-        }
-    }
-    Ok(())
-}
-
 pub async fn remote_default_branch(url: &str, creds: &Credentials) -> Result<String, CheckoutError> {
     let dir = std::env::temp_dir();
     let out = git(&dir, &["ls-remote", "--symref", "--", url, "HEAD"], creds).await?;
@@ -435,76 +398,15 @@ fn is_full_sha(s: &str) -> bool {
     s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// The submodules of the checkout at `ws`, recursively, fetched here on the server (their
-/// `.git` under `.git/modules`, their remotes without credentials, as `git clone
-/// --recurse-submodules` leaves them). A submodule may be fetched from a path or `file://` only
-/// when the repository itself is local (a repository's `.gitmodules` must not reach the server's
-/// own files), and the token goes only to the repository's own host.
-async fn checkout_submodules(ws: &Path, origin: &str, creds: &Credentials) -> Result<(), CheckoutError> {
-    if !ws.join(".gitmodules").exists() {
-        return Ok(());
-    }
-    let reach = submodule_reach(origin);
-    run_git(
-        ws,
-        &["submodule", "update", "--init", "--recursive", "--quiet"],
-        creds,
-        &reach,
-    )
-    .await
-    .map(|_| ())
-}
-
-/// Replaces the checkout's Git LFS pointer files with their objects, fetched from the
-/// repository's LFS server (the token, as for submodules, only to its own host), when its
-/// `.gitattributes` send any path through the `lfs` filter. Without `git-lfs` on the server the
-/// build ends saying so rather than testing pointer files.
-async fn fetch_lfs_objects(ws: &Path, origin: &str, creds: &Credentials) -> Result<(), CheckoutError> {
-    let none = Credentials::default();
-    let listed = git(ws, &["ls-files", "--", ".gitattributes", "*/.gitattributes"], &none).await?;
-    let uses_lfs = String::from_utf8_lossy(&listed)
-        .lines()
-        .any(|file| std::fs::read_to_string(ws.join(file)).is_ok_and(|text| text.contains("filter=lfs")));
-    if !uses_lfs {
-        return Ok(());
-    }
-    if git(ws, &["lfs", "version"], &none).await.is_err() {
-        return Err(CheckoutError::Git {
-            command: "lfs pull".into(),
-            stderr: "this repository keeps files in Git LFS, and git-lfs is not installed on the Sicuro server: \
-                     install it there (Debian: apt-get install git-lfs) and build again"
-                .into(),
-        });
-    }
-    let reach = submodule_reach(origin);
-    run_git(ws, &["lfs", "install", "--local", "--skip-repo"], &none, &reach).await?;
-    run_git(ws, &["lfs", "pull"], creds, &reach).await.map(|_| ())
-}
-
 /// Where git may fetch from, and which remotes get the token.
-struct Reach {
-    protocols: &'static str,
+pub(crate) struct Reach {
+    pub protocols: &'static str,
     /// A URL prefix (`https://github.com/`) the token is sent to; `None`: any HTTPS remote
     /// (the mirror's fetches, which name only the repository's own address).
-    token_for: Option<String>,
+    pub token_for: Option<String>,
 }
 
-const MIRROR_REACH: &str = "file:git:http:https:ssh";
-
-fn submodule_reach(origin: &str) -> Reach {
-    let local = !origin.contains("://") && !origin.contains('@') || origin.starts_with("file://");
-    let token_for = origin
-        .split_once("://")
-        .and_then(|(scheme, rest)| {
-            let host = rest.split('/').next()?.rsplit('@').next()?;
-            (!host.is_empty()).then(|| format!("{scheme}://{host}/"))
-        })
-        .filter(|p| p.starts_with("https://"));
-    Reach {
-        protocols: if local { MIRROR_REACH } else { "git:http:https:ssh" },
-        token_for,
-    }
-}
+pub(crate) const MIRROR_REACH: &str = "file:git:http:https:ssh";
 
 /// Runs git with no prompts and, when given, the token as an HTTP header for HTTPS remotes.
 /// The header goes through `GIT_CONFIG_*` variables, so it is in neither argv nor any file.
@@ -516,7 +418,12 @@ pub(crate) async fn git(dir: &Path, args: &[&str], creds: &Credentials) -> Resul
     run_git(dir, args, creds, &reach).await
 }
 
-async fn run_git(dir: &Path, args: &[&str], creds: &Credentials, reach: &Reach) -> Result<Vec<u8>, CheckoutError> {
+pub(crate) async fn run_git(
+    dir: &Path,
+    args: &[&str],
+    creds: &Credentials,
+    reach: &Reach,
+) -> Result<Vec<u8>, CheckoutError> {
     let mut cmd = Command::new("git");
     cmd.args(args)
         .current_dir(dir)
@@ -620,29 +527,6 @@ mod tests {
         assert_eq!(without_credentials("git@github.com:o/r.git"), "git@github.com:o/r.git");
         // An @ in the path is not a user.
         assert_eq!(without_credentials("https://host/a/b@c"), "https://host/a/b@c");
-    }
-
-    #[test]
-    fn submodules_of_a_remote_repository_reach_no_local_file_and_its_token_only_its_host() {
-        let github = submodule_reach("https://github.com/alice/app.git");
-        assert!(
-            !github.protocols.split(':').any(|p| p == "file"),
-            "{}",
-            github.protocols
-        );
-        assert_eq!(github.token_for.as_deref(), Some("https://github.com/"));
-        let with_user = submodule_reach("https://x-access-token:t@ghe.example.com/a/b.git");
-        assert_eq!(with_user.token_for.as_deref(), Some("https://ghe.example.com/"));
-        assert!(
-            !submodule_reach("git@github.com:alice/app.git")
-                .protocols
-                .contains("file")
-        );
-        for local in ["/srv/git/app", "file:///srv/git/app", "../app"] {
-            let r = submodule_reach(local);
-            assert!(r.protocols.split(':').any(|p| p == "file"), "{local}");
-            assert_eq!(r.token_for, None, "{local}");
-        }
     }
 
     #[test]

@@ -8,6 +8,7 @@
 
 pub mod build;
 pub mod checkout;
+mod checkout_contents;
 pub mod executor;
 pub mod job;
 pub mod language;

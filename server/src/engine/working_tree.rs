@@ -7,7 +7,8 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::checkout::{CHECKOUT_DEPTH, CheckoutError, Credentials, copy_tags, git, without_credentials};
+use super::checkout::{CHECKOUT_DEPTH, CheckoutError, Credentials, git, without_credentials};
+use super::checkout_contents::copy_tags;
 
 /// The files of a working tree as a tar archive under `workspace/`, uncommitted changes
 /// included: in a git repository the tracked and untracked-but-not-ignored files with a
