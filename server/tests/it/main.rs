@@ -18,6 +18,7 @@ mod engine_runtime;
 mod github_access;
 mod github_artefacts;
 mod github_flow;
+mod github_schedules;
 mod load_faults;
 mod properties;
 mod retention;
