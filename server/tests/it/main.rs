@@ -10,6 +10,7 @@ mod crash_recovery;
 mod crash_statuses;
 mod database_outage;
 mod docker_outage;
+mod engine_checkout;
 mod engine_isolation;
 mod engine_languages;
 mod engine_pipeline;
