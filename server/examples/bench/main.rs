@@ -4,7 +4,8 @@
 //!
 //! cargo run --release -p server --example bench -- [--quick] [--swarm] [--only PART]
 //!
-//! PART is one of idle, trivial, chatty, secrets, deps, github, logs, wasm, queue, swarm.
+//! PART is one of idle, trivial, chatty, secrets, deps, github, logs, wasm, queue, retention,
+//! caches, swarm.
 //! `--swarm` adds the swarm executor's rows, on the test swarm of `scripts/swarm.sh` (bench.sh
 //! brings it up); `--only swarm` measures only those.
 
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 use fake_github::{CommitSpec, FakeGithub, FakeGithubOptions, Permission, RepoSpec};
 use serde_json::{Value, json};
 
+mod caches;
 mod logs;
 mod probes;
 mod queue;
@@ -499,6 +501,20 @@ async fn run() {
                 secs(f.bare_delete.as_secs_f64())
             ),
             ratio: format!("{:.1}×", f.first_pass.as_secs_f64() / f.bare_delete.as_secs_f64()),
+        });
+    }
+
+    if want("caches") {
+        let (caches, files) = if quick { (5, 5_000) } else { (10, 20_000) };
+        let f = caches::sizes(caches, files).await;
+        rows.push(Row {
+            what: format!(
+                "measuring the caches for SICURO_CACHE_LIMIT: {caches} caches of {files} files ({})",
+                mib(f.bytes / 1024)
+            ),
+            figure: ms(f.ours.as_secs_f64()),
+            reference: format!("docker system df -v, same volumes: {}", ms(f.docker_df.as_secs_f64())),
+            ratio: format!("{:.1}×", f.ours.as_secs_f64() / f.docker_df.as_secs_f64()),
         });
     }
 

@@ -132,7 +132,9 @@ pub async fn sizes(
         host_config: Some(HostConfig {
             mounts: Some(mounts),
             network_mode: Some("none".into()),
+            // Reading is all it does, whoever owns the files (a job may run as another user).
             cap_drop: Some(vec!["ALL".into()]),
+            cap_add: Some(vec!["DAC_READ_SEARCH".into()]),
             security_opt: Some(vec!["no-new-privileges".into()]),
             memory: Some(64 * 1024 * 1024),
             ..Default::default()
