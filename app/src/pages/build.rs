@@ -217,7 +217,7 @@ fn FailurePanel(failure: LogFailure, exit_code: Option<i64>) -> impl IntoView {
                     let n = l.number();
                     let text = match l.kind() {
                         sicuro_types::LineKind::Command => view! { <span class="cmd">"$ "{l.text().to_string()}</span> }.into_any(),
-                        _ => crate::components::log_viewer::segments(crate::ansi::render(l.text())).into_any(),
+                        _ => crate::components::log_row::segments(crate::ansi::render(l.text())).into_any(),
                     };
                     view! { <div class="row" data-line=n><a class="ln" href=format!("#L{n}")>{n}</a><span class="txt">{text}</span></div> }
                 }).collect_view()}

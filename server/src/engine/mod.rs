@@ -9,6 +9,7 @@
 pub mod build;
 pub mod checkout;
 mod checkout_contents;
+mod decisions;
 pub mod executor;
 pub mod job;
 pub mod language;
@@ -28,6 +29,7 @@ pub mod plan;
 pub mod project_files;
 pub mod python_tests;
 pub mod queue;
+mod recovery;
 pub mod reports;
 pub mod request;
 pub mod retention;
@@ -39,7 +41,7 @@ pub mod sicuro_json;
 pub mod verdict;
 pub mod working_tree;
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -206,85 +208,6 @@ impl Engine {
             accepting: AtomicBool::new(true),
             waiting: Mutex::new(None),
         })))
-    }
-
-    /// Builds a previous process left `running` end `error` (their logs say so), the executor's
-    /// leftovers are removed, and queued builds wait for the queue as before.
-    async fn recover(&self) -> Result<(), EngineError> {
-        const RESTARTED: &str = "the server restarted during the build";
-        for b in builds::fail_orphans(&self.0.db, RESTARTED).await? {
-            tracing::warn!(
-                build = b.id,
-                "build was running when the previous process ended; marked error"
-            );
-            self.0.logs.conclude(b.id, RESTARTED, BuildStatus::Error);
-            if let (Some(after), Some(repo)) = (
-                builds::get(&self.0.db, b.id).await?,
-                repos::get(&self.0.db, b.repo_id).await?,
-            ) {
-                self.announce(&Arc::new(repo), after);
-            }
-        }
-        for id in builds::waiting_ids(&self.0.db).await? {
-            self.0.logs.expect(id);
-        }
-        // Read first: the queue's lock is never held across an await.
-        let queued = builds::queued_with_limits(&self.0.db).await?;
-        {
-            let mut queue = self.0.queue.lock().expect("queue");
-            for q in queued {
-                self.0.logs.expect(q.build_id);
-                queue.queued(q.repo_id, q.build_id, q.max_concurrent);
-            }
-        }
-        self.reap().await;
-        Ok(())
-    }
-
-    /// Every minute, removes what builds could not clean up themselves (the executor was away
-    /// when they ended), so nothing lingers until the next restart.
-    async fn reap_periodically(self) {
-        let mut tick = tokio::time::interval(Duration::from_secs(60));
-        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        tick.tick().await;
-        while self.accepting() {
-            tick.tick().await;
-            self.reap().await;
-        }
-    }
-
-    /// Reaps as soon as the executor reports an object created for a job that no running build
-    /// owns: one whose creation a killed process had asked for just before it died, which the
-    /// executor completes after the start-up reaping has listed what there was.
-    async fn reap_strays(self) {
-        use futures::StreamExt;
-        while self.accepting() {
-            let mut creations = self.0.executor.creations();
-            while let Some(key) = creations.next().await {
-                if !self.running_ids().iter().any(|id| id.to_string() == key) {
-                    self.reap().await;
-                }
-            }
-            // The executor went away (or never answered): listen again once it is back.
-            tokio::time::sleep(Duration::from_secs(1)).await;
-        }
-    }
-
-    /// Removes the executor's leftovers of builds that are not running in this process.
-    pub async fn reap(&self) {
-        let keep = || -> HashSet<String> { self.running_ids().iter().map(i64::to_string).collect() };
-        match self.0.executor.reap(&keep).await {
-            Ok(r) if r != executor::Reaped::default() => {
-                tracing::info!(
-                    containers = r.containers,
-                    networks = r.networks,
-                    services = r.services,
-                    "removed leftovers of earlier builds"
-                )
-            }
-            Ok(_) => {}
-            Err(e) => tracing::debug!("leftovers of earlier builds will be removed once the executor answers: {e}"),
-        }
     }
 
     pub fn db(&self) -> &Db {
@@ -455,93 +378,6 @@ impl Engine {
             .is_ancestor(repo.id, &newer.commit_sha, &older.commit_sha)
             .await
             == Some(false)
-    }
-
-    /// Cancels a queued or running build. Returns the build as it is afterwards.
-    pub async fn cancel(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
-        let build = builds::get(&self.0.db, build_id)
-            .await?
-            .ok_or(EngineError::UnknownBuild(build_id))?;
-        let repo = repos::get(&self.0.db, build.repo_id)
-            .await?
-            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
-        let request = StopRequest {
-            status: BuildStatus::Canceled,
-            message: format!("canceled by {by}"),
-        };
-        self.stop(&Arc::new(repo), build_id, request).await?;
-        builds::get(&self.0.db, build_id)
-            .await?
-            .ok_or(EngineError::UnknownBuild(build_id))
-    }
-
-    async fn stop(&self, repo: &Arc<Repo>, build_id: i64, request: StopRequest) -> Result<(), EngineError> {
-        if let Some(canceled) = builds::cancel_queued(&self.0.db, build_id, &request.message).await? {
-            self.0.queue.lock().expect("queue").dequeued(canceled.repo_id, build_id);
-            self.0.logs.conclude(build_id, &request.message, request.status);
-            self.announce(repo, canceled);
-            return Ok(());
-        }
-        // Running, or claimed a moment ago and not yet registered: the flag in the database
-        // reaches the latter as it registers (the queue looks), so no cancel falls between.
-        builds::request_cancel(&self.0.db, build_id, &request.message).await?;
-        if let Some(r) = self.0.running.lock().expect("running builds").get(&build_id) {
-            r.stop(request);
-        }
-        Ok(())
-    }
-
-    /// Lets a build that waits for approval (a fork's pull request) run.
-    pub async fn approve(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
-        let Some(build) = builds::approve(&self.0.db, build_id, by).await? else {
-            return Err(self.not_waiting(build_id).await);
-        };
-        let repo = repos::get(&self.0.db, build.repo_id)
-            .await?
-            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
-        tracing::info!(build = build_id, by, "approved");
-        self.0
-            .queue
-            .lock()
-            .expect("queue")
-            .queued(repo.id, build.id, repo.max_concurrent);
-        self.announce(&Arc::new(repo), build.clone());
-        self.0.wake.notify_one();
-        Ok(build)
-    }
-
-    /// Refuses to run a build that waits for approval; it ends `canceled` saying who declined.
-    pub async fn decline(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
-        let build = builds::get(&self.0.db, build_id)
-            .await?
-            .ok_or(EngineError::UnknownBuild(build_id))?;
-        if build.status() != BuildStatus::Waiting {
-            return Err(self.not_waiting(build_id).await);
-        }
-        let repo = repos::get(&self.0.db, build.repo_id)
-            .await?
-            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
-        let request = StopRequest {
-            status: BuildStatus::Canceled,
-            message: format!("declined by {by}"),
-        };
-        self.stop(&Arc::new(repo), build_id, request).await?;
-        tracing::info!(build = build_id, by, "declined");
-        builds::get(&self.0.db, build_id)
-            .await?
-            .ok_or(EngineError::UnknownBuild(build_id))
-    }
-
-    async fn not_waiting(&self, build_id: i64) -> EngineError {
-        match builds::get(&self.0.db, build_id).await {
-            Ok(Some(b)) => EngineError::Conflict(format!(
-                "build #{} is {}, not waiting for approval",
-                b.number,
-                b.status().label()
-            )),
-            Ok(None) => EngineError::UnknownBuild(build_id),
-            Err(e) => e.into(),
-        }
     }
 
     /// Changes a repository's build settings; the queue applies its new limit at once.
