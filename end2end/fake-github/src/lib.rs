@@ -20,6 +20,7 @@ mod oauth;
 pub mod openapi;
 mod recording;
 mod shapes;
+mod specs;
 mod state;
 mod statuses;
 
@@ -30,11 +31,11 @@ use axum::Router;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
-pub use control::{CommitSpec, PullRequestSpec, RepoSpec};
 pub use events::Push;
 pub use faults::{Fault, FaultKind};
 pub use git_repo::ZERO_SHA;
 pub use hooks::MAX_HOOKS;
+pub use specs::{CommitSpec, PullRequestSpec, RepoSpec};
 pub use state::{
     Account, AccountKind, ApiRequest, CommitStatus, CredentialKind, Delivery, GitRequest, Hook, HookConfig, Permission,
     PullRequest, PullState, Repo,

@@ -8,6 +8,7 @@ mod authorization;
 mod cli_run;
 mod crash_recovery;
 mod crash_statuses;
+mod csrf_matrix;
 mod database_outage;
 mod docker_outage;
 mod engine_checkout;
