@@ -32,15 +32,35 @@ pub async fn pass(engine: &Engine, now: i64) -> Result<Vec<i64>, sqlx::Error> {
             .schedule_branch
             .clone()
             .unwrap_or_else(|| repo.default_branch.clone());
-        match engine
+        let error = match engine
             .request(repo.id, BuildRequest::Schedule { branch: branch.clone() })
             .await
         {
-            Ok(created) => builds.push(created.build().id),
-            Err(e) => tracing::warn!(repo = %repo.slug(), "the scheduled build of {branch} could not be started: {e}"),
+            Ok(created) => {
+                builds.push(created.build().id);
+                None
+            }
+            Err(e) => {
+                tracing::warn!(repo = %repo.slug(), "the scheduled build of {branch} could not be started: {e}");
+                Some(format!(
+                    "The scheduled build of {branch} at {} could not start: {e}",
+                    utc_minute(now)
+                ))
+            }
+        };
+        // Shown on the settings page until a scheduled build starts again.
+        if error.is_some() || repo.schedule_error.is_some() {
+            repos::set_schedule_error(engine.db(), repo.id, error.as_deref()).await?;
         }
     }
     Ok(builds)
+}
+
+/// `2026-12-02 03:00 UTC`, for people.
+fn utc_minute(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+        .unwrap_or_default()
 }
 
 /// A pass at the start of every minute (cron's resolution), for as long as the server runs.

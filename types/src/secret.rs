@@ -49,4 +49,7 @@ pub struct SettingsPage {
     pub can_edit: bool,
     pub secrets: Vec<SecretInfo>,
     pub audit: Vec<SecretChange>,
+    /// Why the last scheduled build could not start (its branch is gone…); `None` when it did.
+    #[serde(default)]
+    pub schedule_error: Option<String>,
 }

@@ -34,6 +34,8 @@ pub struct Repo {
     pub schedule_branch: Option<String>,
     /// When the schedule last fired or was set (ms).
     pub scheduled_at: Option<i64>,
+    /// Why the last scheduled build could not start; `None` when it started.
+    pub schedule_error: Option<String>,
 }
 
 impl Repo {
@@ -89,7 +91,7 @@ pub struct NewRepo {
 
 const COLUMNS: &str = "id, kind, owner, name, clone_url, html_url, github_id, private, default_branch, \
     language, watched, hook_id, subscriber_id, token_problem, build_counter, max_concurrent, supersede, \
-    timeout_secs, memory_bytes, cpus, pids, created_at, fork_policy, schedule, schedule_branch, scheduled_at";
+    timeout_secs, memory_bytes, cpus, pids, created_at, fork_policy, schedule, schedule_branch, scheduled_at, schedule_error";
 
 /// Inserts the repository, or refreshes the GitHub facts of the existing row with the same slug.
 pub async fn upsert(db: &Db, r: &NewRepo) -> Result<Repo, sqlx::Error> {
@@ -345,7 +347,7 @@ pub async fn set_language(db: &Db, id: i64, language: &str) -> Result<(), sqlx::
 pub async fn update_settings(db: &Db, id: i64, s: &RepoSettings) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE repos SET max_concurrent = $1, supersede = $2, timeout_secs = $3, memory_bytes = $4, cpus = $5, pids = $6, \
-         fork_policy = $7, schedule = $9, schedule_branch = $10 WHERE id = $8",
+         fork_policy = $7, schedule = $9, schedule_branch = $10, schedule_error = NULL WHERE id = $8",
     )
     .bind(s.max_concurrent)
     .bind(flag(s.supersede))
@@ -369,6 +371,16 @@ pub async fn scheduled(db: &Db) -> Result<Vec<Repo>, sqlx::Error> {
     ))
     .fetch_all(&db.pool)
     .await
+}
+
+/// Records why the repository's scheduled build could not start (`None`: it started).
+pub async fn set_schedule_error(db: &Db, id: i64, error: Option<&str>) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE repos SET schedule_error = $1 WHERE id = $2")
+        .bind(error)
+        .bind(id)
+        .execute(&db.pool)
+        .await?;
+    Ok(())
 }
 
 /// The schedule fired, or was set, at `at` (ms): its next occurrence is found from then on.

@@ -321,6 +321,7 @@ pub async fn settings_page(
         can_edit,
         secrets,
         audit,
+        schedule_error: repo.schedule_error.clone(),
     })
 }
 
