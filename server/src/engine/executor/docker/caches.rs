@@ -8,9 +8,7 @@ use std::collections::HashMap;
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
-use bollard::query_parameters::{
-    AttachContainerOptionsBuilder, ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions,
-};
+use bollard::query_parameters::{ListVolumesOptionsBuilder, RemoveContainerOptionsBuilder, RemoveVolumeOptions};
 use futures::StreamExt;
 
 use super::client::{LABEL_CACHE, LABEL_INSTANCE, LABEL_REPO, LABEL_ROLE, label_filter};
@@ -167,20 +165,13 @@ pub async fn sizes(
 
 /// Runs the measuring container to its end; returns what it printed.
 async fn measure(docker: &Docker, id: &str) -> Result<Vec<u8>, String> {
-    let attach = AttachContainerOptionsBuilder::default()
-        .stream(true)
-        .stdout(true)
-        .stderr(true)
-        .build();
-    let mut output = docker
-        .attach_container(id, Some(attach))
+    let what = "the container that measures the caches";
+    let mut output = super::container::attach_and_start(docker, id, what)
         .await
-        .map_err(|e| format!("attaching to the container that measures the caches: {e}"))?
-        .output;
-    docker
-        .start_container(id, None)
-        .await
-        .map_err(|e| format!("starting the container that measures the caches: {e}"))?;
+        .map_err(|e| match e {
+            JobEnd::Failed(message) => message,
+            other => format!("{what}: {other:?}"),
+        })?;
     let mut said = Vec::new();
     while let Some(chunk) = output.next().await {
         match chunk {

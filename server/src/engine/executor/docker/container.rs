@@ -104,8 +104,9 @@ fn archive_end(tar_bytes: &[u8]) -> std::io::Result<usize> {
     Ok(end as usize)
 }
 
-/// Attaches to the container's output, then starts it.
-pub async fn attach_and_start(docker: &Docker, container: &str) -> Result<Output, JobEnd> {
+/// Attaches to the container's output, then starts it; `what` names it in errors ("the job
+/// container").
+pub async fn attach_and_start(docker: &Docker, container: &str, what: &str) -> Result<Output, JobEnd> {
     let attach = AttachContainerOptionsBuilder::default()
         .stream(true)
         .stdout(true)
@@ -114,12 +115,12 @@ pub async fn attach_and_start(docker: &Docker, container: &str) -> Result<Output
     let output = docker
         .attach_container(container, Some(attach))
         .await
-        .map_err(|e| failed("attaching to the job container", e))?
+        .map_err(|e| failed(&format!("attaching to {what}"), e))?
         .output;
     docker
         .start_container(container, None)
         .await
-        .map_err(|e| failed("starting the job container", e))?;
+        .map_err(|e| failed(&format!("starting {what}"), e))?;
     Ok(output)
 }
 

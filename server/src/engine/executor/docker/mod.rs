@@ -86,7 +86,7 @@ impl DockerExecutor {
         let (container, uploaded) = prepared?;
         ready?;
         uploaded?;
-        let output = container::attach_and_start(&docker, &container).await?;
+        let output = container::attach_and_start(&docker, &container, "the job container").await?;
         stream::run_to_end(&docker, &container, output, job, out).await
     }
 

@@ -8,7 +8,7 @@
 use bollard::Docker;
 use bollard::container::LogOutput;
 use bollard::models::{ContainerCreateBody, HostConfig};
-use bollard::query_parameters::{AttachContainerOptionsBuilder, CreateContainerOptionsBuilder};
+use bollard::query_parameters::CreateContainerOptionsBuilder;
 use futures::StreamExt;
 
 use super::{Objects, Resources, failed, remove_stale};
@@ -62,20 +62,7 @@ pub async fn create(
 
 /// Starts the created sandbox; returns once its routes are in place.
 pub async fn start(docker: &Docker, id: &str) -> Result<(), JobEnd> {
-    let attach = AttachContainerOptionsBuilder::default()
-        .stream(true)
-        .stdout(true)
-        .stderr(true)
-        .build();
-    let mut output = docker
-        .attach_container(id, Some(attach))
-        .await
-        .map_err(|e| failed("attaching to the build's network sandbox", e))?
-        .output;
-    docker
-        .start_container(id, None)
-        .await
-        .map_err(|e| failed("starting the build's network sandbox", e))?;
+    let mut output = super::container::attach_and_start(docker, id, "the build's network sandbox").await?;
     let mut said = String::new();
     while let Some(chunk) = output.next().await {
         let text = match chunk {
