@@ -12,20 +12,29 @@ use crate::db::repos::{self, Repo};
 impl Engine {
     /// Cancels a queued or running build. Returns the build as it is afterwards.
     pub async fn cancel(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
-        let build = builds::get(&self.0.db, build_id)
-            .await?
-            .ok_or(EngineError::UnknownBuild(build_id))?;
-        let repo = repos::get(&self.0.db, build.repo_id)
-            .await?
-            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
-        let request = StopRequest {
-            status: BuildStatus::Canceled,
-            message: format!("canceled by {by}"),
-        };
-        self.stop(&Arc::new(repo), build_id, request).await?;
+        let build = self.build(build_id).await?;
+        self.stop_as(build, BuildStatus::Canceled, format!("canceled by {by}"))
+            .await
+    }
+
+    /// Stops the build with `status` and `message`; returns it as it is afterwards.
+    async fn stop_as(&self, build: Build, status: BuildStatus, message: String) -> Result<Build, EngineError> {
+        let repo = self.repo_of(&build).await?;
+        self.stop(&Arc::new(repo), build.id, StopRequest { status, message })
+            .await?;
+        self.build(build.id).await
+    }
+
+    async fn build(&self, build_id: i64) -> Result<Build, EngineError> {
         builds::get(&self.0.db, build_id)
             .await?
             .ok_or(EngineError::UnknownBuild(build_id))
+    }
+
+    async fn repo_of(&self, build: &Build) -> Result<Repo, EngineError> {
+        repos::get(&self.0.db, build.repo_id)
+            .await?
+            .ok_or(EngineError::UnknownRepo(build.repo_id))
     }
 
     pub(super) async fn stop(&self, repo: &Arc<Repo>, build_id: i64, request: StopRequest) -> Result<(), EngineError> {
@@ -49,9 +58,7 @@ impl Engine {
         let Some(build) = builds::approve(&self.0.db, build_id, by).await? else {
             return Err(self.not_waiting(build_id).await);
         };
-        let repo = repos::get(&self.0.db, build.repo_id)
-            .await?
-            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
+        let repo = self.repo_of(&build).await?;
         tracing::info!(build = build_id, by, "approved");
         self.0
             .queue
@@ -65,24 +72,15 @@ impl Engine {
 
     /// Refuses to run a build that waits for approval; it ends `canceled` saying who declined.
     pub async fn decline(&self, build_id: i64, by: &str) -> Result<Build, EngineError> {
-        let build = builds::get(&self.0.db, build_id)
-            .await?
-            .ok_or(EngineError::UnknownBuild(build_id))?;
+        let build = self.build(build_id).await?;
         if build.status() != BuildStatus::Waiting {
             return Err(self.not_waiting(build_id).await);
         }
-        let repo = repos::get(&self.0.db, build.repo_id)
-            .await?
-            .ok_or(EngineError::UnknownRepo(build.repo_id))?;
-        let request = StopRequest {
-            status: BuildStatus::Canceled,
-            message: format!("declined by {by}"),
-        };
-        self.stop(&Arc::new(repo), build_id, request).await?;
+        let declined = self
+            .stop_as(build, BuildStatus::Canceled, format!("declined by {by}"))
+            .await?;
         tracing::info!(build = build_id, by, "declined");
-        builds::get(&self.0.db, build_id)
-            .await?
-            .ok_or(EngineError::UnknownBuild(build_id))
+        Ok(declined)
     }
 
     async fn not_waiting(&self, build_id: i64) -> EngineError {
