@@ -248,22 +248,6 @@ impl Mirrors {
         }
     }
 
-    /// The commit's tree as a tar archive under `workspace/` (no `.git`).
-    /// How many commits `sha` is past its nearest tag, when that is at most
-    /// [`MAX_DEPTH_TO_TAG`].
-    async fn commits_since_tag(&self, repo_id: i64, sha: &str) -> Option<u32> {
-        let none = Credentials::default();
-        let dir = self.path(repo_id);
-        let tag = git(&dir, &["describe", "--tags", "--abbrev=0", sha], &none)
-            .await
-            .ok()?;
-        let tag = String::from_utf8_lossy(&tag).trim().to_string();
-        let range = format!("refs/tags/{tag}..{sha}");
-        let n = git(&dir, &["rev-list", "--count", &range], &none).await.ok()?;
-        let n: u32 = String::from_utf8_lossy(&n).trim().parse().ok()?;
-        (n <= MAX_DEPTH_TO_TAG).then_some(n)
-    }
-
     /// The commit as a real git checkout under `workspace/`: its files and a shallow `.git` of
     /// `depth` commits (0: the whole history), on `at` (a branch, a tag, or detached), with `origin` — credentials
     /// removed — as its remote, so that tools which ask git (versions from tags, changed files)
@@ -290,7 +274,7 @@ impl Mirrors {
         let commits = match depth {
             0 => None,
             d => Some(
-                d.max(self.commits_since_tag(repo_id, sha).await.map_or(0, |n| n + 1))
+                d.max(commits_since_tag(&self.path(repo_id), sha).await.map_or(0, |n| n + 1))
                     .to_string(),
             ),
         };
@@ -482,6 +466,18 @@ pub const CHECKOUT_DEPTH: u32 = 50;
 
 /// How far a checkout deepens to reach the nearest tag.
 pub const MAX_DEPTH_TO_TAG: u32 = 2_000;
+
+/// How many commits `sha` is past its nearest tag in the repository at `dir`, when that is at
+/// most [`MAX_DEPTH_TO_TAG`].
+pub(super) async fn commits_since_tag(dir: &Path, sha: &str) -> Option<u32> {
+    let none = Credentials::default();
+    let tag = git(dir, &["describe", "--tags", "--abbrev=0", sha], &none).await.ok()?;
+    let tag = String::from_utf8_lossy(&tag).trim().to_string();
+    let range = format!("refs/tags/{tag}..{sha}");
+    let n = git(dir, &["rev-list", "--count", &range], &none).await.ok()?;
+    let n: u32 = String::from_utf8_lossy(&n).trim().parse().ok()?;
+    (n <= MAX_DEPTH_TO_TAG).then_some(n)
+}
 
 /// A remote address without `user:password@` (a job's `origin` carries no credential).
 pub fn without_credentials(url: &str) -> String {

@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 use tokio::process::Command;
 
-use super::checkout::{CHECKOUT_DEPTH, CheckoutError, Credentials, git, without_credentials};
+use super::checkout::{CHECKOUT_DEPTH, CheckoutError, Credentials, commits_since_tag, git, without_credentials};
 use super::checkout_contents::copy_tags;
 
 /// The files of a working tree as a tar archive under `workspace/`, uncommitted changes
@@ -76,7 +76,10 @@ pub async fn shallow_git_dir(path: &Path) -> Result<tempfile::TempDir, CheckoutE
         return Ok(tmp);
     };
     let sha = String::from_utf8_lossy(&head).trim().to_string();
-    let depth = CHECKOUT_DEPTH.to_string();
+    // Deep enough to reach the nearest tag, as the server's checkout (versions from tags).
+    let depth = CHECKOUT_DEPTH
+        .max(commits_since_tag(path, &sha).await.map_or(0, |n| n + 1))
+        .to_string();
     let source = format!("file://{}", path.canonicalize()?.display());
     git(
         ws,

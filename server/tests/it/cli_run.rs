@@ -181,6 +181,21 @@ fn the_job_gets_the_trees_git_and_its_symbolic_links() {
     git(&["add", "-A"]);
     git(&["-c", "user.name=a", "-c", "user.email=a@b", "commit", "-qm", "one"]);
     git(&["tag", "v1.0"]);
+    // The tag further back than the checkout's 50 commits: the job's history reaches it.
+    for n in 0..60 {
+        let message = format!("after the tag {n}");
+        git(&[
+            "-c",
+            "user.name=a",
+            "-c",
+            "user.email=a@b",
+            "commit",
+            "-q",
+            "--allow-empty",
+            "-m",
+            &message,
+        ]);
+    }
     // Changed and new, not committed.
     std::fs::write(p.join("committed.txt"), "two\n").unwrap();
     std::fs::write(p.join("uncommitted.txt"), "new\n").unwrap();
@@ -189,7 +204,7 @@ fn the_job_gets_the_trees_git_and_its_symbolic_links() {
 
     let (code, out) = sicuro_run(p);
     assert_eq!(code, 0, "{out}");
-    assert!(out.contains("branch=feature version=v1.0"), "{out}");
+    assert!(out.contains("branch=feature version=v1.0-60-g"), "{out}");
     assert!(
         out.contains("origin=https://example.com/o/r.git"),
         "no credentials: {out}"
