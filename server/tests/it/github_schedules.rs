@@ -114,7 +114,10 @@ async fn a_scheduled_build_whose_branch_is_missing_says_why_on_the_settings_page
         assert_eq!(code, 200);
         html
     };
-    assert!(!page().await.contains("id=\"schedule-error\""), "no error before it fires");
+    assert!(
+        !page().await.contains("id=\"schedule-error\""),
+        "no error before it fires"
+    );
 
     let engine = &app.state.engine;
     let day = 86_400_000;
