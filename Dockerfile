@@ -55,7 +55,7 @@ RUN wbg=$(awk '/^name = "wasm-bindgen"$/ { getline; gsub(/"/, "", $3); print $3;
 
 COPY . .
 # Only the results stay in the layer (target/ is about 2.5 GB and no later build reuses it).
-RUN cargo leptos build --release \
+RUN cargo leptos build --release --split \
  && test -f target/site/pkg/sicuro.wasm \
  && mkdir /out \
  && cp target/release/sicuro /out/sicuro \

@@ -9,7 +9,7 @@ ensure_chromium
 ensure_wasm_tools
 ensure_end2end_packages
 say "building the release server and WASM"
-cargo leptos build --release
+cargo leptos build --release --split
 cargo run -q -p server --bin sicuro -- images
 # The swarm executor's rows run on the test swarm (SICURO_BENCH_SWARM=0 leaves them out).
 swarm=""

@@ -7,4 +7,4 @@ ensure_docker
 ensure_git
 ensure_wasm_tools
 say "building (release) and starting Sicuro on http://127.0.0.1:3000"
-exec cargo leptos serve --release
+exec cargo leptos serve --release --split

@@ -75,14 +75,14 @@ step "waiting for the WASM tools"
 wait_wasm_tools
 
 step "browser end-to-end tests (headless Chromium)"
-cargo leptos build
+cargo leptos build --split
 # A test file whose process never ends (something left open) fails the run instead of hanging it.
 timeout --kill-after=30 "${SICURO_E2E_TIMEOUT:-1800}" npm test --prefix end2end
 
 step "the release build (what the Dockerfile ships and make bench measures)"
-cargo leptos build --release
+cargo leptos build --release --split
 wasm=target/site/pkg/sicuro.wasm
-say "release WASM: $(wc -c <"$wasm") bytes, $(gzip -9c "$wasm" | wc -c) gzip"
+say "release WASM of the first page: $(wc -c <"$wasm") bytes, $(gzip -9c "$wasm" | wc -c) gzip; lazily loaded chunks: $(find target/site/pkg -name '*.wasm' ! -name sicuro.wasm | wc -l)"
 
 step "fuzzing, ${SICURO_FUZZ_SECONDS:-30}s per target"
 sh scripts/fuzz.sh

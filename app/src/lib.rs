@@ -14,10 +14,10 @@ pub mod time;
 use leptos::prelude::*;
 use leptos_meta::{MetaTags, Stylesheet, Title, provide_meta_context};
 use leptos_router::components::{Route, Router, Routes};
-use leptos_router::path;
+use leptos_router::{Lazy, path};
 
 use components::header::Header;
-use pages::{AuthErrorPage, BuildPage, Dashboard, NotFound, RepoPage, SettingsPage};
+use pages::{AuthErrorPage, BuildRoute, Dashboard, NotFound, RepoPage, SettingsRoute};
 
 /// The HTML document around the app.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
@@ -87,8 +87,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("/") view=Dashboard/>
                     <Route path=path!("/auth/error") view=AuthErrorPage/>
                     <Route path=path!("/repos/:owner/:name") view=RepoPage/>
-                    <Route path=path!("/repos/:owner/:name/builds/:number") view=BuildPage/>
-                    <Route path=path!("/repos/:owner/:name/settings") view=SettingsPage/>
+                    <Route path=path!("/repos/:owner/:name/builds/:number") view={Lazy::<BuildRoute>::new()}/>
+                    <Route path=path!("/repos/:owner/:name/settings") view={Lazy::<SettingsRoute>::new()}/>
                 </Routes>
             </main>
         </Router>

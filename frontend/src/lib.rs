@@ -6,5 +6,6 @@
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Lazy: a first page on a lazily loaded route (a build, the settings) waits for its chunk.
+    leptos::mount::hydrate_lazy(app::App);
 }

@@ -4,6 +4,8 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::{use_navigate, use_params_map};
+use leptos_router::params::ParamsMap;
+use leptos_router::{LazyRoute, lazy_route};
 
 use crate::ViewerResource;
 use crate::client;
@@ -17,32 +19,60 @@ use sicuro_types::routes::{event, fill_repo};
 use sicuro_types::routes::{fill, path};
 use sicuro_types::{BuildDetail, BuildStatus, BuildSummary, LogEnd, LogFailure, format_duration};
 
-#[component]
-pub fn BuildPage() -> impl IntoView {
-    let params = use_params_map();
-    let owner = move || params.read().get("owner").unwrap_or_default();
-    let name = move || params.read().get("name").unwrap_or_default();
-    let number = move || {
-        params
-            .read()
-            .get("number")
-            .and_then(|n| n.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
-    // Blocking: the answer waits for it, so that a hidden or missing build answers 404.
-    let detail = Resource::new_blocking(move || (owner(), name(), number()), |(o, n, num)| get_build(o, n, num));
-    view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading the build…"</p> }>
-            {move || Suspend::new(async move {
-                match detail.await {
-                    Ok(d) => view! { <BuildView detail=d/> }.into_any(),
-                    Err(e) => view! {
-                        <h1>{format!("{}/{} #{}", owner(), name(), number())}</h1>
-                        <p class="error" role="alert">{e.to_string()}</p>
-                    }.into_any(),
-                }
-            })}
-        </Transition>
+/// The build page's route. Its data (the build) loads beside its view's code: the page, the log
+/// viewer and the test report are a WASM chunk of their own, fetched when a build page is first
+/// opened, so the dashboard's first load does not carry them.
+pub struct BuildRoute {
+    params: Memo<ParamsMap>,
+    detail: Resource<Result<BuildDetail, ServerFnError>>,
+}
+
+fn build_number(params: &ParamsMap) -> i64 {
+    params.get("number").and_then(|n| n.parse::<i64>().ok()).unwrap_or(0)
+}
+
+#[lazy_route]
+impl LazyRoute for BuildRoute {
+    fn data() -> Self {
+        let params = use_params_map();
+        let key = move || {
+            let p = params.read();
+            (
+                p.get("owner").unwrap_or_default(),
+                p.get("name").unwrap_or_default(),
+                build_number(&p),
+            )
+        };
+        // Blocking: the answer waits for it, so that a hidden or missing build answers 404.
+        let detail = Resource::new_blocking(key, |(o, n, num)| get_build(o, n, num));
+        Self { params, detail }
+    }
+
+    fn view(this: Self) -> AnyView {
+        let BuildRoute { params, detail } = this;
+        let title = move || {
+            let p = params.read();
+            format!(
+                "{}/{} #{}",
+                p.get("owner").unwrap_or_default(),
+                p.get("name").unwrap_or_default(),
+                build_number(&p)
+            )
+        };
+        view! {
+            <Transition fallback=|| view! { <p class="muted">"Loading the build…"</p> }>
+                {move || Suspend::new(async move {
+                    match detail.await {
+                        Ok(d) => view! { <BuildView detail=d/> }.into_any(),
+                        Err(e) => view! {
+                            <h1>{title()}</h1>
+                            <p class="error" role="alert">{e.to_string()}</p>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        }
+        .into_any()
     }
 }
 

@@ -7,10 +7,10 @@ mod repo;
 mod settings;
 
 pub use auth_error::AuthErrorPage;
-pub use build::BuildPage;
+pub use build::BuildRoute;
 pub use dashboard::Dashboard;
 pub use repo::RepoPage;
-pub use settings::SettingsPage;
+pub use settings::SettingsRoute;
 
 use leptos::prelude::*;
 use leptos_router::components::A;

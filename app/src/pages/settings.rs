@@ -6,6 +6,8 @@
 use leptos::prelude::*;
 use leptos_router::components::A;
 use leptos_router::hooks::use_params_map;
+use leptos_router::params::ParamsMap;
+use leptos_router::{LazyRoute, lazy_route};
 
 use crate::ViewerResource;
 use crate::client::{self, Method};
@@ -14,29 +16,55 @@ use crate::time::format_utc;
 use sicuro_types::routes::{fill, fill_repo, path};
 use sicuro_types::{ForkPolicy, RepoSettings, SecretChange, SecretInfo, SettingsPage};
 
-#[component]
-pub fn SettingsPage() -> impl IntoView {
-    let params = use_params_map();
-    let owner = move || params.read().get("owner").unwrap_or_default();
-    let name = move || params.read().get("name").unwrap_or_default();
-    let reload = RwSignal::new(0u32);
-    // Blocking: the answer waits for it, so that a hidden or missing repository answers 404.
-    let data = Resource::new_blocking(
-        move || (owner(), name(), reload.get()),
-        |(o, n, _)| get_repo_settings(o, n),
-    );
-    view! {
-        <Transition fallback=|| view! { <p class="muted">"Loading the settings…"</p> }>
-            {move || Suspend::new(async move {
-                match data.await {
-                    Ok(p) => view! { <Settings page=p reload/> }.into_any(),
-                    Err(e) => view! {
-                        <h1>{format!("{}/{} · settings", owner(), name())}</h1>
-                        <p class="error" role="alert">{e.to_string()}</p>
-                    }.into_any(),
-                }
-            })}
-        </Transition>
+/// The settings page's route: its data loads beside its view's code, a WASM chunk of its own.
+pub struct SettingsRoute {
+    params: Memo<ParamsMap>,
+    reload: RwSignal<u32>,
+    data: Resource<Result<SettingsPage, ServerFnError>>,
+}
+
+#[lazy_route]
+impl LazyRoute for SettingsRoute {
+    fn data() -> Self {
+        let params = use_params_map();
+        let reload = RwSignal::new(0u32);
+        let key = move || {
+            let p = params.read();
+            (
+                p.get("owner").unwrap_or_default(),
+                p.get("name").unwrap_or_default(),
+                reload.get(),
+            )
+        };
+        // Blocking: the answer waits for it, so that a hidden or missing repository answers 404.
+        let data = Resource::new_blocking(key, |(o, n, _)| get_repo_settings(o, n));
+        Self { params, reload, data }
+    }
+
+    fn view(this: Self) -> AnyView {
+        let SettingsRoute { params, reload, data } = this;
+        let title = move || {
+            let p = params.read();
+            format!(
+                "{}/{} · settings",
+                p.get("owner").unwrap_or_default(),
+                p.get("name").unwrap_or_default()
+            )
+        };
+        view! {
+            <Transition fallback=|| view! { <p class="muted">"Loading the settings…"</p> }>
+                {move || Suspend::new(async move {
+                    match data.await {
+                        Ok(p) => view! { <Settings page=p reload/> }.into_any(),
+                        Err(e) => view! {
+                            <h1>{title()}</h1>
+                            <p class="error" role="alert">{e.to_string()}</p>
+                        }.into_any(),
+                    }
+                })}
+            </Transition>
+        }
+        .into_any()
     }
 }
 
@@ -49,7 +77,7 @@ fn Settings(page: SettingsPage, reload: RwSignal<u32>) -> impl IntoView {
             <h1>{format!("{slug} · settings")}</h1>
             <A href=format!("/repos/{slug}")>"← Builds"</A>
         </div>
-        <BuildSettings slug=slug.clone() settings=page.settings.clone() can_edit=page.can_edit/>
+        <BuildSettings slug=slug.clone() settings=page.settings.clone() can_edit=page.can_edit schedule_error=page.schedule_error.clone()/>
         {page.can_edit.then(|| view! {
             <Secrets slug=slug.clone() secrets=page.secrets.clone() reload/>
             <Audit audit=page.audit.clone()/>
@@ -73,7 +101,14 @@ fn shown<T: ToString>(v: Option<T>) -> String {
 }
 
 #[component]
-fn BuildSettings(slug: String, settings: RepoSettings, can_edit: bool) -> impl IntoView {
+fn BuildSettings(
+    slug: String,
+    settings: RepoSettings,
+    can_edit: bool,
+    schedule_error: Option<String>,
+) -> impl IntoView {
+    // Why the last scheduled build could not start; saving the settings tries afresh.
+    let schedule_error = RwSignal::new(schedule_error);
     let viewer = expect_context::<ViewerResource>();
     let max_concurrent = RwSignal::new(settings.max_concurrent.to_string());
     let supersede = RwSignal::new(settings.supersede);
@@ -116,6 +151,9 @@ fn BuildSettings(slug: String, settings: RepoSettings, can_edit: bool) -> impl I
         busy.set(true);
         leptos::task::spawn_local(async move {
             let r = client::post::<RepoSettings>(&url, &csrf, Some(body)).await;
+            if r.is_ok() {
+                schedule_error.set(None);
+            }
             status.set(Some(r.map(|_| "Saved.".to_string())));
             busy.set(false);
         });
@@ -167,6 +205,7 @@ fn BuildSettings(slug: String, settings: RepoSettings, can_edit: bool) -> impl I
                 <span class="muted">"someone with push access approves each push of a fork's pull request before it runs"</span>
                 {text_field("schedule", "Schedule", "cron, in UTC: minute hour day month weekday (0 3 * * * is 03:00 daily; @weekly); empty: none", "0 3 * * *", schedule)}
                 {text_field("schedule-branch", "Scheduled branch", "empty: the default branch", "main", schedule_branch)}
+                {move || schedule_error.get().map(|e| view! { <p class="error form-note" id="schedule-error" role="status">{e}</p> })}
                 {can_edit.then(|| view! {
                     <div class="form-actions">
                         <button type="submit" class="primary" disabled=move || busy.get()>"Save settings"</button>

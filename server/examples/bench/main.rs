@@ -452,20 +452,36 @@ async fn run() {
         logs::search(&bin, &root, work.path(), &mut rows).await;
     }
 
-    // The WASM bundle.
+    // The WASM bundle: what the first page loads, and the chunks loaded by the pages that need
+    // them (the build page's log viewer and reports, the settings page).
     if want("wasm") {
-        let wasm = root.join("target/site/pkg/sicuro.wasm");
-        let raw = std::fs::metadata(&wasm).map(|m| m.len()).unwrap_or(0);
-        let gz = Command::new("sh")
-            .arg("-c")
-            .arg(format!("gzip -9 -c {} | wc -c", wasm.display()))
-            .output()
-            .unwrap();
-        let gz: u64 = String::from_utf8_lossy(&gz.stdout).trim().parse().unwrap_or(0);
+        let pkg = root.join("target/site/pkg");
+        let size = |path: &std::path::Path| -> (u64, u64) {
+            let raw = std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
+            let gz = Command::new("sh")
+                .arg("-c")
+                .arg(format!("gzip -9 -c '{}' | wc -c", path.display()))
+                .output()
+                .unwrap();
+            (raw, String::from_utf8_lossy(&gz.stdout).trim().parse().unwrap_or(0))
+        };
+        let (raw, gz) = size(&pkg.join("sicuro.wasm"));
+        let (mut chunks, mut chunks_raw, mut chunks_gz) = (0, 0, 0);
+        for entry in std::fs::read_dir(&pkg).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.extension().is_some_and(|e| e == "wasm") && path.file_name() != Some("sicuro.wasm".as_ref()) {
+                let (r, g) = size(&path);
+                (chunks, chunks_raw, chunks_gz) = (chunks + 1, chunks_raw + r, chunks_gz + g);
+            }
+        }
         rows.push(Row {
-            what: "release WASM, raw / gzip".into(),
+            what: "release WASM the first page loads, raw / gzip".into(),
             figure: format!("{} / {}", kb(raw), kb(gz)),
-            reference: "goal ≤ 250 KB gzip".into(),
+            reference: format!(
+                "goal ≤ 250 KB gzip; {chunks} lazily loaded chunks: {} / {}",
+                kb(chunks_raw),
+                kb(chunks_gz)
+            ),
             ratio: String::new(),
         });
     }
