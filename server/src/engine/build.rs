@@ -9,6 +9,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::Engine;
 use super::checkout::{CHECKOUT_DEPTH, CheckoutError, CheckoutRef};
+use super::checkout_contents;
 use super::executor::{Source, SourceKind};
 use super::job::{self, CacheOwner, JobInputs};
 use super::log_store::LogWriter;
@@ -238,6 +239,8 @@ struct CheckedOut {
     project_files: ProjectFiles,
     github_language: Option<String>,
     source: Source,
+    /// What the job goes without (a fetched commit's submodules), said at the top of its log.
+    notices: Vec<String>,
 }
 
 /// Fetches the commit into the mirror and reads what the plan needs from it.
@@ -291,6 +294,7 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
         .and_then(|j| j.clone_depth())
         .unwrap_or(CHECKOUT_DEPTH);
     // A job the executor runs elsewhere fetches the commit from the mirror itself.
+    let mut notices = Vec::new();
     let source = match engine.0.executor.source_kind() {
         SourceKind::Archive => Source::Archive(
             mirrors
@@ -305,11 +309,15 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
                 .await
                 .map_err(checkout_error)?,
         ),
-        SourceKind::Commit => Source::Commit {
-            repo: mirrors.path(repo.id),
-            sha: build.commit_sha.clone(),
-            depth,
-        },
+        SourceKind::Commit => {
+            notices =
+                checkout_contents::left_out_of_fetched_commits(mirrors, repo.id, &build.commit_sha, &root_files).await;
+            Source::Commit {
+                repo: mirrors.path(repo.id),
+                sha: build.commit_sha.clone(),
+                depth,
+            }
+        }
     };
     Ok(CheckedOut {
         root_files,
@@ -317,6 +325,7 @@ async fn checkout(engine: &Engine, repo: &Repo, build: &Build) -> Result<Checked
         project_files,
         github_language: repo.language.clone(),
         source,
+        notices,
     })
 }
 
@@ -326,6 +335,9 @@ fn plan(c: CheckedOut, build: &Build, log: &mut LogWriter) -> Result<(Plan, Sour
         LineKind::Notice,
         &format!("Checked out {} ({})", short(&build.commit_sha), describe_ref(build)),
     );
+    for notice in &c.notices {
+        log.push(LineKind::Notice, notice);
+    }
     let _ = log.flush();
     let plan = Plan::for_project(
         &c.root_files,

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::checkout::{CheckoutError, Credentials, MIRROR_REACH, Reach, git, run_git};
+use super::checkout::{CheckoutError, Credentials, MIRROR_REACH, Mirrors, Reach, git, run_git};
 
 /// The submodules of the checkout at `ws`, recursively, fetched here on the server (their
 /// `.git` under `.git/modules`, their remotes without credentials, as `git clone
@@ -102,6 +102,32 @@ pub(crate) async fn copy_tags(
         }
     }
     Ok(())
+}
+
+/// What a job that fetches its commit itself (the swarm executor's) goes without, as notices
+/// for the top of its log: its submodules and its Git LFS files are fetched only by the server's
+/// own checkout, and a build that silently lacked them would fail in a way nobody could read.
+pub async fn left_out_of_fetched_commits(
+    mirrors: &Mirrors,
+    repo_id: i64,
+    sha: &str,
+    root_files: &[String],
+) -> Vec<String> {
+    let mut notices = Vec::new();
+    let how = "fetch them in the build's own commands, or build this repository on the Docker executor";
+    if root_files.iter().any(|f| f == ".gitmodules") {
+        notices.push(format!(
+            "This commit's submodules are not checked out: jobs on the swarm fetch only the repository's own commit ({how})."
+        ));
+    }
+    if let Ok(Some(attributes)) = mirrors.read_file(repo_id, sha, ".gitattributes").await
+        && String::from_utf8_lossy(&attributes).contains("filter=lfs")
+    {
+        notices.push(format!(
+            "This commit's Git LFS files are pointers, not their contents: jobs on the swarm fetch only the repository's own commit ({how})."
+        ));
+    }
+    notices
 }
 
 #[cfg(test)]

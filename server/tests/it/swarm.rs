@@ -117,6 +117,37 @@ async fn swarm_services_answer_by_name_on_the_builds_own_network() {
     );
 }
 
+/// A swarm job fetches only the repository's own commit: a commit with submodules or Git LFS
+/// files says at the top of its log that the job goes without them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+#[ignore = "needs the test swarm (sh scripts/swarm.sh up); make test runs it"]
+async fn swarm_a_build_says_it_goes_without_submodules_and_lfs_files() {
+    let _shared = swarm::SWARM.read().await;
+    let t = TestEngine::start_swarm(engine_config()).await;
+    let (repo, git) = t
+        .script_repo(
+            "submodules",
+            &script(&["cat .gitmodules"]),
+            &[
+                (
+                    ".gitmodules",
+                    "[submodule \"lib\"]\n\tpath = lib\n\turl = https://example.com/lib.git\n",
+                ),
+                (".gitattributes", "*.bin filter=lfs diff=lfs merge=lfs -text\n"),
+            ],
+        )
+        .await;
+    let b = t.build(&repo, &git.head()).await;
+    let done = t.finished(b.id).await;
+    let log = t.log_text(b.id).await;
+    assert_eq!(done.status(), BuildStatus::Success, "{:?}\n{log}", done.error);
+    assert!(
+        log.contains("This commit's submodules are not checked out: jobs on the swarm fetch only"),
+        "{log}"
+    );
+    assert!(log.contains("This commit's Git LFS files are pointers"), "{log}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 #[ignore = "needs the test swarm (sh scripts/swarm.sh up); make test runs it"]
 async fn swarm_cancel_removes_the_job_service() {
