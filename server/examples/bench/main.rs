@@ -55,6 +55,8 @@ async fn run() {
     // SICURO_BENCH_BIN: another build of the server (e.g. a debug one, for a quick look).
     let bin = std::env::var_os("SICURO_BENCH_BIN").map_or_else(|| root.join("target/release/sicuro"), PathBuf::from);
     assert!(bin.exists(), "build first: cargo leptos build --release");
+    // The references run the job image a build runs: its current version's tag.
+    let base = base_image(&bin);
     let work = tempfile::tempdir().unwrap();
     let mut rows: Vec<Row> = Vec::new();
     let n = if quick { 5 } else { 20 };
@@ -94,7 +96,7 @@ async fn run() {
             let t = Instant::now();
             assert!(
                 Command::new("docker")
-                    .args(["run", "--rm", "sicuro/base", "true"])
+                    .args(["run", "--rm", &base, "true"])
                     .output()
                     .unwrap()
                     .status
@@ -232,7 +234,7 @@ async fn run() {
             let t = Instant::now();
             assert!(
                 Command::new("docker")
-                    .args(["run", "--rm", "sicuro/base", "sh", "-c", &format!("{cmd} > /dev/null")])
+                    .args(["run", "--rm", &base, "sh", "-c", &format!("{cmd} > /dev/null")])
                     .output()
                     .unwrap()
                     .status
@@ -571,4 +573,15 @@ fn print_table(rows: &[Row]) {
     for r in rows {
         println!("| {} | {} | {} | {} |", r.what, r.figure, r.reference, r.ratio);
     }
+}
+
+/// `sicuro/base:<hash>`, the current version of the base image, as `sicuro images` names it
+/// (building it when missing): images are tagged by their recipe's hash, not `latest`.
+fn base_image(bin: &std::path::Path) -> String {
+    let out = Command::new(bin).arg("images").output().expect("sicuro images");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    text.split_whitespace()
+        .find(|w| w.starts_with("sicuro/base:"))
+        .unwrap_or_else(|| panic!("sicuro images named no sicuro/base: {text}"))
+        .to_string()
 }
